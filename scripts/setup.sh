@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set up svm_toolkit on a fresh Debian/Ubuntu machine that has Python >= 3.11.
+#
+#   scripts/setup.sh          create .venv and install svm_toolkit (+ ffmpeg when it is missing)
+#   scripts/setup.sh --dev    the same, plus the test and lint tools
+#
+# Safe to re-run: every step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+case "${1:-}" in
+  "") ;;
+  --dev) extras="[dev]" ;;
+  *) echo "usage: scripts/setup.sh [--dev]" >&2; exit 2 ;;
+esac
+
+as_root() {  # run an apt-get command as root, or explain what to run
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
+  else
+    echo "setup: '$*' needs root. Run it yourself (with sudo), then re-run scripts/setup.sh." >&2
+    exit 1
+  fi
+}
+apt_updated=""
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || {
+    echo "setup: install $* with your system's package manager, then re-run scripts/setup.sh." >&2
+    exit 1
+  }
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# 1. Python >= 3.11
+py=""
+for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+  if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    py="$candidate"; break
+  fi
+done
+[ -n "$py" ] || { echo "setup: svm_toolkit needs Python >= 3.11 (set PYTHON=/path/to/python)." >&2; exit 1; }
+
+# 2. System packages: ffmpeg (ffmpeg + ffprobe), and venv support where Debian splits it out.
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  echo "setup: installing ffmpeg"
+  apt_install ffmpeg
+fi
+if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+  apt_install "python3-venv"
+fi
+
+# 3. The virtual environment and the package.
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+echo "setup: ready ($(.venv/bin/svm --version); $(ffmpeg -version | head -n 1 | cut -d' ' -f1-3))"

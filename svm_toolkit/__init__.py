@@ -1,0 +1,2 @@
+"""svm_toolkit."""
+__version__ = "0.1.0"

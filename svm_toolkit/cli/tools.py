@@ -1,0 +1,60 @@
+"""Utility commands: ``svm env`` and ``svm demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from svm_toolkit.cli import render
+from svm_toolkit.demo import CorpusConfig, StageReport, run_demo
+from svm_toolkit.env import environment
+
+_DEFAULT = CorpusConfig()
+
+
+@click.command()
+def env() -> None:
+    """Print the versions of the toolkit, Python, torch/CUDA, pyarrow, yt-dlp and ffmpeg.
+
+    Paste this into bug reports.
+    """
+    info = environment()
+    width = max(map(len, info))
+    for name, value in info.items():
+        click.echo(f"{name:<{width}}  {value}")
+
+
+@click.command()
+@click.option("-o", "--output", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("svm-demo"), show_default=True, help="Demo folder (re-runs reuse it).")
+@click.option("--clips", type=click.IntRange(min=2), default=_DEFAULT.clips, show_default=True,
+              help="Number of generated music videos.")
+@click.option("--seconds", type=click.FloatRange(min=1.0), default=_DEFAULT.seconds, show_default=True,
+              help="Length of each video, seconds.")
+def demo(directory: Path, clips: int, seconds: float) -> None:
+    """Build a small dataset offline and run every stage on it.
+
+    \b
+    Generates music videos whose picture follows the soundtrack (tempo -> flashes and
+    motion, pitch -> hue, timbre -> texture, changing half-way), serves them on a
+    loopback HTTP server, writes a URL list and runs the pipeline on it:
+      DIR/corpus/   the videos      DIR/urls.csv   the URL list
+      DIR/dataset/  the dataset root (inspect it with `svm manifest info DIR/dataset`)
+    Runs offline in a few minutes on 2 cores. Re-running reuses finished work.
+    """
+    corpus = CorpusConfig(clips=clips, songs=max(1, clips * 5 // 6), seconds=seconds)
+    bar = tqdm(total=clips, desc="corpus", unit="clip", disable=None, leave=False)
+
+    def stage_done(line: StageReport) -> None:
+        bar.close()
+        click.echo(f"{line.stage:<9} {line.summary} ({line.seconds:.1f} s)")
+
+    report = run_demo(directory, corpus, on_clip=lambda _: bar.update(), on_stage=stage_done)
+    bar.close()
+    total = sum(s.seconds for s in report.stages)
+    click.echo(f"\ndemo: {len(report.stages)} stages in {total:.1f} s; dataset at {report.dataset}")
+    if report.info is not None:
+        click.echo(f"  samples {report.info.samples:,}: {render.counts(report.info.by_status)}")
+    click.echo(f"next: svm manifest info {report.dataset}")

@@ -1,0 +1,136 @@
+"""``svm demo``: every stage that exists, offline, on a generated corpus served on loopback.
+
+Layout of the demo folder::
+
+    DIR/corpus/demo000.mp4 …   the generated music videos (served over HTTP on 127.0.0.1)
+    DIR/urls.csv               the URL list a scraper would have produced (svm10k columns)
+    DIR/dataset/               the dataset root every stage reads and adds to
+
+Re-running reuses what is there (generated clips, finished stages) and finishes the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
+from svm_toolkit.manifest import MANIFEST_PRESETS, ManifestSummary, build_manifest, dataset_info
+from svm_toolkit.manifest.info import DatasetInfo
+from svm_toolkit.testing.server import LoopbackServer, Route
+
+logger = logging.getLogger(__name__)
+
+URL_COLUMNS: Final = ("id", "url", "likes", "theme", "author", "duration", "music_id")
+
+
+@dataclass(frozen=True, slots=True)
+class StageReport:
+    """One line of the demo's summary."""
+
+    stage: str
+    summary: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    """Everything the demo did."""
+
+    directory: Path
+    dataset: Path
+    stages: list[StageReport] = field(default_factory=list)
+    info: DatasetInfo | None = None
+
+
+def run_demo(
+    directory: Path,
+    corpus: CorpusConfig = CorpusConfig(),
+    *,
+    on_clip: Callable[[Clip], None] | None = None,
+    on_stage: Callable[[StageReport], None] | None = None,
+) -> DemoReport:
+    """Generate the corpus, serve it on loopback, and run every stage on it.
+
+    Args:
+        directory: the demo folder (created if missing).
+        corpus: corpus size and format.
+        on_clip: called as each clip is ready (progress).
+        on_stage: called with each stage's summary line as soon as the stage ends.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    dataset = directory / "dataset"
+    report = DemoReport(directory=directory, dataset=dataset)
+
+    def done(stage: str, summary: str, started: float) -> None:
+        line = StageReport(stage, summary, time.perf_counter() - started)
+        report.stages.append(line)
+        logger.info("%s: %s (%.1f s)", stage, summary, line.seconds)
+        if on_stage is not None:
+            on_stage(line)
+
+    started = time.perf_counter()
+    clips = generate_corpus(directory / "corpus", corpus, on_clip=on_clip)
+    w, h = corpus.size
+    letterboxed = sum(c.letterboxed for c in clips)
+    songs = len({c.song.song_id for c in clips})
+    done("corpus", f"{len(clips)} clips of {corpus.seconds:g} s at {w}x{h}, {corpus.fps} fps; "
+         f"{songs} songs, {letterboxed} letterboxed", started)
+
+    with LoopbackServer(directory / "corpus") as server:
+        started = time.perf_counter()
+        urls = write_url_list(directory / "urls.csv", clips, server, seconds=corpus.seconds)
+        config = dataclasses.replace(MANIFEST_PRESETS["svm10k"], id_column="id")
+        summary = build_manifest([urls], dataset, config, overwrite=True)
+        done("manifest", describe_manifest(summary), started)
+
+    info = dataset_info(dataset)
+    return DemoReport(directory=directory, dataset=dataset, stages=report.stages, info=info)
+
+
+def write_url_list(path: Path, clips: list[Clip], server: LoopbackServer, *, seconds: float) -> Path:
+    """Write the demo's URL list: one row per clip, plus the rows real lists always have.
+
+    The extras are a duplicate of the first clip under another URL form, a URL that cannot be
+    downloaded (ftp), and a video that has gone (404 on the server).
+    """
+    rows = [
+        {
+            "id": c.clip_id,
+            "url": server.url(Route.MEDIA, c.path.name),
+            "likes": c.likes,
+            "theme": c.theme,
+            "author": c.author,
+            "duration": seconds,
+            "music_id": c.song.song_id,
+        }
+        for c in clips
+    ]
+    if clips:
+        rows.append({**rows[0], "url": rows[0]["url"] + "?utm_source=share"})
+    rows.append({"id": "broken000", "url": "ftp://files.example/video.mp4", "likes": 50_000, "theme": "vlog"})
+    rows.append({"id": "gone000", "url": server.url(Route.MISSING, "gone000.mp4"), "likes": 80_000, "theme": "travel"})
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=URL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
+
+
+def describe_manifest(summary: ManifestSummary) -> str:
+    """One line: rows read, samples, merges and statuses."""
+    statuses = ", ".join(f"{n} {s}" for s, n in summary.by_status.items())
+    note = " (unchanged)" if summary.unchanged else ""
+    return (
+        f"{summary.rows_read} rows -> {summary.samples} samples{note}; "
+        f"{summary.duplicates_merged} duplicates merged; {statuses}"
+    )
+

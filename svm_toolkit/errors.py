@@ -1,0 +1,38 @@
+"""The exception hierarchy.
+
+Every error a user can cause is an :class:`SvmError` whose message says what is wrong and how to fix
+it; the CLI prints the message (no traceback) and exits with :attr:`SvmError.exit_code`.
+Per-sample failures are not exceptions that escape a stage: they become ledger rows with a status.
+"""
+
+from __future__ import annotations
+
+
+class SvmError(Exception):
+    """Base class of the toolkit's user-facing errors."""
+
+    exit_code: int = 1
+
+
+class ConfigError(SvmError):
+    """A configuration value is invalid."""
+
+    exit_code = 2
+
+
+class InputError(SvmError):
+    """A user-supplied file, row or value is invalid (the message names file, line and fix)."""
+
+    exit_code = 2
+
+
+class SchemaMismatchError(SvmError):
+    """A Parquet file was written by an incompatible schema version or has the wrong columns."""
+
+
+class MissingToolError(SvmError):
+    """A required external program (ffmpeg, ffprobe) is not installed."""
+
+
+class BusyError(SvmError):
+    """Another process is writing the same output."""

@@ -1,0 +1,360 @@
+"""The one sharded Parquet writer every stage uses.
+
+Life cycle (after Ray's ``Datasink``): ``open()`` → ``write(rows)`` … → ``close()`` (or ``abort()``).
+
+* Shards are ``<prefix>-00000.parquet``, ``<prefix>-00001.parquet``, … bounded by rows and by
+  in-memory bytes (which also bounds the writer's memory).
+* Each shard is written to ``*.tmp``, fsynced and renamed; its ``<stem>_stats.json`` is written
+  the same way, **last**. Only a shard with its stats file counts as done.
+* ``open()`` removes what a killed writer left behind (temp files, a shard without stats) and
+  reads the ids already committed, so a re-run skips them (:attr:`ShardWriter.done_ids`).
+* One writer per ``(directory, prefix)`` at a time, enforced by a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final, Self
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from svm_toolkit.errors import BusyError
+from svm_toolkit.io.paths import check_sample_id
+from svm_toolkit.schema import COL, SCHEMA_VERSION
+
+logger = logging.getLogger(__name__)
+
+STATS_SUFFIX: Final = "_stats.json"
+TMP_SUFFIX: Final = ".tmp"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardLimits:
+    """When a shard is closed and how it is encoded.
+
+    Attributes:
+        max_rows: rows per shard.
+        max_bytes: in-memory Arrow bytes per shard (also the writer's buffer bound), bytes.
+        row_group_rows: rows per Parquet row group.
+        compression: Parquet codec.
+    """
+
+    max_rows: int = 50_000
+    max_bytes: int = 128 * 2**20
+    row_group_rows: int = 8_192
+    compression: str = "zstd"
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1 or self.max_bytes < 1 or self.row_group_rows < 1:
+            raise ValueError(f"shard limits must be >= 1, got {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSummary:
+    """What one writer session committed."""
+
+    rows: int = 0
+    shards: int = 0
+    by_status: Mapping[str, int] = field(default_factory=dict)
+
+
+def shard_path(directory: Path, prefix: str, index: int) -> Path:
+    """Return ``directory/<prefix>-<index:05d>.parquet``."""
+    return directory / f"{prefix}-{index:05d}.parquet"
+
+
+def stats_path(shard: Path) -> Path:
+    """Return the commit marker of a shard: ``<stem>_stats.json`` beside it."""
+    return shard.with_name(shard.stem + STATS_SUFFIX)
+
+
+def _shard_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(re.escape(prefix) + r"-(\d{5,})\.parquet")
+
+
+def committed_shards(directory: Path, prefix: str) -> list[Path]:
+    """Return the committed shards of ``prefix`` in index order (those with a stats file)."""
+    pattern = _shard_pattern(prefix)
+    found = [
+        (int(m.group(1)), p)
+        for p in directory.glob(f"{prefix}-*.parquet")
+        if (m := pattern.fullmatch(p.name)) and stats_path(p).exists()
+    ]
+    return [p for _, p in sorted(found)]
+
+
+def read_shards(
+    directory: Path,
+    prefix: str,
+    *,
+    columns: Sequence[str] | None = None,
+    id_column: str = COL.sample_id,
+    latest: bool = True,
+) -> pa.Table | None:
+    """Read every committed shard of ``prefix`` into one table.
+
+    Args:
+        directory: the shard directory.
+        prefix: shard name prefix (usually the stage or ``part``).
+        columns: columns to read (all when ``None``).
+        id_column: the key column.
+        latest: keep only the last row of each id (a retried sample's newest outcome).
+
+    Returns:
+        The rows, or ``None`` when nothing is committed yet.
+    """
+    shards = committed_shards(directory, prefix)
+    if not shards:
+        return None
+    cols = None if columns is None else list(dict.fromkeys([id_column, *columns]))
+    table = pa.concat_tables([pq.read_table(p, columns=cols) for p in shards], promote_options="default")
+    if not latest:
+        return table
+    ids = table.column(id_column).to_pylist()
+    last = {sample_id: i for i, sample_id in enumerate(ids)}
+    if len(last) == len(ids):
+        return table
+    return table.take(sorted(last.values()))
+
+
+class ShardWriter:
+    """Write rows of one schema to size-bounded, atomically committed Parquet shards.
+
+    Args:
+        directory: where the shards go (created on open).
+        prefix: shard name prefix, a safe name such as ``download`` or ``part``.
+        schema: Arrow schema of every row, with provenance metadata.
+        id_column: the key column; a re-run skips ids in :attr:`done_ids`.
+        status_column: column whose value counts go into each shard's stats (or ``None``).
+        limits: shard size bounds and encoding.
+
+    Example:
+        >>> with ShardWriter(tmp, "download", schema) as writer:  # doctest: +SKIP
+        ...     todo = [r for r in records if r.sample_id not in writer.done_ids]
+        ...     writer.write([row(r) for r in todo])
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        prefix: str,
+        schema: pa.Schema,
+        *,
+        id_column: str = COL.sample_id,
+        status_column: str | None = COL.status,
+        limits: ShardLimits = ShardLimits(),
+    ) -> None:
+        self.directory = Path(directory)
+        self.prefix = check_sample_id(prefix)
+        self.schema = schema
+        self.id_column = id_column
+        self.status_column = status_column if status_column in schema.names else None
+        self.limits = limits
+        self._buffer: list[pa.Table] = []
+        self._buffer_rows = 0
+        self._buffer_bytes = 0
+        self._next_index = 0
+        self._done: set[str] = set()
+        self._written: set[str] = set()
+        self._lock: IO[str] | None = None
+        self._rows = 0
+        self._shards = 0
+        self._by_status: Counter[str] = Counter()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def open(self) -> Self:
+        """Take the lock, clean up after a killed writer and load the committed ids.
+
+        Raises:
+            BusyError: another process holds the lock on this directory and prefix.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock_path = self.directory / f".{self.prefix}.lock"
+        lock = lock_path.open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise BusyError(
+                f"{self.directory}: another svm process is writing '{self.prefix}' shards; "
+                "wait for it to finish (or stop it) and run again"
+            ) from None
+        self._lock = lock
+        self._remove_uncommitted()
+        shards = committed_shards(self.directory, self.prefix)
+        for shard in shards:
+            ids = pq.read_table(shard, columns=[self.id_column]).column(0)
+            self._done.update(ids.to_pylist())
+        pattern = _shard_pattern(self.prefix)
+        indices = [int(m.group(1)) for p in shards if (m := pattern.fullmatch(p.name))]
+        self._next_index = max(indices, default=-1) + 1
+        return self
+
+    @property
+    def done_ids(self) -> frozenset[str]:
+        """Ids committed by earlier runs (before :meth:`open`)."""
+        return frozenset(self._done)
+
+    def write(self, rows: pa.Table | Sequence[Mapping[str, Any]]) -> None:
+        """Buffer rows; a shard is committed whenever the buffer reaches a limit.
+
+        Args:
+            rows: a table with the schema's columns, or dicts keyed by column name.
+
+        Raises:
+            ValueError: an id is written twice by this writer (a bug in the calling stage).
+        """
+        if self._lock is None:
+            raise RuntimeError("ShardWriter.write() before open()")
+        table = self._conform(rows)
+        if table.num_rows == 0:
+            return
+        ids = table.column(self.id_column).to_pylist()
+        again = self._written.intersection(ids)
+        if again or len(set(ids)) != len(ids):
+            raise ValueError(f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}")
+        self._written.update(ids)
+        self._buffer.append(table)
+        self._buffer_rows += table.num_rows
+        self._buffer_bytes += table.nbytes
+        while self._buffer_rows >= self.limits.max_rows or self._buffer_bytes >= self.limits.max_bytes:
+            self._flush(limit=self.limits.max_rows)
+
+    def flush(self) -> None:
+        """Commit everything buffered as shards now."""
+        while self._buffer_rows:
+            self._flush(limit=self.limits.max_rows)
+
+    def close(self) -> WriteSummary:
+        """Commit the buffered rows and release the lock."""
+        try:
+            self.flush()
+        finally:
+            self._release()
+        return WriteSummary(rows=self._rows, shards=self._shards, by_status=dict(self._by_status))
+
+    def abort(self) -> None:
+        """Drop the buffered rows (never committed) and release the lock."""
+        self._buffer.clear()
+        self._buffer_rows = self._buffer_bytes = 0
+        self._release()
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Rows already written are complete results, so they are committed even when the stage
+        # stops on an error or Ctrl-C: nothing done is lost.
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _conform(self, rows: pa.Table | Sequence[Mapping[str, Any]]) -> pa.Table:
+        if isinstance(rows, pa.Table):
+            missing = set(self.schema.names) - set(rows.column_names)
+            if missing:
+                raise ValueError(f"rows lack columns {sorted(missing)}")
+            return rows.select(self.schema.names).cast(self.schema)
+        return pa.Table.from_pylist(list(rows), schema=self.schema)
+
+    def _flush(self, *, limit: int) -> None:
+        table = pa.concat_tables(self._buffer)
+        if table.num_rows > limit:
+            head, rest = table.slice(0, limit), table.slice(limit)
+        else:
+            head, rest = table, table.slice(0, 0)
+        if self.limits.max_bytes < head.nbytes and head.num_rows > 1:
+            # Too many bytes for one shard: split at the byte bound (rows are kept whole).
+            per_row = max(1, head.nbytes // head.num_rows)
+            keep = max(1, self.limits.max_bytes // per_row)
+            head, rest = table.slice(0, keep), table.slice(keep)
+        self._commit(head)
+        self._buffer = [rest] if rest.num_rows else []
+        self._buffer_rows = rest.num_rows
+        self._buffer_bytes = rest.nbytes if rest.num_rows else 0
+
+    def _commit(self, table: pa.Table) -> None:
+        path = shard_path(self.directory, self.prefix, self._next_index)
+        with _atomic_path(path) as tmp:
+            pq.write_table(
+                table.replace_schema_metadata(self.schema.metadata),
+                tmp,
+                compression=self.limits.compression,
+                row_group_size=self.limits.row_group_rows,
+            )
+        counts = self._status_counts(table)
+        stats = {
+            "shard": path.name,
+            "rows": table.num_rows,
+            "bytes": path.stat().st_size,
+            "schema_version": SCHEMA_VERSION,
+            "by_status": counts,
+        }
+        _write_stats(stats_path(path), stats)
+        logger.debug("committed %s (%d rows)", path, table.num_rows)
+        self._next_index += 1
+        self._rows += table.num_rows
+        self._shards += 1
+        self._by_status.update(counts)
+
+    def _status_counts(self, table: pa.Table) -> dict[str, int]:
+        if self.status_column is None:
+            return {}
+        counts = pc.value_counts(table.column(self.status_column)).to_pylist()
+        return {str(c["values"]): int(c["counts"]) for c in counts}
+
+    def _remove_uncommitted(self) -> None:
+        pattern = _shard_pattern(self.prefix)
+        for path in self.directory.glob(f"{self.prefix}-*"):
+            leftover = path.name.endswith(TMP_SUFFIX) or (
+                pattern.fullmatch(path.name) is not None and not stats_path(path).exists()
+            )
+            if leftover:
+                logger.info("removing %s left by an interrupted run", path)
+                path.unlink()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success fsync it and rename it into place."""
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    try:
+        yield tmp
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_stats(path: Path, stats: Mapping[str, Any]) -> None:
+    with _atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+
+
+def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> None:
+    """Write one Parquet file atomically (temp file, fsync, rename): for single-file outputs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression=compression)

@@ -1,0 +1,318 @@
+"""Turn URL lists into ``DATASET/manifest.parquet`` (``svm manifest urls``).
+
+Every input row becomes a sample or merges into one: rows with the same sample id (the same
+video under another URL form, or the same clip) merge, first value wins, gaps are filled from
+later rows. URLs that cannot be downloaded stay as rows with status ``invalid_url``; rows the
+preset's pre-filters drop stay as ``filtered:<reason>``. Malformed input stops the build before
+anything is written, with the file, line and fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from svm_toolkit.config import to_dict
+from svm_toolkit.errors import InputError
+from svm_toolkit.ids import MAX_URL_LENGTH, InvalidUrl, canonicalize, clip_id
+from svm_toolkit.io.paths import DatasetLayout, id_problem
+from svm_toolkit.io.shards import write_table_atomic
+from svm_toolkit.manifest.config import URL_COLUMNS, ManifestConfig
+from svm_toolkit.manifest.readers import InputRow, InputTable, read_input
+from svm_toolkit.manifest.values import parse_count, parse_seconds, parse_split, parse_text
+from svm_toolkit.schema import (
+    COL,
+    MANIFEST_SCHEMA,
+    ManifestRecord,
+    Source,
+    Status,
+    filtered,
+    records_to_table,
+    with_provenance,
+)
+
+logger = logging.getLogger(__name__)
+
+STAGE: Final = "manifest"
+
+#: How each metadata column's raw value is parsed.
+_PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
+    COL.start_s: parse_seconds,
+    COL.end_s: parse_seconds,
+    COL.likes: parse_count,
+    COL.duration_s: parse_seconds,
+    COL.theme: parse_text,
+    COL.author: parse_text,
+    COL.music_id: parse_text,
+    COL.split: lambda v: parse_split(v).value,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSummary:
+    """What a manifest build did.
+
+    Attributes:
+        path: the manifest written (or left as it was).
+        rows_read: input rows across all files.
+        samples: rows in the manifest.
+        duplicates_merged: input rows merged into an earlier row with the same sample id.
+        by_status: samples per status.
+        by_source: samples per id source.
+        unchanged: the manifest already held exactly these rows; nothing was written.
+        seconds: wall time, seconds.
+    """
+
+    path: Path
+    rows_read: int
+    samples: int
+    duplicates_merged: int
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    by_source: Mapping[str, int] = field(default_factory=dict)
+    unchanged: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Which input column fills what, for one input file."""
+
+    url: str
+    id: str | None
+    metadata: Mapping[str, str]  # manifest column -> input column
+    extra: tuple[str, ...]
+
+
+def build_manifest(
+    inputs: Sequence[Path], dataset: Path, config: ManifestConfig, *, overwrite: bool = False
+) -> ManifestSummary:
+    """Read URL lists and write the dataset's manifest atomically.
+
+    Args:
+        inputs: URL list files (see :mod:`svm_toolkit.manifest.readers` for formats).
+        dataset: the dataset root (created if missing).
+        config: columns, presets and pre-filters.
+        overwrite: replace an existing manifest whose rows differ.
+
+    Raises:
+        InputError: no inputs, a missing or malformed file, an unknown column, a bad value or
+            id (the message names file and line), or an existing, different manifest.
+    """
+    started = time.perf_counter()
+    if not inputs:
+        raise InputError("no URL lists given; pass one or more files (txt, csv, tsv, jsonl, parquet)")
+    tables = [read_input(Path(p)) for p in inputs]
+    merged: dict[str, ManifestRecord] = {}
+    rows_read = 0
+    total = sum(len(t.rows) for t in tables)
+    with tqdm(total=total, desc="manifest", unit="row", disable=None, leave=False) as bar:
+        for table in tables:
+            columns = _resolve_columns(table, config)
+            for row in table.rows:
+                record = _apply_filters(_to_record(row, columns, config), config)
+                earlier = merged.get(record.sample_id)
+                merged[record.sample_id] = record if earlier is None else _merge(earlier, record)
+                rows_read += 1
+                bar.update()
+    records = list(merged.values())
+    layout = DatasetLayout(Path(dataset))
+    schema = with_provenance(
+        MANIFEST_SCHEMA, STAGE, to_dict(config), inputs=[_describe(t) for t in tables]
+    )
+    table = records_to_table(records, schema)
+    table = table.replace_schema_metadata(schema.metadata)
+    unchanged = _check_existing(layout.manifest, table, overwrite=overwrite)
+    if not unchanged:
+        write_table_atomic(table, layout.manifest)
+    summary = ManifestSummary(
+        path=layout.manifest,
+        rows_read=rows_read,
+        samples=len(records),
+        duplicates_merged=rows_read - len(records),
+        by_status=dict(Counter(r.status for r in records).most_common()),
+        by_source=dict(Counter(r.source for r in records).most_common()),
+        unchanged=unchanged,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info(
+        "manifest: %d rows -> %d samples (%d duplicates merged) %s",
+        summary.rows_read, summary.samples, summary.duplicates_merged, dict(summary.by_status),
+    )
+    return summary
+
+
+def read_manifest(dataset: Path) -> pa.Table:
+    """Read ``DATASET/manifest.parquet``, checking its schema version and columns.
+
+    Raises:
+        InputError: there is no manifest yet.
+        SchemaMismatchError: the file was written by an incompatible version.
+    """
+    from svm_toolkit.schema import check_columns, read_provenance
+
+    path = DatasetLayout(Path(dataset)).manifest
+    if not path.exists():
+        raise InputError(f"{path}: no manifest; build one with 'svm manifest urls LIST... -o {dataset}'")
+    schema = pq.read_schema(path)
+    read_provenance(schema, where=str(path))
+    check_columns(schema, MANIFEST_SCHEMA, where=str(path))
+    return pq.read_table(path)
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def _resolve_columns(table: InputTable, config: ManifestConfig) -> _Columns:
+    available = table.columns
+    name = table.path.name
+
+    def need(column: str, flag: str) -> str:
+        if column not in available:
+            raise InputError(
+                f"{name}: no column {column!r} ({flag}); its columns are: {', '.join(available)}"
+            )
+        return column
+
+    if config.url_column:
+        url = need(config.url_column, "--url-column")
+    else:
+        found = next((c for c in URL_COLUMNS if c in available), None)
+        if found is None:
+            raise InputError(
+                f"{name}: no URL column found (looked for {', '.join(URL_COLUMNS)}); "
+                f"name it with --url-column (columns: {', '.join(available)})"
+            )
+        url = found
+    id_column = need(config.id_column, "--id-column") if config.id_column else None
+    metadata: dict[str, str] = {}
+    for target, names in config.aliases.items():
+        hit = next((n for n in names if n in available and n not in (url, id_column)), None)
+        if hit:
+            metadata[target] = hit
+    used = {url, id_column, *metadata.values()}
+    extra = tuple(c for c in available if c not in used and c not in MANIFEST_SCHEMA.names)
+    return _Columns(url=url, id=id_column, metadata=metadata, extra=extra)
+
+
+def _to_record(row: InputRow, columns: _Columns, config: ManifestConfig) -> ManifestRecord:
+    values = row.values
+    raw_url = values.get(columns.url)
+    text = "" if raw_url is None else str(raw_url)
+    meta: dict[str, Any] = {}
+    for target, column in columns.metadata.items():
+        raw = values.get(column)
+        if raw is None or raw == "":
+            continue
+        try:
+            meta[target] = _PARSERS[target](raw)
+        except ValueError as exc:
+            raise InputError(f"{row.ref}: column {column!r}: {exc}") from None
+    start, end = meta.get(COL.start_s), meta.get(COL.end_s)
+    if start is not None and end is not None and end <= start:
+        raise InputError(f"{row.ref}: clip end ({end} s) must be after its start ({start} s)")
+    extra = {c: values.get(c) for c in columns.extra}
+    user_id = _user_id(row, columns.id) if columns.id else None
+    try:
+        canonical = canonicalize(text)
+    except InvalidUrl as exc:
+        base = user_id or "u" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+        return ManifestRecord(
+            sample_id=clip_id(base, start, end),
+            video_id=None,
+            url=text[:MAX_URL_LENGTH],
+            source=Source.URL.value,
+            status=Status.INVALID_URL.value,
+            detail=f"{exc} ({row.ref})",
+            input_ref=row.ref,
+            extra=extra,
+            **meta,
+        )
+    if canonical.author and COL.author not in meta:
+        meta[COL.author] = canonical.author
+    return ManifestRecord(
+        sample_id=clip_id(user_id or canonical.video_id, start, end),
+        video_id=canonical.video_id,
+        url=canonical.url,
+        source=canonical.source.value,
+        status=Status.OK.value,
+        input_ref=row.ref,
+        extra=extra,
+        **meta,
+    )
+
+
+def _user_id(row: InputRow, column: str) -> str:
+    raw = row.values.get(column)
+    value = "" if raw is None else parse_text(raw)
+    problem = id_problem(value)
+    if problem:
+        raise InputError(
+            f"{row.ref}: id {value[:80]!r} in column {column!r} cannot be used: {problem}; "
+            "fix the id or drop --id-column to derive ids from the URLs"
+        )
+    return value
+
+
+def _apply_filters(record: ManifestRecord, config: ManifestConfig) -> ManifestRecord:
+    if record.status != Status.OK:
+        return record
+    if config.min_likes is not None and record.likes is not None and record.likes < config.min_likes:
+        return replace(
+            record, status=filtered("min_likes"), detail=f"{record.likes} likes < {config.min_likes}"
+        )
+    limit = config.max_duration_s
+    if limit is not None and record.duration_s is not None and record.duration_s > limit:
+        return replace(
+            record, status=filtered("max_duration"), detail=f"{record.duration_s:g} s > {limit:g} s"
+        )
+    return record
+
+
+def _merge(first: ManifestRecord, later: ManifestRecord) -> ManifestRecord:
+    """Keep ``first``; fill its empty fields and extra columns from ``later``."""
+    fills = {
+        name: getattr(later, name)
+        for name in (COL.likes, COL.theme, COL.author, COL.duration_s, COL.music_id, COL.split)
+        if getattr(first, name) is None and getattr(later, name) is not None
+    }
+    extra = dict(first.extra)
+    for key, value in later.extra.items():
+        if extra.get(key) is None:
+            extra[key] = value
+    return replace(first, extra=extra, **fills) if fills or extra != first.extra else first
+
+
+def _describe(table: InputTable) -> dict[str, Any]:
+    digest = hashlib.sha256(table.path.read_bytes()).hexdigest()
+    return {"file": table.path.name, "rows": len(table.rows), "sha256": digest}
+
+
+def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
+    """Return True when ``path`` already holds ``table``'s rows; refuse to replace other rows."""
+    if not path.exists():
+        return False
+    old = pq.read_table(path)
+    if old.schema.remove_metadata().equals(table.schema.remove_metadata()) and old.equals(
+        table.replace_schema_metadata(old.schema.metadata)
+    ):
+        return True
+    if overwrite:
+        logger.info("replacing %s (--overwrite)", path)
+        return False
+    old_ids = set(old.column(COL.sample_id).to_pylist())
+    new_ids = set(table.column(COL.sample_id).to_pylist())
+    raise InputError(
+        f"{path} already exists with other rows ({len(new_ids - old_ids)} new samples, "
+        f"{len(old_ids - new_ids)} gone); pass --overwrite to replace it (ledgers, media and "
+        "features of samples that stay are kept)"
+    )

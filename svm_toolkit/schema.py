@@ -1,0 +1,394 @@
+"""The one schema module: column names, enums, record types, Arrow schemas and provenance.
+
+No other module spells a column name as a string literal; use :data:`COL`. Stages add columns,
+they never rename or drop them. Every Parquet file the toolkit writes carries a JSON provenance
+blob under the metadata key :data:`METADATA_KEY` (see :func:`provenance`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final, TypeVar
+
+import pyarrow as pa
+
+from svm_toolkit import __version__
+from svm_toolkit.errors import SchemaMismatchError
+
+SCHEMA_VERSION: Final = 1
+METADATA_KEY: Final = b"svm_toolkit"
+
+
+class COL:
+    """Column names used across stages."""
+
+    sample_id: Final = "sample_id"
+    video_id: Final = "video_id"
+    url: Final = "url"
+    source: Final = "source"
+    status: Final = "status"
+    detail: Final = "detail"
+    start_s: Final = "start_s"
+    end_s: Final = "end_s"
+    likes: Final = "likes"
+    theme: Final = "theme"
+    author: Final = "author"
+    duration_s: Final = "duration_s"
+    music_id: Final = "music_id"
+    split: Final = "split"
+    input_ref: Final = "input_ref"
+    stage: Final = "stage"
+    attempts: Final = "attempts"
+    started_at: Final = "started_at"
+    seconds: Final = "seconds"
+    embedding: Final = "embedding"
+    embeddings: Final = "embeddings"
+    timestamps_s: Final = "timestamps_s"
+
+
+class Status(StrEnum):
+    """Outcome of one sample in one stage (DESIGN §5).
+
+    ``FILTERED`` is always written with a reason, ``filtered:<reason>`` (see :func:`filtered`).
+    """
+
+    OK = "ok"
+    FILTERED = "filtered"
+    INVALID_URL = "invalid_url"
+    UNAVAILABLE = "unavailable"
+    GEO_BLOCKED = "geo_blocked"
+    AGE_RESTRICTED = "age_restricted"
+    RATE_LIMITED = "rate_limited"
+    BOT_CHECK = "bot_check"
+    TIMEOUT = "timeout"
+    NETWORK_ERROR = "network_error"
+    NOT_MEDIA = "not_media"
+    DECODE_ERROR = "decode_error"
+    NO_AUDIO = "no_audio"
+    TOO_LONG = "too_long"
+    IO_ERROR = "io_error"
+
+
+_REASON = re.compile(r"[a-z0-9_]{1,64}")
+
+
+def filtered(reason: str) -> str:
+    """Return the status string of a sample dropped by a filter, e.g. ``filtered:min_likes``.
+
+    Raises:
+        ValueError: ``reason`` is not a lower-case slug (``[a-z0-9_]``, at most 64 characters).
+    """
+    if not _REASON.fullmatch(reason):
+        raise ValueError(f"filter reason {reason!r} must match [a-z0-9_]{{1,64}}")
+    return f"{Status.FILTERED}:{reason}"
+
+
+def parse_status(value: str) -> tuple[Status, str | None]:
+    """Split a status string into its :class:`Status` and filter reason.
+
+    Example:
+        >>> parse_status("filtered:min_likes")
+        (<Status.FILTERED: 'filtered'>, 'min_likes')
+
+    Raises:
+        ValueError: ``value`` is not a known status.
+    """
+    base, sep, reason = value.partition(":")
+    status = Status(base)
+    if (status is Status.FILTERED) != bool(sep) or (sep and not _REASON.fullmatch(reason)):
+        raise ValueError(f"status {value!r}: only 'filtered' takes a ':<reason>' suffix")
+    return status, reason or None
+
+
+class Split(StrEnum):
+    """Dataset split of a sample."""
+
+    TRAIN = "train"
+    VAL = "val"
+    TEST = "test"
+
+
+SPLIT_ALIASES: Final[Mapping[str, Split]] = {
+    **{s.value: s for s in Split},
+    "training": Split.TRAIN,
+    "valid": Split.VAL,
+    "validation": Split.VAL,
+    "dev": Split.VAL,
+    "testing": Split.TEST,
+}
+
+
+class Source(StrEnum):
+    """Where a sample's id comes from."""
+
+    YOUTUBE = "youtube"
+    TIKTOK = "tiktok"
+    URL = "url"
+    YT8M = "yt8m"
+
+
+# --------------------------------------------------------------------------------------------
+# Records. A record's fields and its Arrow schema agree in name, order and nullability (tested).
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    """One sample of a dataset: a video (or a clip of one) to download.
+
+    Attributes:
+        sample_id: content-derived key used by every stage: the canonical video id (or the
+            user's ``--id-column`` value), plus ``_<start_ms>_<end_ms>`` for clips.
+        video_id: canonical id of the whole video (YouTube / TikTok id or URL hash); ``None``
+            when the URL is invalid. Samples sharing it are the same video.
+        url: URL to download (canonical form for YouTube and TikTok).
+        source: which kind of id ``video_id`` is (a :class:`Source` value).
+        status: ``ok``, ``invalid_url`` or ``filtered:<reason>``.
+        detail: why the status is not ``ok``.
+        start_s, end_s: clip bounds in seconds from the start of the video.
+        likes, theme, author, duration_s: short-video metadata (``svm10k``); duration in seconds.
+        music_id: id of the song in the soundtrack, when known (videos sharing a song).
+        split: a split given in the input (validated, never invented here).
+        input_ref: ``file:line`` of the input row the sample came from.
+        extra: any other input columns, kept as they are.
+    """
+
+    sample_id: str
+    video_id: str | None
+    url: str
+    source: str
+    status: str
+    detail: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    likes: int | None = None
+    theme: str | None = None
+    author: str | None = None
+    duration_s: float | None = None
+    music_id: str | None = None
+    split: str | None = None
+    input_ref: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """One sample's outcome in one stage; stages append their own columns after these.
+
+    Attributes:
+        sample_id: the sample's key.
+        stage: stage name, e.g. ``download``.
+        status: a :class:`Status` value or ``filtered:<reason>``.
+        detail: the tool's message behind a non-``ok`` status (truncated to 500 characters).
+        attempts: how many times the stage tried this sample (>= 1).
+        started_at: when the last attempt started, UTC.
+        seconds: wall time of the last attempt in seconds.
+    """
+
+    sample_id: str
+    stage: str
+    status: str
+    detail: str | None
+    attempts: int
+    started_at: Any  # datetime.datetime, tz-aware UTC
+    seconds: float
+
+
+MANIFEST_SCHEMA: Final = pa.schema(
+    [
+        pa.field(COL.sample_id, pa.string(), nullable=False),
+        pa.field(COL.video_id, pa.string()),
+        pa.field(COL.url, pa.string(), nullable=False),
+        pa.field(COL.source, pa.string(), nullable=False),
+        pa.field(COL.status, pa.string(), nullable=False),
+        pa.field(COL.detail, pa.string()),
+        pa.field(COL.start_s, pa.float64()),
+        pa.field(COL.end_s, pa.float64()),
+        pa.field(COL.likes, pa.int64()),
+        pa.field(COL.theme, pa.string()),
+        pa.field(COL.author, pa.string()),
+        pa.field(COL.duration_s, pa.float64()),
+        pa.field(COL.music_id, pa.string()),
+        pa.field(COL.split, pa.string()),
+        pa.field(COL.input_ref, pa.string()),
+    ]
+)
+
+LEDGER_SCHEMA: Final = pa.schema(
+    [
+        pa.field(COL.sample_id, pa.string(), nullable=False),
+        pa.field(COL.stage, pa.string(), nullable=False),
+        pa.field(COL.status, pa.string(), nullable=False),
+        pa.field(COL.detail, pa.string()),
+        pa.field(COL.attempts, pa.int32(), nullable=False),
+        pa.field(COL.started_at, pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field(COL.seconds, pa.float64(), nullable=False),
+    ]
+)
+
+
+def ledger_schema(*extra: pa.Field) -> pa.Schema:
+    """Return :data:`LEDGER_SCHEMA` followed by a stage's own columns."""
+    return pa.schema([*LEDGER_SCHEMA, *extra])
+
+
+def feature_schema(dim: int, *, sequence: bool = False) -> pa.Schema:
+    """Return the Arrow schema of an extractor's feature shards.
+
+    Args:
+        dim: embedding dimension ``D`` (> 0).
+        sequence: per-time-step features: ``embeddings`` is a list of ``T`` vectors and
+            ``timestamps_s`` the ``T`` start times in seconds; otherwise one pooled vector.
+
+    Returns:
+        ``sample_id: string`` then ``embedding: fixed_size_list<float16>[D]``, or
+        ``embeddings: list<fixed_size_list<float16>[D]>`` and ``timestamps_s: list<float32>``.
+    """
+    if dim <= 0:
+        raise ValueError(f"embedding dim must be > 0, got {dim}")
+    vector = pa.list_(pa.float16(), dim)
+    fields = [pa.field(COL.sample_id, pa.string(), nullable=False)]
+    if sequence:
+        fields += [
+            pa.field(COL.embeddings, pa.list_(vector), nullable=False),
+            pa.field(COL.timestamps_s, pa.list_(pa.float32()), nullable=False),
+        ]
+    else:
+        fields.append(pa.field(COL.embedding, vector, nullable=False))
+    return pa.schema(fields)
+
+
+# --------------------------------------------------------------------------------------------
+# Records <-> Arrow tables.
+
+R = TypeVar("R")
+
+
+def record_fields(cls: type[Any]) -> dict[str, bool]:
+    """Map each schema field of a record class to whether it is nullable (``X | None``).
+
+    The ``extra`` mapping of :class:`ManifestRecord` is not a column and is left out.
+    """
+    hints = typing.get_type_hints(cls)
+    out: dict[str, bool] = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "extra":
+            continue
+        hint = hints[f.name]
+        nullable = hint is Any or (
+            isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+        )
+        out[f.name] = nullable
+    return out
+
+
+def records_to_table(records: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """Build a table from records: the schema's columns, then ``extra`` keys in first-seen order.
+
+    Extra columns take the Arrow type pyarrow infers; values of mixed types are stored as
+    JSON text so that one odd row never makes the table unwritable.
+    """
+    columns: dict[str, list[Any]] = {name: [getattr(r, name) for r in records] for name in schema.names}
+    table = pa.table(columns, schema=schema)
+    extra_names: dict[str, None] = {}
+    for r in records:
+        extra_names.update(dict.fromkeys(getattr(r, "extra", {})))
+    for name in extra_names:
+        values = [getattr(r, "extra", {}).get(name) for r in records]
+        table = table.append_column(name, _infer_array(values))
+    return table
+
+
+def table_to_records(table: pa.Table, cls: type[R]) -> list[R]:
+    """Turn table rows into records of ``cls``; columns the class lacks go into ``extra``."""
+    names = set(record_fields(cls))
+    has_extra = any(f.name == "extra" for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    missing = names - set(table.column_names)
+    if missing:
+        raise SchemaMismatchError(f"table lacks columns {sorted(missing)} needed by {cls.__name__}")
+    out: list[R] = []
+    for row in table.to_pylist():
+        kwargs = {k: v for k, v in row.items() if k in names}
+        if has_extra:
+            kwargs["extra"] = {k: v for k, v in row.items() if k not in names}
+        out.append(cls(**kwargs))
+    return out
+
+
+def _infer_array(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance metadata.
+
+
+def provenance(stage: str, config: Mapping[str, Any] | None = None, **extra: Any) -> dict[bytes, bytes]:
+    """Return the Parquet key-value metadata every file carries.
+
+    Args:
+        stage: the stage that wrote the file, e.g. ``manifest``, ``download``.
+        config: the stage config's ``to_dict()``.
+        **extra: more JSON-serialisable facts (for features: ``extractor``, ``weights_sha256``,
+            ``input_spec``).
+    """
+    payload = {
+        "schema_version": SCHEMA_VERSION,
+        "toolkit_version": __version__,
+        "stage": stage,
+        "config": dict(config or {}),
+        **extra,
+    }
+    return {METADATA_KEY: json.dumps(payload, sort_keys=True, default=str).encode()}
+
+
+def with_provenance(schema: pa.Schema, stage: str, config: Mapping[str, Any] | None = None, **extra: Any) -> pa.Schema:
+    """Return ``schema`` with :func:`provenance` merged into its metadata."""
+    return schema.with_metadata({**(schema.metadata or {}), **provenance(stage, config, **extra)})
+
+
+def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]:
+    """Return the provenance blob of a file's schema, checking its schema version.
+
+    Args:
+        schema: the Arrow schema read from the file (``pq.read_schema(path)``).
+        where: the file's name, used in error messages.
+
+    Raises:
+        SchemaMismatchError: no provenance, or a schema version this toolkit cannot read.
+    """
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise SchemaMismatchError(f"{where}: not written by svm_toolkit (no {METADATA_KEY.decode()!r} metadata)")
+    meta: dict[str, Any] = json.loads(raw)
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaMismatchError(
+            f"{where}: schema version {version}, this svm_toolkit {__version__} reads version "
+            f"{SCHEMA_VERSION}; rebuild the file with this version or install the one that wrote it "
+            f"({meta.get('toolkit_version', 'unknown')})"
+        )
+    return meta
+
+
+def check_columns(schema: pa.Schema, expected: pa.Schema, *, where: str) -> None:
+    """Raise :class:`SchemaMismatchError` unless ``schema`` starts with ``expected``'s fields."""
+    missing = [f.name for f in expected if schema.get_field_index(f.name) < 0]
+    wrong = [
+        f"{f.name} ({schema.field(f.name).type}, expected {f.type})"
+        for f in expected
+        if f.name not in missing and not schema.field(f.name).type.equals(f.type)
+    ]
+    if missing or wrong:
+        problems = ", ".join([*(f"missing {m}" for m in missing), *wrong])
+        raise SchemaMismatchError(f"{where}: columns do not match the schema: {problems}")
+

@@ -1,0 +1,217 @@
+"""A loopback HTTP server (port 0) that serves a folder of media with failure routes.
+
+Each :class:`Route` is a path prefix; the rest of the path names a file in the folder::
+
+    with LoopbackServer(folder) as server:
+        server.url(Route.MEDIA, "clip.mp4")      # 200, with Range support
+        server.url(Route.BOT_CHECK, "clip.mp4")  # 403 with YouTube's bot-check wording
+
+yt-dlp's generic extractor downloads these URLs like any site's, so downloader tests exercise
+the real yt-dlp code path without leaving the machine.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from enum import StrEnum
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+from urllib.parse import quote, unquote, urlsplit
+
+logger = logging.getLogger(__name__)
+
+#: The wording YouTube uses when it asks for a sign-in (yt-dlp surfaces it in its error).
+BOT_CHECK_TEXT: Final = "Sign in to confirm you\u2019re not a bot. This helps protect our community."
+
+_CONTENT_TYPES: Final = {
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".wav": "audio/wav",
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+class Route(StrEnum):
+    """What the server does for a path under each prefix."""
+
+    MEDIA = "media"  # 200 with the file (Range requests honoured)
+    MISSING = "missing"  # 404 Not Found
+    BOT_CHECK = "bot"  # 403 with BOT_CHECK_TEXT
+    RATE_LIMITED = "ratelimit"  # 429 Too Many Requests, Retry-After: 1
+    SERVER_ERROR = "error"  # 500 Internal Server Error
+    SLOW = "slow"  # waits `slow_s` before answering, then 200
+    TRUNCATED = "truncated"  # promises the whole file, sends half, closes
+    PAGE = "page"  # an HTML page with a <video> tag pointing at /media/<name>
+
+
+class LoopbackServer:
+    """Serve ``root`` on ``127.0.0.1`` at a free port, on a daemon thread.
+
+    Args:
+        root: folder whose files are served (names only; no path escapes it).
+        slow_s: how long the ``slow`` route waits before answering, seconds.
+    """
+
+    def __init__(self, root: Path, *, slow_s: float = 5.0) -> None:
+        self.root = Path(root).resolve()
+        self.slow_s = slow_s
+        self.requests: list[str] = []
+        self._stop = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="svm-loopback", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, route: Route, name: str) -> str:
+        """Return the URL of file ``name`` under ``route``."""
+        return f"{self.base_url}/{route.value}/{quote(name)}"
+
+    def start(self) -> Self:
+        """Start serving; returns ``self``."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wake any request waiting on the slow route."""
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _file(self, name: str) -> Path | None:
+        path = (self.root / name).resolve()
+        if path.parent != self.root and self.root not in path.parents:
+            return None
+        return path if path.is_file() else None
+
+
+def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            logger.debug("loopback: " + format, *args)
+
+        def do_HEAD(self) -> None:
+            self._handle(body=False)
+
+        def do_GET(self) -> None:
+            self._handle(body=True)
+
+        def _handle(self, *, body: bool) -> None:
+            server.requests.append(self.path)
+            prefix, _, name = urlsplit(self.path).path.lstrip("/").partition("/")
+            name = unquote(name)
+            try:
+                route = Route(prefix)
+            except ValueError:
+                self._text(HTTPStatus.NOT_FOUND, f"unknown route {prefix!r}", body=body)
+                return
+            if route is Route.MISSING:
+                self._text(HTTPStatus.NOT_FOUND, "File not found", body=body)
+            elif route is Route.BOT_CHECK:
+                self._text(HTTPStatus.FORBIDDEN, BOT_CHECK_TEXT, body=body)
+            elif route is Route.RATE_LIMITED:
+                self._text(HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests", body=body, retry_after=1)
+            elif route is Route.SERVER_ERROR:
+                self._text(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error", body=body)
+            elif route is Route.PAGE:
+                self._page(name, body=body)
+            else:
+                self._media(route, name, body=body)
+
+        def _text(self, status: HTTPStatus, text: str, *, body: bool, retry_after: int | None = None) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            if retry_after is not None:
+                self.send_header("Retry-After", str(retry_after))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
+        def _page(self, name: str, *, body: bool) -> None:
+            if server._file(name) is None:
+                self._text(HTTPStatus.NOT_FOUND, "File not found", body=body)
+                return
+            src = html.escape(f"/{Route.MEDIA.value}/{quote(name)}")
+            title = html.escape(Path(name).stem)
+            page = (
+                f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
+                f'<video controls src="{src}"></video></body></html>'
+            ).encode()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", _CONTENT_TYPES[".html"])
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            if body:
+                self.wfile.write(page)
+
+        def _media(self, route: Route, name: str, *, body: bool) -> None:
+            path = server._file(name)
+            if path is None:
+                self._text(HTTPStatus.NOT_FOUND, "File not found", body=body)
+                return
+            if route is Route.SLOW and server._stop.wait(server.slow_s):
+                return  # shutting down
+            data = path.read_bytes()
+            start, end = 0, len(data) - 1
+            status = HTTPStatus.OK
+            ranged = self.headers.get("Range", "")
+            if ranged.startswith("bytes=") and route is not Route.TRUNCATED:
+                first, _, last = ranged[6:].partition("-")
+                start = int(first) if first else 0
+                end = min(int(last), end) if last else end
+                if start > end:
+                    self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status = HTTPStatus.PARTIAL_CONTENT
+            self.send_response(status)
+            self.send_header("Content-Type", _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Length", str(end - start + 1))
+            if status is HTTPStatus.PARTIAL_CONTENT:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            if route is Route.TRUNCATED:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not body:
+                return
+            if route is Route.TRUNCATED:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                time.sleep(0.05)
+                self.close_connection = True
+                return
+            self.wfile.write(data[start : end + 1])
+
+    return Handler
