@@ -1,2 +1,3 @@
 """svm_toolkit."""
+
 __version__ = "0.1.0"

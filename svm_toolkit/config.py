@@ -20,6 +20,7 @@ C = TypeVar("C")
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Return a config dataclass as plain JSON/YAML-friendly values (tuples become lists)."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, tuple | list):
             return [plain(v) for v in value]

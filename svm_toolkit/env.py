@@ -10,7 +10,17 @@ from typing import Final
 from svm_toolkit import __version__, ffmpeg
 
 #: Python distributions reported by ``svm env`` (optional ones say "not installed").
-PACKAGES: Final = ("pyarrow", "pandas", "numpy", "yt-dlp", "click", "tqdm", "torch", "torchvision", "ray")
+PACKAGES: Final = (
+    "pyarrow",
+    "pandas",
+    "numpy",
+    "yt-dlp",
+    "click",
+    "tqdm",
+    "torch",
+    "torchvision",
+    "ray",
+)
 
 
 def environment() -> dict[str, str]:

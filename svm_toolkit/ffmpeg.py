@@ -31,7 +31,13 @@ def require(tool: str = "ffmpeg") -> str:
     return path
 
 
-def run(args: Sequence[str], *, tool: str = "ffmpeg", timeout_s: float = 600.0, stdin: bytes | None = None) -> bytes:
+def run(
+    args: Sequence[str],
+    *,
+    tool: str = "ffmpeg",
+    timeout_s: float = 600.0,
+    stdin: bytes | None = None,
+) -> bytes:
     """Run ``tool`` with ``args`` and return its stdout.
 
     Args:

@@ -22,13 +22,19 @@ from svm_toolkit.schema import Source
 
 _YT_ID: Final = re.compile(r"[A-Za-z0-9_-]{11}")
 _YT_HOSTS: Final = frozenset(
-    {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com", "gaming.youtube.com"}
+    {
+        "youtube.com",
+        "m.youtube.com",
+        "music.youtube.com",
+        "youtube-nocookie.com",
+        "gaming.youtube.com",
+    }
 )
 _YT_PATH_PREFIXES: Final = ("shorts", "embed", "live", "v", "e")
 _TIKTOK_HOSTS: Final = frozenset({"tiktok.com", "m.tiktok.com"})
 _TIKTOK_VIDEO: Final = re.compile(r"/@(?P<user>[^/]+)/(?:video|photo)/(?P<id>\d{6,25})/?")
 _TIKTOK_MOBILE: Final = re.compile(r"/v/(?P<id>\d{6,25})(?:\.html)?/?")
-_TRACKING_PARAMS: Final = re.compile(r"(utm_[a-z]+|fbclid|gclid|si|feature|_r|_t|is_from_webapp|sender_device)")
+_TRACKING_PARAMS: Final = re.compile(r"utm_[a-z]+|fbclid|gclid")
 MAX_URL_LENGTH: Final = 4096
 
 
@@ -91,7 +97,11 @@ def canonicalize(text: str) -> CanonicalUrl:
         tiktok = _tiktok(parts.path)
         if tiktok:
             user, tid = tiktok
-            canonical = f"https://www.tiktok.com/@{user}/video/{tid}" if user else f"https://www.tiktok.com/video/{tid}"
+            canonical = (
+                f"https://www.tiktok.com/@{user}/video/{tid}"
+                if user
+                else f"https://www.tiktok.com/video/{tid}"
+            )
             return CanonicalUrl(tid, Source.TIKTOK, canonical, author=user)
     normalised = _normalise(scheme, host, port, parts.path, parts.query)
     digest = hashlib.sha1(normalised.encode(), usedforsecurity=False).hexdigest()[:16]
@@ -120,10 +130,14 @@ def _tiktok(path: str) -> tuple[str | None, str] | None:
 
 
 def _normalise(scheme: str, host: str, port: int | None, path: str, query: str) -> str:
-    """Lower-case scheme and host, drop default ports, fragments and tracking parameters, sort the rest."""
+    """Lower-case scheme and host; drop default ports, fragments and tracking parameters."""
     default = {"http": 80, "https": 443}[scheme]
     netloc = host if port in (None, default) else f"{host}:{port}"
-    params = sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not _TRACKING_PARAMS.fullmatch(k))
+    params = sorted(
+        (k, v)
+        for k, v in parse_qsl(query, keep_blank_values=True)
+        if not _TRACKING_PARAMS.fullmatch(k)
+    )
     return urlunsplit((scheme, netloc, path or "/", urlencode(params), ""))
 
 

@@ -8,6 +8,7 @@ blob under the metadata key :data:`METADATA_KEY` (see :func:`provenance`).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import re
 import types
@@ -187,7 +188,7 @@ class LedgerRecord:
         status: a :class:`Status` value or ``filtered:<reason>``.
         detail: the tool's message behind a non-``ok`` status (truncated to 500 characters).
         attempts: how many times the stage tried this sample (>= 1).
-        started_at: when the last attempt started, UTC.
+        started_at: when the last attempt started (timezone-aware, UTC).
         seconds: wall time of the last attempt in seconds.
     """
 
@@ -196,7 +197,7 @@ class LedgerRecord:
     status: str
     detail: str | None
     attempts: int
-    started_at: Any  # datetime.datetime, tz-aware UTC
+    started_at: datetime.datetime
     seconds: float
 
 
@@ -281,9 +282,7 @@ def record_fields(cls: type[Any]) -> dict[str, bool]:
         if f.name == "extra":
             continue
         hint = hints[f.name]
-        nullable = hint is Any or (
-            isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
-        )
+        nullable = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
         out[f.name] = nullable
     return out
 
@@ -294,7 +293,9 @@ def records_to_table(records: Sequence[Any], schema: pa.Schema) -> pa.Table:
     Extra columns take the Arrow type pyarrow infers; values of mixed types are stored as
     JSON text so that one odd row never makes the table unwritable.
     """
-    columns: dict[str, list[Any]] = {name: [getattr(r, name) for r in records] for name in schema.names}
+    columns: dict[str, list[Any]] = {
+        name: [getattr(r, name) for r in records] for name in schema.names
+    }
     table = pa.table(columns, schema=schema)
     extra_names: dict[str, None] = {}
     for r in records:
@@ -325,14 +326,18 @@ def _infer_array(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in values], pa.string()
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # Provenance metadata.
 
 
-def provenance(stage: str, config: Mapping[str, Any] | None = None, **extra: Any) -> dict[bytes, bytes]:
+def provenance(
+    stage: str, config: Mapping[str, Any] | None = None, **extra: Any
+) -> dict[bytes, bytes]:
     """Return the Parquet key-value metadata every file carries.
 
     Args:
@@ -351,7 +356,9 @@ def provenance(stage: str, config: Mapping[str, Any] | None = None, **extra: Any
     return {METADATA_KEY: json.dumps(payload, sort_keys=True, default=str).encode()}
 
 
-def with_provenance(schema: pa.Schema, stage: str, config: Mapping[str, Any] | None = None, **extra: Any) -> pa.Schema:
+def with_provenance(
+    schema: pa.Schema, stage: str, config: Mapping[str, Any] | None = None, **extra: Any
+) -> pa.Schema:
     """Return ``schema`` with :func:`provenance` merged into its metadata."""
     return schema.with_metadata({**(schema.metadata or {}), **provenance(stage, config, **extra)})
 
@@ -368,13 +375,16 @@ def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]
     """
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
-        raise SchemaMismatchError(f"{where}: not written by svm_toolkit (no {METADATA_KEY.decode()!r} metadata)")
+        raise SchemaMismatchError(
+            f"{where}: not written by svm_toolkit (no {METADATA_KEY.decode()!r} metadata)"
+        )
     meta: dict[str, Any] = json.loads(raw)
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
         raise SchemaMismatchError(
             f"{where}: schema version {version}, this svm_toolkit {__version__} reads version "
-            f"{SCHEMA_VERSION}; rebuild the file with this version or install the one that wrote it "
+            f"{SCHEMA_VERSION}; rebuild the file with this version or install the version that "
+            "wrote it "
             f"({meta.get('toolkit_version', 'unknown')})"
         )
     return meta
@@ -391,4 +401,3 @@ def check_columns(schema: pa.Schema, expected: pa.Schema, *, where: str) -> None
     if missing or wrong:
         problems = ", ".join([*(f"missing {m}" for m in missing), *wrong])
         raise SchemaMismatchError(f"{where}: columns do not match the schema: {problems}")
-

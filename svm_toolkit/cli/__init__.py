@@ -49,7 +49,9 @@ def cli(verbose: int, quiet: bool) -> None:
     level = os.environ.get("SVM_LOG_LEVEL", "").upper() or (
         "WARNING" if quiet else "DEBUG" if verbose >= 2 else "INFO" if verbose else "WARNING"
     )
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 cli.add_command(manifest)

@@ -21,16 +21,42 @@ def manifest() -> None:
 
 @manifest.command("urls")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "dataset", required=True, type=_DATASET, help="Dataset root to write manifest.parquet into.")
-@click.option("--preset", type=click.Choice(sorted(MANIFEST_PRESETS)), default="generic", show_default=True,
-              help="svm10k: map TikTok-scraper columns (diggCount, search_term, ...) and keep > 10k likes.")
-@click.option("--url-column", help="Input column with the URL [default: url, webpage_url, link, ...].")
-@click.option("--id-column", help="Input column with your own sample ids [default: derived from the URL].")
-@click.option("--min-likes", type=click.IntRange(min=0), help="Mark rows with fewer likes filtered:min_likes.")
-@click.option("--max-duration", "max_duration_s", type=click.FloatRange(min=0, min_open=True),
-              help="Mark rows longer than this many seconds filtered:max_duration.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML file of ManifestConfig fields (flags override it).")
+@click.option(
+    "-o",
+    "--output",
+    "dataset",
+    required=True,
+    type=_DATASET,
+    help="Dataset root to write manifest.parquet into.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(MANIFEST_PRESETS)),
+    default="generic",
+    show_default=True,
+    help="svm10k: map TikTok-scraper columns (diggCount, search_term, ...) and keep > 10k likes.",
+)
+@click.option(
+    "--url-column", help="Input column with the URL [default: url, webpage_url, link, ...]."
+)
+@click.option(
+    "--id-column", help="Input column with your own sample ids [default: derived from the URL]."
+)
+@click.option(
+    "--min-likes", type=click.IntRange(min=0), help="Mark rows with fewer likes filtered:min_likes."
+)
+@click.option(
+    "--max-duration",
+    "max_duration_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Mark rows longer than this many seconds filtered:max_duration.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file of ManifestConfig fields (flags override it).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest whose rows differ.")
 def urls(
     inputs: tuple[Path, ...],
@@ -66,7 +92,12 @@ def urls(
         base = replace(base, load_overrides(config_file), where=str(config_file))
     config = replace(
         base,
-        {"url_column": url_column, "id_column": id_column, "min_likes": min_likes, "max_duration_s": max_duration_s},
+        {
+            "url_column": url_column,
+            "id_column": id_column,
+            "min_likes": min_likes,
+            "max_duration_s": max_duration_s,
+        },
     )
     summary = build_manifest(list(inputs), dataset, config, overwrite=overwrite)
     state = "unchanged" if summary.unchanged else "written"
@@ -88,13 +119,17 @@ def info(dataset: Path) -> None:
     """Show what DATASET holds: samples by source, status and split, durations, stages."""
     facts = dataset_info(dataset)
     click.echo(f"{facts.root}: {facts.samples:,} samples")
-    for title, values in (("source", facts.by_source), ("status", facts.by_status), ("split", facts.by_split)):
+    for title, values in (
+        ("source", facts.by_source),
+        ("status", facts.by_status),
+        ("split", facts.by_split),
+    ):
         click.echo(f"  {title:<8}{render.counts(values)}")
     if facts.durations is not None:
         d = facts.durations
         click.echo(
-            f"  duration {d.known:,} known, {d.total_s / 3600:.2f} h in all, median {d.median_s:.1f} s "
-            f"(min {d.min_s:.1f} s, max {d.max_s:.1f} s)"
+            f"  duration {d.known:,} known, {d.total_s / 3600:.2f} h in all, "
+            f"median {d.median_s:.1f} s (min {d.min_s:.1f} s, max {d.max_s:.1f} s)"
         )
     else:
         click.echo("  duration unknown (no duration or clip bounds yet)")

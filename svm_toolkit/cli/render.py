@@ -14,10 +14,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Render rows as a left-aligned text table (numbers right-aligned)."""
     cells = [[str(h) for h in headers], *[[_cell(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) and rows for i in range(len(headers))]
+    numeric = [
+        all(isinstance(row[i], int | float) for row in rows) and rows for i in range(len(headers))
+    ]
 
     def line(row: list[str]) -> str:
-        parts = [c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        parts = [
+            c.rjust(w) if numeric[i] else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)

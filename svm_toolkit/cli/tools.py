@@ -27,12 +27,29 @@ def env() -> None:
 
 
 @click.command()
-@click.option("-o", "--output", "directory", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("svm-demo"), show_default=True, help="Demo folder (re-runs reuse it).")
-@click.option("--clips", type=click.IntRange(min=2), default=_DEFAULT.clips, show_default=True,
-              help="Number of generated music videos.")
-@click.option("--seconds", type=click.FloatRange(min=1.0), default=_DEFAULT.seconds, show_default=True,
-              help="Length of each video, seconds.")
+@click.option(
+    "-o",
+    "--output",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("svm-demo"),
+    show_default=True,
+    help="Demo folder (re-runs reuse it).",
+)
+@click.option(
+    "--clips",
+    type=click.IntRange(min=2),
+    default=_DEFAULT.clips,
+    show_default=True,
+    help="Number of generated music videos.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1.0),
+    default=_DEFAULT.seconds,
+    show_default=True,
+    help="Length of each video, seconds.",
+)
 def demo(directory: Path, clips: int, seconds: float) -> None:
     """Build a small dataset offline and run every stage on it.
 
@@ -51,7 +68,10 @@ def demo(directory: Path, clips: int, seconds: float) -> None:
         bar.close()
         click.echo(f"{line.stage:<9} {line.summary} ({line.seconds:.1f} s)")
 
-    report = run_demo(directory, corpus, on_clip=lambda _: bar.update(), on_stage=stage_done)
+    def clip_done(_: object) -> None:
+        bar.update()
+
+    report = run_demo(directory, corpus, on_clip=clip_done, on_stage=stage_done)
     bar.close()
     total = sum(s.seconds for s in report.stages)
     click.echo(f"\ndemo: {len(report.stages)} stages in {total:.1f} s; dataset at {report.dataset}")

@@ -113,13 +113,16 @@ def plan_corpus(directory: Path, config: CorpusConfig) -> list[Clip]:
     clips = []
     for i in range(config.clips):
         song = songs[i] if i < len(songs) else songs[int(rng.integers(len(songs)))]
-        likes = int(rng.integers(2_000, 9_000)) if i % 20 == 7 else int(rng.integers(12_000, 2_000_000))
+        likes = (
+            int(rng.integers(2_000, 9_000)) if i % 20 == 7 else int(rng.integers(12_000, 2_000_000))
+        )
         clips.append(
             Clip(
                 clip_id=f"demo{i:03d}",
                 path=directory / f"demo{i:03d}.mp4",
                 song=song,
-                letterboxed=config.letterbox_every > 0 and i % config.letterbox_every == config.letterbox_every - 1,
+                letterboxed=config.letterbox_every > 0
+                and i % config.letterbox_every == config.letterbox_every - 1,
                 likes=likes,
                 theme=_THEMES[int(rng.integers(len(_THEMES)))],
                 author=f"creator{int(rng.integers(12)):02d}",
@@ -166,13 +169,19 @@ def render_clip(clip: Clip, config: CorpusConfig) -> None:
     tmp = clip.path.with_name(f".{clip.path.name}.tmp")
     with tempfile.TemporaryDirectory(prefix="svm-demo-") as scratch:
         wav = Path(scratch) / "audio.wav"
-        _write_wav(wav, song_audio(clip.song, seconds=config.seconds, sample_rate=config.sample_rate), config.sample_rate)
+        _write_wav(
+            wav,
+            song_audio(clip.song, seconds=config.seconds, sample_rate=config.sample_rate),
+            config.sample_rate,
+        )
         args = [
             ffmpeg.require(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(config.fps), "-i", "-",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-r", str(config.fps), "-i", "-",
             "-i", str(wav),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "96k", "-shortest", "-movflags", "+faststart", "-f", "mp4", str(tmp),
+            "-c:a", "aac", "-b:a", "96k", "-shortest", "-movflags", "+faststart",
+            "-f", "mp4", str(tmp),
         ]  # fmt: skip
         with subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
             assert proc.stdin is not None and proc.stderr is not None
@@ -186,7 +195,9 @@ def render_clip(clip: Clip, config: CorpusConfig) -> None:
             code = proc.wait()
     if code != 0:
         tmp.unlink(missing_ok=True)
-        raise ffmpeg.FFmpegError(f"encoding {clip.path.name} failed (exit {code}): {err.strip()[-300:]}")
+        raise ffmpeg.FFmpegError(
+            f"encoding {clip.path.name} failed (exit {code}): {err.strip()[-300:]}"
+        )
     os.replace(tmp, clip.path)
 
 
@@ -231,14 +242,18 @@ def song_audio(song: Song, *, seconds: float, sample_rate: int) -> npt.NDArray[n
             a, b = round(onset * sample_rate), min(n, round(min(onset + period, end) * sample_rate))
             tau = np.arange(b - a) / sample_rate
             freq = 440.0 * 2 ** ((_note(section, beat) - 69) / 12)
-            tone = sum(np.sin(2 * np.pi * k * freq * tau) / k for k in range(1, section.harmonics + 1))
+            tone = sum(
+                np.sin(2 * np.pi * k * freq * tau) / k for k in range(1, section.harmonics + 1)
+            )
             kick = 0.6 * np.sin(2 * np.pi * 55.0 * tau) * np.exp(-tau / 0.06)
             out[a:b] += 0.5 * tone * np.exp(-tau / 0.35) + kick
     peak = float(np.max(np.abs(out))) or 1.0
     return (0.9 * out / peak).astype(np.float32)
 
 
-def song_frames(song: Song, config: CorpusConfig, *, letterboxed: bool = False) -> Iterator[npt.NDArray[np.uint8]]:
+def song_frames(
+    song: Song, config: CorpusConfig, *, letterboxed: bool = False
+) -> Iterator[npt.NDArray[np.uint8]]:
     """Yield the picture of a song, frame by frame.
 
     Yields:

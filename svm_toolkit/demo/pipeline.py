@@ -80,8 +80,12 @@ def run_demo(
     w, h = corpus.size
     letterboxed = sum(c.letterboxed for c in clips)
     songs = len({c.song.song_id for c in clips})
-    done("corpus", f"{len(clips)} clips of {corpus.seconds:g} s at {w}x{h}, {corpus.fps} fps; "
-         f"{songs} songs, {letterboxed} letterboxed", started)
+    done(
+        "corpus",
+        f"{len(clips)} clips of {corpus.seconds:g} s at {w}x{h}, {corpus.fps} fps; "
+        f"{songs} songs, {letterboxed} letterboxed",
+        started,
+    )
 
     with LoopbackServer(directory / "corpus") as server:
         started = time.perf_counter()
@@ -94,7 +98,9 @@ def run_demo(
     return DemoReport(directory=directory, dataset=dataset, stages=report.stages, info=info)
 
 
-def write_url_list(path: Path, clips: list[Clip], server: LoopbackServer, *, seconds: float) -> Path:
+def write_url_list(
+    path: Path, clips: list[Clip], server: LoopbackServer, *, seconds: float
+) -> Path:
     """Write the demo's URL list: one row per clip, plus the rows real lists always have.
 
     The extras are a duplicate of the first clip under another URL form, a URL that cannot be
@@ -113,9 +119,23 @@ def write_url_list(path: Path, clips: list[Clip], server: LoopbackServer, *, sec
         for c in clips
     ]
     if clips:
-        rows.append({**rows[0], "url": rows[0]["url"] + "?utm_source=share"})
-    rows.append({"id": "broken000", "url": "ftp://files.example/video.mp4", "likes": 50_000, "theme": "vlog"})
-    rows.append({"id": "gone000", "url": server.url(Route.MISSING, "gone000.mp4"), "likes": 80_000, "theme": "travel"})
+        rows.append({**rows[0], "url": f"{rows[0]['url']}?utm_source=share"})
+    rows.append(
+        {
+            "id": "broken000",
+            "url": "ftp://files.example/video.mp4",
+            "likes": 50_000,
+            "theme": "vlog",
+        }
+    )
+    rows.append(
+        {
+            "id": "gone000",
+            "url": server.url(Route.MISSING, "gone000.mp4"),
+            "likes": 80_000,
+            "theme": "travel",
+        }
+    )
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=URL_COLUMNS)
@@ -133,4 +153,3 @@ def describe_manifest(summary: ManifestSummary) -> str:
         f"{summary.rows_read} rows -> {summary.samples} samples{note}; "
         f"{summary.duplicates_merged} duplicates merged; {statuses}"
     )
-

@@ -1,6 +1,6 @@
 """The one sharded Parquet writer every stage uses.
 
-Life cycle (after Ray's ``Datasink``): ``open()`` → ``write(rows)`` … → ``close()`` (or ``abort()``).
+Life cycle (after Ray's ``Datasink``): ``open()`` → ``write(rows)`` … → ``close()`` / ``abort()``.
 
 * Shards are ``<prefix>-00000.parquet``, ``<prefix>-00001.parquet``, … bounded by rows and by
   in-memory bytes (which also bounds the writer's memory).
@@ -119,7 +119,9 @@ def read_shards(
     if not shards:
         return None
     cols = None if columns is None else list(dict.fromkeys([id_column, *columns]))
-    table = pa.concat_tables([pq.read_table(p, columns=cols) for p in shards], promote_options="default")
+    table = pa.concat_tables(
+        [pq.read_table(p, columns=cols) for p in shards], promote_options="default"
+    )
     if not latest:
         return table
     ids = table.column(id_column).to_pylist()
@@ -225,12 +227,16 @@ class ShardWriter:
         ids = table.column(self.id_column).to_pylist()
         again = self._written.intersection(ids)
         if again or len(set(ids)) != len(ids):
-            raise ValueError(f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}")
+            raise ValueError(
+                f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}"
+            )
         self._written.update(ids)
         self._buffer.append(table)
         self._buffer_rows += table.num_rows
         self._buffer_bytes += table.nbytes
-        while self._buffer_rows >= self.limits.max_rows or self._buffer_bytes >= self.limits.max_bytes:
+        while (
+            self._buffer_rows >= self.limits.max_rows or self._buffer_bytes >= self.limits.max_bytes
+        ):
             self._flush(limit=self.limits.max_rows)
 
     def flush(self) -> None:
@@ -256,7 +262,10 @@ class ShardWriter:
         return self.open()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         # Rows already written are complete results, so they are committed even when the stage
         # stops on an error or Ctrl-C: nothing done is lost.

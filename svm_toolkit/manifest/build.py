@@ -110,7 +110,9 @@ def build_manifest(
     """
     started = time.perf_counter()
     if not inputs:
-        raise InputError("no URL lists given; pass one or more files (txt, csv, tsv, jsonl, parquet)")
+        raise InputError(
+            "no URL lists given; pass one or more files (txt, csv, tsv, jsonl, parquet)"
+        )
     tables = [read_input(Path(p)) for p in inputs]
     merged: dict[str, ManifestRecord] = {}
     rows_read = 0
@@ -146,7 +148,10 @@ def build_manifest(
     )
     logger.info(
         "manifest: %d rows -> %d samples (%d duplicates merged) %s",
-        summary.rows_read, summary.samples, summary.duplicates_merged, dict(summary.by_status),
+        summary.rows_read,
+        summary.samples,
+        summary.duplicates_merged,
+        dict(summary.by_status),
     )
     return summary
 
@@ -162,7 +167,9 @@ def read_manifest(dataset: Path) -> pa.Table:
 
     path = DatasetLayout(Path(dataset)).manifest
     if not path.exists():
-        raise InputError(f"{path}: no manifest; build one with 'svm manifest urls LIST... -o {dataset}'")
+        raise InputError(
+            f"{path}: no manifest; build one with 'svm manifest urls LIST... -o {dataset}'"
+        )
     schema = pq.read_schema(path)
     read_provenance(schema, where=str(path))
     check_columns(schema, MANIFEST_SCHEMA, where=str(path))
@@ -266,9 +273,15 @@ def _user_id(row: InputRow, column: str) -> str:
 def _apply_filters(record: ManifestRecord, config: ManifestConfig) -> ManifestRecord:
     if record.status != Status.OK:
         return record
-    if config.min_likes is not None and record.likes is not None and record.likes < config.min_likes:
+    if (
+        config.min_likes is not None
+        and record.likes is not None
+        and record.likes < config.min_likes
+    ):
         return replace(
-            record, status=filtered("min_likes"), detail=f"{record.likes} likes < {config.min_likes}"
+            record,
+            status=filtered("min_likes"),
+            detail=f"{record.likes} likes < {config.min_likes}",
         )
     limit = config.max_duration_s
     if limit is not None and record.duration_s is not None and record.duration_s > limit:

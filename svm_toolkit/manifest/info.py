@@ -52,7 +52,9 @@ def dataset_info(dataset: Path) -> DatasetInfo:
     """
     layout = DatasetLayout(Path(dataset))
     table = read_manifest(layout.root)
-    rows = table.select([COL.sample_id, COL.source, COL.status, COL.split, COL.start_s, COL.end_s, COL.duration_s])
+    rows = table.select(
+        [COL.sample_id, COL.source, COL.status, COL.split, COL.start_s, COL.end_s, COL.duration_s]
+    )
     records = rows.to_pylist()
     splits = {r[COL.sample_id]: r[COL.split] for r in records}
     if layout.splits.exists():
@@ -93,7 +95,13 @@ def _count(values: object) -> dict[str, int]:
 def _stage_counts(layout: DatasetLayout) -> dict[str, dict[str, int]]:
     if not layout.ledger_dir.is_dir():
         return {}
-    stages = sorted({m.group("stage") for p in layout.ledger_dir.glob("*.parquet") if (m := _LEDGER_SHARD.fullmatch(p.name))})
+    stages = sorted(
+        {
+            m.group("stage")
+            for p in layout.ledger_dir.glob("*.parquet")
+            if (m := _LEDGER_SHARD.fullmatch(p.name))
+        }
+    )
     out: dict[str, dict[str, int]] = {}
     for stage in stages:
         table = read_shards(layout.ledger_dir, stage, columns=[COL.status])

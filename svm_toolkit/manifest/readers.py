@@ -76,19 +76,25 @@ def read_input(path: Path) -> InputTable:
         raise InputError(f"{path}: not a file (pass the URL list files themselves)")
     suffixes = [s.lower() for s in path.suffixes]
     gz = suffixes[-1:] == [".gz"]
-    fmt = suffixes[-2] if gz and len(suffixes) >= 2 else (suffixes[-1] if suffixes and not gz else "")
+    fmt = (
+        suffixes[-2] if gz and len(suffixes) >= 2 else (suffixes[-1] if suffixes and not gz else "")
+    )
     reader = READERS.get(fmt)
     if reader is None:
         known = ", ".join(supported_suffixes())
-        raise InputError(f"{path}: unknown format {fmt or '(no suffix)'!r}; use one of {known} (optionally .gz)")
+        raise InputError(
+            f"{path}: unknown format {fmt or '(no suffix)'!r}; use one of {known} (optionally .gz)"
+        )
     try:
         with path.open("rb") as raw:
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gz else raw
-            table = reader(path, stream)
+            stream = gzip.GzipFile(fileobj=raw) if gz else raw
+            table = reader(path, stream)  # type: ignore[arg-type]
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a valid gzip file ({exc})") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
+        raise InputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); re-save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not table.rows:
@@ -176,14 +182,18 @@ def _read_json(path: Path, stream: IO[bytes]) -> InputTable:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path.name}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     if not isinstance(value, list):
-        raise InputError(f"{path.name}: expected a JSON array of objects; for one object per line use .jsonl")
+        raise InputError(
+            f"{path.name}: expected a JSON array of objects; for one object per line use .jsonl"
+        )
     rows = []
     for index, item in enumerate(value):
         ref = f"{path.name}:item {index}"
         if isinstance(item, str):
             item = {TXT_COLUMN: item}
         if not isinstance(item, dict):
-            raise InputError(f"{ref}: expected an object or a URL string, got {type(item).__name__}")
+            raise InputError(
+                f"{ref}: expected an object or a URL string, got {type(item).__name__}"
+            )
         rows.append(InputRow(ref, item))
     return InputTable(path, _union_columns(rows), rows)
 
@@ -193,9 +203,12 @@ def _read_parquet(path: Path, stream: IO[bytes]) -> InputTable:
     """A Parquet table; rows are referenced by 1-based row number."""
     try:
         table = pq.read_table(pa.BufferReader(stream.read()))
-    except (pa.ArrowInvalid, OSError) as exc:
+    except pa.ArrowException as exc:
         raise InputError(f"{path.name}: not a readable Parquet file ({exc})") from None
-    rows = [InputRow(f"{path.name}:row {i}", values) for i, values in enumerate(table.to_pylist(), start=1)]
+    rows = [
+        InputRow(f"{path.name}:row {i}", values)
+        for i, values in enumerate(table.to_pylist(), start=1)
+    ]
     return InputTable(path, tuple(table.column_names), rows)
 
 

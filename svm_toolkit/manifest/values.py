@@ -36,7 +36,9 @@ def parse_seconds(value: Any) -> float:
             try:
                 seconds = float(text)
             except ValueError:
-                raise ValueError(f"{text!r} is not a time (use seconds like 12.5 or h:mm:ss)") from None
+                raise ValueError(
+                    f"{text!r} is not a time (use seconds like 12.5 or h:mm:ss)"
+                ) from None
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{value!r} is not a time >= 0")
     return seconds
@@ -72,7 +74,9 @@ def parse_split(value: Any) -> Split:
     """Parse a split name: ``train``, ``val``/``valid``/``validation``/``dev``, ``test``."""
     split = SPLIT_ALIASES.get(str(value).strip().lower())
     if split is None:
-        raise ValueError(f"{value!r} is not a split (use one of {', '.join(s.value for s in Split)})")
+        raise ValueError(
+            f"{value!r} is not a split (use one of {', '.join(s.value for s in Split)})"
+        )
     return split
 
 

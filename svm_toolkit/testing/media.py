@@ -45,10 +45,19 @@ class _Codecs:
 
 
 _CONTAINERS: Final[dict[str, _Codecs]] = {
-    "mp4": _Codecs(("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"), ("-c:a", "aac")),
-    "mov": _Codecs(("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"), ("-c:a", "aac")),
-    "mkv": _Codecs(("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"), ("-c:a", "libvorbis")),
-    "webm": _Codecs(("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"), ("-c:a", "libopus")),
+    "mp4": _Codecs(
+        ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"), ("-c:a", "aac")
+    ),
+    "mov": _Codecs(
+        ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"), ("-c:a", "aac")
+    ),
+    "mkv": _Codecs(
+        ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"), ("-c:a", "libvorbis")
+    ),
+    "webm": _Codecs(
+        ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"),
+        ("-c:a", "libopus"),
+    ),
     "m4a": _Codecs(None, ("-c:a", "aac")),
     "mp3": _Codecs(None, ("-c:a", "libmp3lame")),
     "ogg": _Codecs(None, ("-c:a", "libvorbis")),
@@ -94,7 +103,9 @@ class MediaSpec:
         if self.video is None and self.audio is None:
             raise ValueError("a media file needs a video or an audio stream")
         if self.video is not None and codecs.video is None:
-            raise ValueError(f"{self.container} holds audio only; set video=None or pick mp4/webm/mkv/mov")
+            raise ValueError(
+                f"{self.container} holds audio only; set video=None or pick mp4/webm/mkv/mov"
+            )
 
     @property
     def bars(self) -> tuple[int, int, int, int] | None:
@@ -106,14 +117,21 @@ class MediaSpec:
 
 
 def ffmpeg_args(spec: MediaSpec, path: Path) -> list[str]:
-    """Return the ffmpeg arguments that write ``spec`` to ``path`` (kept beside the spec for reuse)."""
+    """Return the ffmpeg arguments that write ``spec`` to ``path``."""
     args = ["-hide_banner", "-loglevel", "error", "-y"]
     codecs = _CONTAINERS[spec.container]
     if spec.video is not None:
         w, h = spec.content or spec.size
-        args += ["-f", "lavfi", "-i", _VIDEO_SOURCES[spec.video].format(w=w, h=h, fps=spec.fps, s=spec.seconds)]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            _VIDEO_SOURCES[spec.video].format(w=w, h=h, fps=spec.fps, s=spec.seconds),
+        ]
     if spec.audio is not None:
-        source = _AUDIO_SOURCES[spec.audio].format(hz=spec.tone_hz, sr=spec.sample_rate, s=spec.seconds)
+        source = _AUDIO_SOURCES[spec.audio].format(
+            hz=spec.tone_hz, sr=spec.sample_rate, s=spec.seconds
+        )
         args += ["-f", "lavfi", "-i", source]
     if spec.video is not None:
         if spec.bars is not None:
@@ -122,7 +140,13 @@ def ffmpeg_args(spec: MediaSpec, path: Path) -> list[str]:
         args += list(codecs.video or ())
     if spec.audio is not None:
         args += list(codecs.audio)
-    args += ["-t", f"{spec.seconds:g}", "-f", _MUXERS.get(spec.container, spec.container), str(path)]
+    args += [
+        "-t",
+        f"{spec.seconds:g}",
+        "-f",
+        _MUXERS.get(spec.container, spec.container),
+        str(path),
+    ]
     return args
 
 

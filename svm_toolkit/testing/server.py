@@ -27,7 +27,9 @@ from urllib.parse import quote, unquote, urlsplit
 logger = logging.getLogger(__name__)
 
 #: The wording YouTube uses when it asks for a sign-in (yt-dlp surfaces it in its error).
-BOT_CHECK_TEXT: Final = "Sign in to confirm you\u2019re not a bot. This helps protect our community."
+BOT_CHECK_TEXT: Final = (
+    "Sign in to confirm you\u2019re not a bot. This helps protect our community."
+)
 
 _CONTENT_TYPES: Final = {
     ".mp4": "video/mp4",
@@ -71,7 +73,9 @@ class LoopbackServer:
         self._stop = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="svm-loopback", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="svm-loopback", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -99,7 +103,10 @@ class LoopbackServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -137,7 +144,9 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             elif route is Route.BOT_CHECK:
                 self._text(HTTPStatus.FORBIDDEN, BOT_CHECK_TEXT, body=body)
             elif route is Route.RATE_LIMITED:
-                self._text(HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests", body=body, retry_after=1)
+                self._text(
+                    HTTPStatus.TOO_MANY_REQUESTS, "Too Many Requests", body=body, retry_after=1
+                )
             elif route is Route.SERVER_ERROR:
                 self._text(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error", body=body)
             elif route is Route.PAGE:
@@ -145,7 +154,9 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._media(route, name, body=body)
 
-        def _text(self, status: HTTPStatus, text: str, *, body: bool, retry_after: int | None = None) -> None:
+        def _text(
+            self, status: HTTPStatus, text: str, *, body: bool, retry_after: int | None = None
+        ) -> None:
             data = text.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -186,8 +197,10 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             ranged = self.headers.get("Range", "")
             if ranged.startswith("bytes=") and route is not Route.TRUNCATED:
                 first, _, last = ranged[6:].partition("-")
-                start = int(first) if first else 0
-                end = min(int(last), end) if last else end
+                if first:
+                    start, end = int(first), min(int(last), end) if last else end
+                else:  # a suffix range: the last N bytes
+                    start = max(0, len(data) - int(last or 0))
                 if start > end:
                     self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
                     self.send_header("Content-Range", f"bytes */{len(data)}")
@@ -196,7 +209,9 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     return
                 status = HTTPStatus.PARTIAL_CONTENT
             self.send_response(status)
-            self.send_header("Content-Type", _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+            self.send_header(
+                "Content-Type", _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+            )
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Length", str(end - start + 1))
             if status is HTTPStatus.PARTIAL_CONTENT:

@@ -1,0 +1,5 @@
+"""``python -m svm_toolkit`` runs the ``svm`` CLI."""
+
+from svm_toolkit.cli import main
+
+main()

@@ -1,0 +1,124 @@
+"""The CLI as a user runs it: a real process, its output and its exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.manifest.helpers import write_list
+
+
+def svm(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "svm_toolkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), "Exit codes:"),
+        (("manifest", "urls"), "Formats: .csv"),
+        (("manifest", "info"), "by source, status and split"),
+        (("demo",), "loopback HTTP server"),
+        (("env",), "bug reports"),
+    ],
+)
+def test_help_teaches(args: tuple[str, ...], expected: str) -> None:
+    result = svm(*args, "--help")
+    assert result.returncode == 0
+    assert expected in result.stdout
+
+
+def test_manifest_urls_then_info(tmp_path: Path) -> None:
+    src = write_list(tmp_path / "urls.csv")
+    result = svm("manifest", "urls", src, "--preset", "svm10k", "-o", tmp_path / "ds")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("manifest: 4 rows -> 4 samples (0 duplicates merged)")
+    assert "status  ok 3 · filtered:min_likes 1" in result.stdout
+
+    again = svm("manifest", "urls", src, "--preset", "svm10k", "-o", tmp_path / "ds")
+    assert again.returncode == 0 and "unchanged" in again.stdout
+
+    info = svm("manifest", "info", tmp_path / "ds")
+    assert info.returncode == 0
+    assert "4 samples" in info.stdout and "source  youtube 2 · tiktok 1 · url 1" in info.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ("manifest", "urls", "missing.csv", "-o", "ds"), "missing.csv: no such file"),
+        (
+            "url,likes\nhttp://a/x,1,2\n",
+            ("manifest", "urls", "in.csv", "-o", "ds"),
+            "in.csv:2: 3 fields",
+        ),
+        (
+            "url\nhttp://a/x\n",
+            ("manifest", "urls", "in.csv", "--url-column", "link", "-o", "ds"),
+            "no column 'link'",
+        ),
+        (
+            "id,url\n../../x,http://a/x\n",
+            ("manifest", "urls", "in.csv", "--id-column", "id", "-o", "ds"),
+            "in.csv:2: id '../../x'",
+        ),
+        ("", ("manifest", "urls", "in.csv", "-o", "ds"), "in.csv: no rows"),
+        (
+            "url\nhttp://a/x\n",
+            ("manifest", "urls", "in.csv", "--config", "cfg.yaml", "-o", "ds"),
+            "unknown field(s) ['colour']",
+        ),
+        (None, ("manifest", "info", "."), "no manifest"),
+        (None, ("manifest", "urls", "in.csv"), "Missing option '-o'"),
+        (
+            None,
+            ("manifest", "urls", "x.csv", "--min-likes", "-3", "-o", "ds"),
+            "-3 is not in the range x>=0",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_and_no_traceback(
+    tmp_path: Path, setup: str | None, args: tuple[str, ...], message: str
+) -> None:
+    if setup is not None:
+        (tmp_path / "in.csv").write_text(setup)
+    (tmp_path / "cfg.yaml").write_text("colour: blue\n")
+    result = svm(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "ds").exists() and not (tmp_path.parent / "x").exists()
+
+
+def test_changed_manifest_needs_overwrite(tmp_path: Path) -> None:
+    src = write_list(tmp_path / "urls.txt")
+    assert svm("manifest", "urls", src, "-o", tmp_path / "ds").returncode == 0
+    src.write_text("https://youtu.be/dQw4w9WgXcQ\n")
+    refused = svm("manifest", "urls", src, "-o", tmp_path / "ds")
+    assert refused.returncode == 2 and "pass --overwrite" in refused.stderr
+    assert svm("manifest", "urls", src, "-o", tmp_path / "ds", "--overwrite").returncode == 0
+
+
+def test_env_lists_versions() -> None:
+    result = svm("env")
+    assert result.returncode == 0
+    for name in ("svm_toolkit", "python", "pyarrow", "yt-dlp", "torch", "cuda", "ffmpeg"):
+        assert any(line.split()[0] == name for line in result.stdout.splitlines()), name
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    result = svm("demo", "-o", tmp_path / "demo", "--clips", "3", "--seconds", "1.5")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("corpus    3 clips of 1.5 s at 240x424")
+    assert lines[1].startswith("manifest  6 rows -> 5 samples")
+    assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from svm_toolkit.demo import CorpusConfig, run_demo
+from svm_toolkit.manifest import read_manifest
+
+
+def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
+    config = CorpusConfig(clips=4, songs=3, seconds=1.5)
+    lines = []
+    report = run_demo(tmp_path, config, on_stage=lines.append)
+    assert [s.stage for s in report.stages] == ["corpus", "manifest"] == [s.stage for s in lines]
+
+    rows = read_manifest(report.dataset).to_pylist()
+    by_id = {r["sample_id"]: r for r in rows}
+    assert set(by_id) == {"demo000", "demo001", "demo002", "demo003", "broken000", "gone000"}
+    assert by_id["broken000"]["status"] == "invalid_url"
+    assert by_id["demo000"]["music_id"] == "song000" and by_id["demo000"]["duration_s"] == 1.5
+    assert report.info is not None and report.info.samples == 6
+    assert (
+        "5 rows" not in report.stages[1].summary
+        and "1 duplicates merged" in report.stages[1].summary
+    )
+
+    again = run_demo(tmp_path, config)
+    assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
+        r["sample_id"] for r in rows
+    ]
