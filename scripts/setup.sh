@@ -29,8 +29,17 @@ apt_install() {
     echo "setup: install $* with your system's package manager, then re-run scripts/setup.sh." >&2
     exit 1
   }
-  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+  local log
+  log=$(mktemp)
+  if { [ -n "$apt_updated" ] || as_root apt-get update -qq; } >"$log" 2>&1 &&
+     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$log" 2>&1; then
+    apt_updated=1
+    rm -f "$log"
+  else
+    cat "$log" >&2
+    echo "setup: installing $* failed (output above)." >&2
+    exit 1
+  fi
 }
 
 # 1. Python >= 3.11
@@ -45,8 +54,9 @@ done
 
 # 2. System packages: ffmpeg (ffmpeg + ffprobe), and venv support where Debian splits it out.
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-  echo "setup: installing ffmpeg"
+  echo "setup: installing ffmpeg (apt-get)"
   apt_install ffmpeg
+  command -v ffprobe >/dev/null 2>&1 || { echo "setup: ffmpeg is still missing after apt-get." >&2; exit 1; }
 fi
 if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
   apt_install "python3-venv"

@@ -35,6 +35,7 @@ _TIKTOK_HOSTS: Final = frozenset({"tiktok.com", "m.tiktok.com"})
 _TIKTOK_VIDEO: Final = re.compile(r"/@(?P<user>[^/]+)/(?:video|photo)/(?P<id>\d{6,25})/?")
 _TIKTOK_MOBILE: Final = re.compile(r"/v/(?P<id>\d{6,25})(?:\.html)?/?")
 _TRACKING_PARAMS: Final = re.compile(r"utm_[a-z]+|fbclid|gclid")
+_SPACE_OR_CONTROL: Final = re.compile(r"[\s\x00-\x1f\x7f]")
 MAX_URL_LENGTH: Final = 4096
 
 
@@ -74,7 +75,7 @@ def canonicalize(text: str) -> CanonicalUrl:
         raise InvalidUrl("empty URL")
     if len(url) > MAX_URL_LENGTH:
         raise InvalidUrl(f"URL is {len(url)} characters long (at most {MAX_URL_LENGTH})")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise InvalidUrl("URL contains whitespace or control characters")
     try:
         parts = urlsplit(url)

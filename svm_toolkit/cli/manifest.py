@@ -101,13 +101,9 @@ def urls(
     )
     summary = build_manifest(list(inputs), dataset, config, overwrite=overwrite)
     state = "unchanged" if summary.unchanged else "written"
-    click.echo(
-        f"manifest: {summary.rows_read:,} rows -> {summary.samples:,} samples "
-        f"({summary.duplicates_merged:,} duplicates merged) in {summary.seconds:.1f} s; "
-        f"{summary.path} {state}"
-    )
-    click.echo(f"  status  {render.counts(summary.by_status)}")
+    click.echo(f"manifest: {summary.describe()} in {summary.seconds:.1f} s")
     click.echo(f"  source  {render.counts(summary.by_source)}")
+    click.echo(f"  {summary.path} {state}")
 
 
 urls.help = (urls.help or "") + f"\n\nFormats: {', '.join(supported_suffixes())}."

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
-from svm_toolkit.manifest import MANIFEST_PRESETS, ManifestSummary, build_manifest, dataset_info
+from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
 from svm_toolkit.testing.server import LoopbackServer, Route
 
@@ -92,7 +92,8 @@ def run_demo(
         urls = write_url_list(directory / "urls.csv", clips, server, seconds=corpus.seconds)
         config = dataclasses.replace(MANIFEST_PRESETS["svm10k"], id_column="id")
         summary = build_manifest([urls], dataset, config, overwrite=True)
-        done("manifest", describe_manifest(summary), started)
+        note = " (unchanged)" if summary.unchanged else ""
+        done("manifest", summary.describe() + note, started)
 
     info = dataset_info(dataset)
     return DemoReport(directory=directory, dataset=dataset, stages=report.stages, info=info)
@@ -143,13 +144,3 @@ def write_url_list(
         writer.writerows(rows)
     tmp.replace(path)
     return path
-
-
-def describe_manifest(summary: ManifestSummary) -> str:
-    """One line: rows read, samples, merges and statuses."""
-    statuses = ", ".join(f"{n} {s}" for s, n in summary.by_status.items())
-    note = " (unchanged)" if summary.unchanged else ""
-    return (
-        f"{summary.rows_read} rows -> {summary.samples} samples{note}; "
-        f"{summary.duplicates_merged} duplicates merged; {statuses}"
-    )

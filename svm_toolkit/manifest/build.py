@@ -82,6 +82,13 @@ class ManifestSummary:
     unchanged: bool = False
     seconds: float = 0.0
 
+    def describe(self) -> str:
+        """One line: ``63 rows -> 62 samples (1 duplicate merged): 58 ok, 1 invalid_url``."""
+        n = self.duplicates_merged
+        merged = f"{n:,} duplicate{'' if n == 1 else 's'} merged"
+        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items())
+        return f"{self.rows_read:,} rows -> {self.samples:,} samples ({merged}): {statuses}"
+
 
 @dataclass(frozen=True, slots=True)
 class _Columns:
@@ -146,13 +153,7 @@ def build_manifest(
         unchanged=unchanged,
         seconds=time.perf_counter() - started,
     )
-    logger.info(
-        "manifest: %d rows -> %d samples (%d duplicates merged) %s",
-        summary.rows_read,
-        summary.samples,
-        summary.duplicates_merged,
-        dict(summary.by_status),
-    )
+    logger.info("manifest: %s", summary.describe())
     return summary
 
 

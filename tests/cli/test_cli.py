@@ -41,8 +41,10 @@ def test_manifest_urls_then_info(tmp_path: Path) -> None:
     src = write_list(tmp_path / "urls.csv")
     result = svm("manifest", "urls", src, "--preset", "svm10k", "-o", tmp_path / "ds")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("manifest: 4 rows -> 4 samples (0 duplicates merged)")
-    assert "status  ok 3 · filtered:min_likes 1" in result.stdout
+    assert result.stdout.startswith(
+        "manifest: 4 rows -> 4 samples (0 duplicates merged): 3 ok, 1 filtered:min_likes in "
+    )
+    assert "  source  youtube 2 · tiktok 1 · url 1" in result.stdout
 
     again = svm("manifest", "urls", src, "--preset", "svm10k", "-o", tmp_path / "ds")
     assert again.returncode == 0 and "unchanged" in again.stdout
@@ -120,5 +122,7 @@ def test_demo_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("corpus    3 clips of 1.5 s at 240x424")
-    assert lines[1].startswith("manifest  6 rows -> 5 samples")
+    assert lines[1].startswith(
+        "manifest  6 rows -> 5 samples (1 duplicate merged): 4 ok, 1 invalid_url"
+    )
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"

@@ -19,8 +19,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert by_id["demo000"]["music_id"] == "song000" and by_id["demo000"]["duration_s"] == 1.5
     assert report.info is not None and report.info.samples == 6
     assert (
-        "5 rows" not in report.stages[1].summary
-        and "1 duplicates merged" in report.stages[1].summary
+        report.stages[1].summary == "7 rows -> 6 samples (1 duplicate merged): 5 ok, 1 invalid_url"
     )
 
     again = run_demo(tmp_path, config)

@@ -159,7 +159,8 @@ KILLER = textwrap.dedent(
         real(path, stats)
     shards._write_stats = write_stats_then_die
 
-    with shards.ShardWriter(Path(sys.argv[1]), "stage", SCHEMA, limits=shards.ShardLimits(max_rows=3)) as w:
+    limits = shards.ShardLimits(max_rows=3)
+    with shards.ShardWriter(Path(sys.argv[1]), "stage", SCHEMA, limits=limits) as w:
         todo = [r for r in rows(range(10)) if r["sample_id"] not in w.done_ids]
         for i in range(0, len(todo), 2):
             w.write(todo[i : i + 2])
