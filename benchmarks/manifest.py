@@ -76,9 +76,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "urls.csv"
         distinct = url_list(src, args.rows)
-        print(
-            f"input: {args.rows:,} rows, {distinct:,} distinct videos, {src.stat().st_size / 2**20:.1f} MiB CSV"
-        )
+        mib = src.stat().st_size / 2**20
+        print(f"input: {args.rows:,} rows, {distinct:,} distinct videos, {mib:.1f} MiB CSV")
 
         started = time.perf_counter()
         naive = pd.read_csv(src).drop_duplicates("url")
@@ -89,15 +88,14 @@ def main() -> None:
         ours_s = time.perf_counter() - started
 
     print(f"{'':<28}{'seconds':>9}{'rows/s':>11}{'samples':>10}")
+    for name, seconds, samples in (
+        ("pandas drop_duplicates(url)", naive_s, len(naive)),
+        ("svm manifest urls", ours_s, summary.samples),
+    ):
+        print(f"{name:<28}{seconds:>9.2f}{args.rows / seconds:>11,.0f}{samples:>10,}")
+    kept_naive, kept_ours = len(naive) - distinct, summary.samples - distinct
     print(
-        f"{'pandas drop_duplicates(url)':<28}{naive_s:>9.2f}{args.rows / naive_s:>11,.0f}{len(naive):>10,}"
-    )
-    print(
-        f"{'svm manifest urls':<28}{ours_s:>9.2f}{args.rows / ours_s:>11,.0f}{summary.samples:>10,}"
-    )
-    print(
-        f"true distinct videos: {distinct:,}; the baseline keeps {len(naive) - distinct:,} duplicate "
-        f"videos, svm keeps {summary.samples - distinct:,}"
+        f"distinct videos: {distinct:,}; duplicates kept: baseline {kept_naive:,}, svm {kept_ours}"
     )
 
 
