@@ -1,3 +1,41 @@
-"""svm_toolkit."""
+"""svm_toolkit: build video-music datasets and the retrieval baselines that learn from them.
+
+The public API; the ``svm`` command line (:mod:`svm_toolkit.cli`) is built on these.
+"""
 
 __version__ = "0.1.0"
+
+from svm_toolkit.errors import ConfigError, InputError, SchemaMismatchError, SvmError
+from svm_toolkit.ids import canonicalize, clip_id
+from svm_toolkit.io import DatasetLayout, ShardLimits, ShardWriter, read_shards
+from svm_toolkit.manifest import (
+    MANIFEST_PRESETS,
+    ManifestConfig,
+    build_manifest,
+    dataset_info,
+    read_manifest,
+)
+from svm_toolkit.schema import SCHEMA_VERSION, Source, Split, Status
+
+__all__ = [
+    "MANIFEST_PRESETS",
+    "SCHEMA_VERSION",
+    "ConfigError",
+    "DatasetLayout",
+    "InputError",
+    "ManifestConfig",
+    "SchemaMismatchError",
+    "ShardLimits",
+    "ShardWriter",
+    "Source",
+    "Split",
+    "Status",
+    "SvmError",
+    "__version__",
+    "build_manifest",
+    "canonicalize",
+    "clip_id",
+    "dataset_info",
+    "read_manifest",
+    "read_shards",
+]

@@ -75,6 +75,5 @@ def demo(directory: Path, clips: int, seconds: float) -> None:
     bar.close()
     total = sum(s.seconds for s in report.stages)
     click.echo(f"\ndemo: {len(report.stages)} stages in {total:.1f} s; dataset at {report.dataset}")
-    if report.info is not None:
-        click.echo(f"  samples {report.info.samples:,}: {render.counts(report.info.by_status)}")
+    click.echo(f"  samples {report.info.samples:,}: {render.counts(report.info.by_status)}")
     click.echo(f"next: svm manifest info {report.dataset}")

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -45,8 +45,8 @@ class DemoReport:
 
     directory: Path
     dataset: Path
-    stages: list[StageReport] = field(default_factory=list)
-    info: DatasetInfo | None = None
+    stages: tuple[StageReport, ...]
+    info: DatasetInfo
 
 
 def run_demo(
@@ -66,11 +66,11 @@ def run_demo(
     """
     directory.mkdir(parents=True, exist_ok=True)
     dataset = directory / "dataset"
-    report = DemoReport(directory=directory, dataset=dataset)
+    stages: list[StageReport] = []
 
     def done(stage: str, summary: str, started: float) -> None:
         line = StageReport(stage, summary, time.perf_counter() - started)
-        report.stages.append(line)
+        stages.append(line)
         logger.info("%s: %s (%.1f s)", stage, summary, line.seconds)
         if on_stage is not None:
             on_stage(line)
@@ -95,8 +95,7 @@ def run_demo(
         note = " (unchanged)" if summary.unchanged else ""
         done("manifest", summary.describe() + note, started)
 
-    info = dataset_info(dataset)
-    return DemoReport(directory=directory, dataset=dataset, stages=report.stages, info=info)
+    return DemoReport(directory, dataset, tuple(stages), dataset_info(dataset))
 
 
 def write_url_list(

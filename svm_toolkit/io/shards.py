@@ -237,12 +237,12 @@ class ShardWriter:
         while (
             self._buffer_rows >= self.limits.max_rows or self._buffer_bytes >= self.limits.max_bytes
         ):
-            self._flush(limit=self.limits.max_rows)
+            self._flush()
 
     def flush(self) -> None:
         """Commit everything buffered as shards now."""
         while self._buffer_rows:
-            self._flush(limit=self.limits.max_rows)
+            self._flush()
 
     def close(self) -> WriteSummary:
         """Commit the buffered rows and release the lock."""
@@ -281,8 +281,9 @@ class ShardWriter:
             return rows.select(self.schema.names).cast(self.schema)
         return pa.Table.from_pylist(list(rows), schema=self.schema)
 
-    def _flush(self, *, limit: int) -> None:
+    def _flush(self) -> None:
         table = pa.concat_tables(self._buffer)
+        limit = self.limits.max_rows
         if table.num_rows > limit:
             head, rest = table.slice(0, limit), table.slice(limit)
         else:

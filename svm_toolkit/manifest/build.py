@@ -36,7 +36,9 @@ from svm_toolkit.schema import (
     ManifestRecord,
     Source,
     Status,
+    check_columns,
     filtered,
+    read_provenance,
     records_to_table,
     with_provenance,
 )
@@ -164,8 +166,6 @@ def read_manifest(dataset: Path) -> pa.Table:
         InputError: there is no manifest yet.
         SchemaMismatchError: the file was written by an incompatible version.
     """
-    from svm_toolkit.schema import check_columns, read_provenance
-
     path = DatasetLayout(Path(dataset)).manifest
     if not path.exists():
         raise InputError(

@@ -65,6 +65,10 @@ _CONTAINERS: Final[dict[str, _Codecs]] = {
 }
 
 
+#: ffmpeg muxer names that differ from the file suffix.
+_MUXERS: Final = {"mkv": "matroska", "m4a": "ipod"}
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSpec:
     """What a generated media file contains.
@@ -148,9 +152,6 @@ def ffmpeg_args(spec: MediaSpec, path: Path) -> list[str]:
         str(path),
     ]
     return args
-
-
-_MUXERS: Final = {"mkv": "matroska", "m4a": "ipod"}
 
 
 def make_media(path: Path, spec: MediaSpec = MediaSpec()) -> Path:

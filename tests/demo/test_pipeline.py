@@ -17,7 +17,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert set(by_id) == {"demo000", "demo001", "demo002", "demo003", "broken000", "gone000"}
     assert by_id["broken000"]["status"] == "invalid_url"
     assert by_id["demo000"]["music_id"] == "song000" and by_id["demo000"]["duration_s"] == 1.5
-    assert report.info is not None and report.info.samples == 6
+    assert report.info.samples == 6
     assert (
         report.stages[1].summary == "7 rows -> 6 samples (1 duplicate merged): 5 ok, 1 invalid_url"
     )
