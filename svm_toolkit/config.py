@@ -22,6 +22,8 @@ def to_dict(config: Any) -> dict[str, Any]:
     """Return a config dataclass as plain JSON/YAML-friendly values (tuples become lists)."""
 
     def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return to_dict(value)
         if isinstance(value, tuple | list):
             return [plain(v) for v in value]
         if isinstance(value, Mapping):

@@ -52,6 +52,10 @@ class COL:
     embedding: Final = "embedding"
     embeddings: Final = "embeddings"
     timestamps_s: Final = "timestamps_s"
+    labels: Final = "labels"
+    label_names: Final = "label_names"
+    youtube_id: Final = "youtube_id"
+    yt8m_partition: Final = "yt8m_partition"
 
 
 class Status(StrEnum):
@@ -62,6 +66,7 @@ class Status(StrEnum):
 
     OK = "ok"
     FILTERED = "filtered"
+    UNRESOLVED = "unresolved"  # a YT8M pseudo id not looked up yet (svm manifest yt8m --resolve)
     INVALID_URL = "invalid_url"
     UNAVAILABLE = "unavailable"
     GEO_BLOCKED = "geo_blocked"
@@ -148,9 +153,11 @@ class ManifestRecord:
             user's ``--id-column`` value), plus ``_<start_ms>_<end_ms>`` for clips.
         video_id: canonical id of the whole video (YouTube / TikTok id or URL hash); ``None``
             when the URL is invalid. Samples sharing it are the same video.
-        url: URL to download (canonical form for YouTube and TikTok).
+        url: URL to download (canonical form for YouTube and TikTok); ``None`` while a YT8M
+            pseudo id is unresolved.
         source: which kind of id ``video_id`` is (a :class:`Source` value).
-        status: ``ok``, ``invalid_url`` or ``filtered:<reason>``.
+        status: ``ok``, ``invalid_url``, ``filtered:<reason>``, or for YT8M ``unresolved`` and
+            the lookup's failure status.
         detail: why the status is not ``ok``.
         start_s, end_s: clip bounds in seconds from the start of the video.
         likes, theme, author, duration_s: short-video metadata (``svm10k``); duration in seconds.
@@ -162,7 +169,7 @@ class ManifestRecord:
 
     sample_id: str
     video_id: str | None
-    url: str
+    url: str | None
     source: str
     status: str
     detail: str | None = None
@@ -205,7 +212,7 @@ MANIFEST_SCHEMA: Final = pa.schema(
     [
         pa.field(COL.sample_id, pa.string(), nullable=False),
         pa.field(COL.video_id, pa.string()),
-        pa.field(COL.url, pa.string(), nullable=False),
+        pa.field(COL.url, pa.string()),
         pa.field(COL.source, pa.string(), nullable=False),
         pa.field(COL.status, pa.string(), nullable=False),
         pa.field(COL.detail, pa.string()),

@@ -10,6 +10,9 @@ from svm_toolkit.cli import render
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.readers import supported_suffixes
+from svm_toolkit.yt8m.build import build_yt8m_manifest
+from svm_toolkit.yt8m.config import OFFICIAL_LOOKUP_BASE, ResolveConfig, Yt8mConfig
+from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS
 
 _DATASET = click.Path(file_okay=False, path_type=Path)
 
@@ -134,3 +137,122 @@ def info(dataset: Path) -> None:
         click.echo("\n" + render.table(["stage", "rows", "status"], rows))
     if facts.features:
         click.echo("\n" + render.table(["extractor", "rows"], list(facts.features.items())))
+
+
+@manifest.command("yt8m")
+@click.argument("records", nargs=-1, required=True)
+@click.option(
+    "--vocabulary",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YT8M's vocabulary.csv (2018 or 2017 layout); it maps label names to indices.",
+)
+@click.option("-o", "--output", "dataset", required=True, type=_DATASET, help="Dataset root.")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(LABEL_PRESETS)),
+    default="music_video",
+    show_default=True,
+    help="Named label set: music_video (Music video) or music (Concert, Musician, Guitar, ...).",
+)
+@click.option("--labels", help="Comma-separated label names or indices; overrides --preset.")
+@click.option(
+    "--match",
+    type=click.Choice(["any", "all"]),
+    default="any",
+    show_default=True,
+    help="Keep videos with any of the labels, or with all of them.",
+)
+@click.option(
+    "--resolve", is_flag=True, help="Look the 4-character pseudo ids up (needs the network)."
+)
+@click.option(
+    "--lookup-base",
+    default=OFFICIAL_LOOKUP_BASE,
+    show_default=True,
+    help="Base URL of the id lookup.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Lookups at once.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds per lookup request.",
+)
+@click.option(
+    "--features",
+    is_flag=True,
+    help="Write YT8M's rgb/audio features to features/yt8m_rgb|yt8m_audio.",
+)
+@click.option(
+    "--skip-bad-records",
+    is_flag=True,
+    help="On a corrupt record, keep what came before it and go on.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing manifest whose rows differ.")
+def yt8m(
+    records: tuple[str, ...],
+    vocabulary: Path,
+    dataset: Path,
+    preset: str,
+    labels: str | None,
+    match: str,
+    resolve: bool,
+    lookup_base: str,
+    concurrency: int,
+    timeout_s: float,
+    features: bool,
+    skip_bad_records: bool,
+    overwrite: bool,
+) -> None:
+    """Build a manifest of YouTube-8M music videos from its TFRecords.
+
+    \b
+    RECORDS are TFRecord files, folders or glob patterns ('frame/train*.tfrecord') of
+    either layout: video level (tf.train.Example: id, labels, mean_rgb, mean_audio) or
+    frame level (tf.train.SequenceExample: per-second rgb/audio), 2018+ ('id') or 2017
+    ('video_id'). Every record's CRCs are checked. Videos whose labels match are kept,
+    keyed by their YT8M id; labels are resolved by name through --vocabulary, because
+    indices differ between versions.
+
+    \b
+    2018+ ids are 4-character pseudo ids. --resolve looks each up once
+    (<lookup-base>/2/j/i/<id[:2]>/<id>.js); the answers are kept in
+    DATASET/ledger/resolve-*.parquet, so a re-run never asks twice. Resolved rows get
+    watch URLs for `svm download`; deleted videos become 'unavailable'; rows not looked
+    up stay 'unresolved'.
+
+    \b
+    Examples:
+      svm manifest yt8m frame/ --vocabulary vocabulary.csv -o data/yt8m --features
+      svm manifest yt8m 'video/train*.tfrecord' --vocabulary vocabulary.csv --preset music \\
+          --resolve -o data/yt8m-music
+    """
+    resolve_config = (
+        ResolveConfig(lookup_base=lookup_base, concurrency=concurrency, timeout_s=timeout_s)
+        if resolve
+        else None
+    )
+    config = Yt8mConfig(
+        preset=preset,
+        labels=tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else (),
+        match="all" if match == "all" else "any",
+        resolve=resolve_config,
+        features=features,
+        skip_bad_records=skip_bad_records,
+    )
+    summary = build_yt8m_manifest(records, vocabulary, dataset, config, overwrite=overwrite)
+    click.echo(f"yt8m: {summary.describe()} in {summary.seconds:.1f} s")
+    if summary.missing_labels:
+        click.echo(f"  not in this vocabulary: {', '.join(summary.missing_labels)}")
+    for name, rows in summary.features.items():
+        click.echo(f"  features/{name}: {rows:,} videos")
+    click.echo(f"  {summary.path} {'unchanged' if summary.unchanged else 'written'}")

@@ -142,9 +142,7 @@ def build_manifest(
     )
     table = records_to_table(records, schema)
     table = table.replace_schema_metadata(schema.metadata)
-    unchanged = _check_existing(layout.manifest, table, overwrite=overwrite)
-    if not unchanged:
-        write_table_atomic(table, layout.manifest)
+    unchanged = write_manifest(table, layout.root, overwrite=overwrite)
     summary = ManifestSummary(
         path=layout.manifest,
         rows_read=rows_read,
@@ -157,6 +155,22 @@ def build_manifest(
     )
     logger.info("manifest: %s", summary.describe())
     return summary
+
+
+def write_manifest(table: pa.Table, dataset: Path, *, overwrite: bool) -> bool:
+    """Write ``DATASET/manifest.parquet`` atomically, unless it already holds these rows.
+
+    Returns:
+        True when the manifest already held exactly these rows (nothing was written).
+
+    Raises:
+        InputError: a manifest with other rows exists and ``overwrite`` is False.
+    """
+    path = DatasetLayout(Path(dataset)).manifest
+    unchanged = _check_existing(path, table, overwrite=overwrite)
+    if not unchanged:
+        write_table_atomic(table, path)
+    return unchanged
 
 
 def read_manifest(dataset: Path) -> pa.Table:

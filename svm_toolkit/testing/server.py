@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 import time
 from enum import StrEnum
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 from urllib.parse import quote, unquote, urlsplit
+
+from svm_toolkit.testing.http import BackgroundServer
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Route(StrEnum):
     PAGE = "page"  # an HTML page with a <video> tag pointing at /media/<name>
 
 
-class LoopbackServer:
+class LoopbackServer(BackgroundServer):
     """Serve ``root`` on ``127.0.0.1`` at a free port, on a daemon thread.
 
     Args:
@@ -70,45 +70,11 @@ class LoopbackServer:
         self.root = Path(root).resolve()
         self.slow_s = slow_s
         self.requests: list[str] = []
-        self._stop = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="svm-loopback", daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_make_handler(self))
 
     def url(self, route: Route, name: str) -> str:
         """Return the URL of file ``name`` under ``route``."""
         return f"{self.base_url}/{route.value}/{quote(name)}"
-
-    def start(self) -> Self:
-        """Start serving; returns ``self``."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wake any request waiting on the slow route."""
-        self._stop.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _file(self, name: str) -> Path | None:
         path = (self.root / name).resolve()
@@ -189,7 +155,7 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if path is None:
                 self._text(HTTPStatus.NOT_FOUND, "File not found", body=body)
                 return
-            if route is Route.SLOW and server._stop.wait(server.slow_s):
+            if route is Route.SLOW and server.stopping.wait(server.slow_s):
                 return  # shutting down
             data = path.read_bytes()
             start, end = 0, len(data) - 1

@@ -1,0 +1,75 @@
+"""Configuration of ``svm manifest yt8m``: label selection, pseudo-id lookup, features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS
+
+#: Where YT8M's pseudo-id lookup files live (research/papers.md §6.5; same bucket as data.yt8m.org).
+OFFICIAL_LOOKUP_BASE: Final = "https://storage.googleapis.com/data.yt8m.org"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveConfig:
+    """How pseudo ids are looked up.
+
+    Attributes:
+        lookup_base: base URL; ``<base>/2/j/i/<id[:2]>/<id>.js`` answers
+            ``i("<id>","<youtube id>");``.
+        concurrency: lookups in flight at once.
+        timeout_s: per-request timeout, seconds.
+        max_attempts: tries per id for retryable failures (timeouts, 429, 5xx, garbage answers).
+        backoff_s: first pause between tries, seconds; doubled each try, with +-50 % jitter.
+        backoff_max_s: longest pause, seconds.
+    """
+
+    lookup_base: str = OFFICIAL_LOOKUP_BASE
+    concurrency: int = 8
+    timeout_s: float = 10.0
+    max_attempts: int = 4
+    backoff_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.lookup_base.startswith(("http://", "https://")):
+            raise ConfigError(f"lookup base {self.lookup_base!r} must be an http(s) URL")
+        if (
+            self.concurrency < 1
+            or self.max_attempts < 1
+            or self.timeout_s <= 0
+            or self.backoff_s < 0
+        ):
+            raise ConfigError(f"concurrency and max_attempts must be >= 1, timeout_s > 0: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Yt8mConfig:
+    """Which YT8M records become samples, and what else is written.
+
+    Attributes:
+        preset: a named label set from :data:`LABEL_PRESETS` (used when ``labels`` is empty).
+        labels: label names or vocabulary indices; overrides the preset.
+        match: keep a video with ``any`` of the labels, or only with ``all`` of them.
+        resolve: look pseudo ids up (``None``: leave them ``unresolved``).
+        features: write YT8M's own rgb/audio features as feature shards.
+        skip_bad_records: on a corrupt record, keep what came before it and go on with the next
+            file (default: stop with an error naming the file and record).
+    """
+
+    preset: str = "music_video"
+    labels: tuple[str, ...] = ()
+    match: Literal["any", "all"] = "any"
+    resolve: ResolveConfig | None = None
+    features: bool = False
+    skip_bad_records: bool = False
+
+    def __post_init__(self) -> None:
+        if self.preset not in LABEL_PRESETS:
+            raise ConfigError(
+                f"unknown label preset {self.preset!r}; use one of {sorted(LABEL_PRESETS)}"
+            )
+        if self.match not in ("any", "all"):
+            raise ConfigError(f"match must be 'any' or 'all', got {self.match!r}")

@@ -1,0 +1,192 @@
+"""Resolve YouTube-8M pseudo ids to YouTube ids through the official lookup files.
+
+``<base>/2/j/i/<id[:2]>/<id>.js`` answers ``i("<id>","<11-char YouTube id>");``; a deleted video
+answers with a storage XML error page (``unavailable``). Each outcome is a row of
+``ledger/resolve-*.parquet``, which is also the cache: an id that resolved or is gone is never
+asked again; a retryable failure (timeout, 429, 5xx, a garbage answer) is asked again on the
+next run. Lookups run concurrently, each retried with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+
+from svm_toolkit.classify import RETRYABLE, classify
+from svm_toolkit.config import to_dict
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
+from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
+from svm_toolkit.yt8m.config import ResolveConfig
+
+logger = logging.getLogger(__name__)
+
+STAGE: Final = "resolve"
+FINAL: Final = frozenset({Status.OK.value, Status.UNAVAILABLE.value})
+_ANSWER: Final = re.compile(rb'\s*i\("(?P<pid>[^"]{1,32})","(?P<yt>[A-Za-z0-9_-]{11})"\);?\s*')
+_MAX_BODY: Final = 4096
+#: Commit the ledger every this many lookups, so a killed run re-asks at most this many.
+_SHARD_ROWS: Final = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of looking one pseudo id up."""
+
+    pseudo_id: str
+    status: str
+    youtube_id: str | None
+    detail: str | None
+    attempts: int
+    started_at: dt.datetime
+    seconds: float
+
+
+def lookup_url(base: str, pseudo_id: str) -> str:
+    """Return the lookup file's URL for ``pseudo_id``.
+
+    Example:
+        >>> lookup_url("http://data.yt8m.org", "XE00")
+        'http://data.yt8m.org/2/j/i/XE/XE00.js'
+    """
+    return f"{base.rstrip('/')}/2/j/i/{pseudo_id[:2]}/{pseudo_id}.js"
+
+
+def ask(pseudo_id: str, config: ResolveConfig) -> tuple[Status, str | None, str | None]:
+    """Look one id up once; return ``(status, youtube id, detail)``."""
+    url = lookup_url(config.lookup_base, pseudo_id)
+    try:
+        with urllib.request.urlopen(url, timeout=config.timeout_s) as response:
+            body = response.read(_MAX_BODY)
+    except urllib.error.HTTPError as exc:
+        head = exc.read(200).decode(errors="replace").strip()
+        message = f"HTTP Error {exc.code}: {head[:120] or exc.reason}"
+        return classify(message) or Status.NETWORK_ERROR, None, message
+    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        message = f"{type(reason).__name__}: {reason}"
+        if isinstance(reason, TimeoutError):
+            return Status.TIMEOUT, None, f"timed out after {config.timeout_s:g} s"
+        return classify(message) or Status.NETWORK_ERROR, None, message
+    match = _ANSWER.fullmatch(body)
+    if match and match.group("pid").decode() == pseudo_id:
+        return Status.OK, match.group("yt").decode(), None
+    text = body[:120].decode(errors="replace").strip()
+    if body.lstrip().startswith(b"<?xml"):
+        return Status.UNAVAILABLE, None, f"lookup answered with an error document: {text}"
+    return Status.NETWORK_ERROR, None, f"unexpected answer from the lookup: {text!r}"
+
+
+def resolve_one(
+    pseudo_id: str, config: ResolveConfig, *, sleep: Callable[[float], None] = time.sleep
+) -> Resolution:
+    """Look an id up, retrying retryable failures with exponential backoff and jitter."""
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    attempt = 0
+    while True:
+        attempt += 1
+        status, youtube_id, detail = ask(pseudo_id, config)
+        if status not in RETRYABLE or attempt >= config.max_attempts:
+            break
+        pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
+        sleep(pause * random.uniform(0.5, 1.5))
+    return Resolution(
+        pseudo_id, status.value, youtube_id, detail, attempt, started, time.perf_counter() - clock
+    )
+
+
+def resolved(dataset: Path) -> dict[str, Resolution]:
+    """Return the newest committed lookup of every pseudo id in the dataset's ledger."""
+    table = read_shards(DatasetLayout(Path(dataset)).ledger_dir, STAGE)
+    if table is None:
+        return {}
+    rows = table.to_pylist()
+    return {
+        row[COL.sample_id]: Resolution(
+            pseudo_id=row[COL.sample_id],
+            status=row[COL.status],
+            youtube_id=row[COL.youtube_id],
+            detail=row[COL.detail],
+            attempts=row[COL.attempts],
+            started_at=row[COL.started_at],
+            seconds=row[COL.seconds],
+        )
+        for row in rows
+    }
+
+
+def resolve_ids(
+    pseudo_ids: Sequence[str],
+    dataset: Path,
+    config: ResolveConfig,
+    *,
+    on_done: Callable[[Resolution], None] | None = None,
+) -> dict[str, Resolution]:
+    """Resolve the ids not already resolved (or gone) in the dataset's ledger.
+
+    Args:
+        pseudo_ids: ids to resolve.
+        dataset: the dataset root; outcomes go to ``ledger/resolve-*.parquet``.
+        config: lookup base, concurrency, timeouts and retries.
+        on_done: called after each lookup (progress).
+
+    Returns:
+        The newest outcome of every id in ``pseudo_ids``.
+    """
+    known = resolved(dataset)
+    todo = [
+        pid
+        for pid in dict.fromkeys(pseudo_ids)
+        if known.get(pid) is None or known[pid].status not in FINAL
+    ]
+    logger.info(
+        "resolve: %d ids, %d known, %d to look up",
+        len(pseudo_ids),
+        len(pseudo_ids) - len(todo),
+        len(todo),
+    )
+    if todo:
+        schema = with_provenance(
+            ledger_schema(pa.field(COL.youtube_id, pa.string())), STAGE, to_dict(config)
+        )
+        layout = DatasetLayout(Path(dataset))
+        limits = ShardLimits(max_rows=_SHARD_ROWS)
+        with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
+            pool = ThreadPoolExecutor(max_workers=config.concurrency)
+            try:
+                futures = [pool.submit(resolve_one, pid, config) for pid in todo]
+                for future in as_completed(futures):
+                    result = future.result()
+                    writer.write([_row(result)])
+                    known[result.pseudo_id] = result
+                    if on_done is not None:
+                        on_done(result)
+            finally:  # on Ctrl-C, drop queued lookups instead of waiting for them
+                pool.shutdown(wait=True, cancel_futures=True)
+    return {pid: known[pid] for pid in pseudo_ids if pid in known}
+
+
+def _row(result: Resolution) -> dict[str, object]:
+    return {
+        COL.sample_id: result.pseudo_id,
+        COL.stage: STAGE,
+        COL.status: result.status,
+        COL.detail: None if result.detail is None else result.detail[:500],
+        COL.attempts: result.attempts,
+        COL.started_at: result.started_at,
+        COL.seconds: result.seconds,
+        COL.youtube_id: result.youtube_id,
+    }
