@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit.testing.http import BackgroundServer
-from svm_toolkit.yt8m.proto import encode_example, encode_sequence_example
+from svm_toolkit.yt8m.proto import FeatureValue, encode_example, encode_sequence_example
 from svm_toolkit.yt8m.records import AUDIO_DIM, RGB_DIM, Layout, dequantize
 from svm_toolkit.yt8m.tfrecord import write_records
 
@@ -77,7 +77,7 @@ class SyntheticVideo:
 
     def sequence_example(self, *, id_key: str = "id") -> bytes:
         """The frame-level ``tf.train.SequenceExample``: one byte string per second."""
-        context = {
+        context: dict[str, FeatureValue] = {
             id_key: [self.yt8m_id.encode()],
             "labels": np.asarray(self.labels, dtype=np.int64),
         }
