@@ -15,9 +15,9 @@ from svm_toolkit.schema import Status
 _RULES: Final[tuple[tuple[re.Pattern[str], Status], ...]] = tuple(
     (re.compile(pattern, re.IGNORECASE), status)
     for pattern, status in (
-        (r"confirm you.?re not a bot|sign in to confirm", Status.BOT_CHECK),
+        (r"confirm you.?re not a bot", Status.BOT_CHECK),
         (r"HTTP Error 429|too many requests", Status.RATE_LIMITED),
-        (r"not (made )?available in your country|geo.?restrict", Status.GEO_BLOCKED),
+        (r"available in your country|geo.?restrict", Status.GEO_BLOCKED),
         (r"age.?restrict|confirm your age|inappropriate for some users", Status.AGE_RESTRICTED),
         (
             r"private video|video unavailable|has been removed|HTTP Error 40[34]|HTTP Error 410"

@@ -23,9 +23,13 @@ F = descriptor_pb2.FieldDescriptorProto
 def _tf_train(syntax: str) -> dict[str, Any]:
     """Build tf.train's messages from their definition; proto2 repeated numbers are unpacked."""
     package = f"tf{syntax}"
-    fdp = descriptor_pb2.FileDescriptorProto(name=f"{package}.proto", package=package, syntax=syntax)
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name=f"{package}.proto", package=package, syntax=syntax
+    )
 
-    def message(name: str, *fields: tuple[str, int, int, int, str | None]) -> descriptor_pb2.DescriptorProto:
+    def message(
+        name: str, *fields: tuple[str, int, int, int, str | None]
+    ) -> descriptor_pb2.DescriptorProto:
         msg = fdp.message_type.add(name=name)
         for field_name, number, ftype, label, type_name in fields:
             f = msg.field.add(name=field_name, number=number, type=ftype, label=label)
@@ -46,14 +50,23 @@ def _tf_train(syntax: str) -> dict[str, Any]:
     feature.oneof_decl.add(name="kind")
     for f in feature.field:
         f.oneof_index = 0
-    for holder, entry_value, map_name in (("Features", "Feature", "feature"), ("FeatureLists", "FeatureList", "feature_list")):
+    for holder, entry_value, map_name in (
+        ("Features", "Feature", "feature"),
+        ("FeatureLists", "FeatureList", "feature_list"),
+    ):
         if holder == "FeatureLists":
             message("FeatureList", ("feature", 1, F.TYPE_MESSAGE, rep, "Feature"))
         msg = message(holder, (map_name, 1, F.TYPE_MESSAGE, rep, f"{holder}.Entry"))
         entry = msg.nested_type.add(name="Entry")
         entry.options.map_entry = True
         entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=opt)
-        entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, label=opt, type_name=f".{package}.{entry_value}")
+        entry.field.add(
+            name="value",
+            number=2,
+            type=F.TYPE_MESSAGE,
+            label=opt,
+            type_name=f".{package}.{entry_value}",
+        )
     message("Example", ("features", 1, F.TYPE_MESSAGE, opt, "Features"))
     message(
         "SequenceExample",
@@ -86,7 +99,13 @@ def test_reference_example_decodes(tf: dict[str, Any]) -> None:
 
 
 def test_our_example_parses_in_protobuf(tf: dict[str, Any]) -> None:
-    data = encode_example({"id": [b"ab12"], "labels": np.array([9, 14]), "mean_audio": np.array([1.5, -2.0], np.float32)})
+    data = encode_example(
+        {
+            "id": [b"ab12"],
+            "labels": np.array([9, 14]),
+            "mean_audio": np.array([1.5, -2.0], np.float32),
+        }
+    )
     ref = tf["Example"].FromString(data)
     assert list(ref.features.feature["id"].bytes_list.value) == [b"ab12"]
     assert list(ref.features.feature["labels"].int64_list.value) == [9, 14]
@@ -98,8 +117,12 @@ def test_sequence_example_both_ways(tf: dict[str, Any]) -> None:
     ref.context.feature["id"].bytes_list.value.append(b"Zz99")
     ref.context.feature["labels"].int64_list.value.extend([14])
     for second in range(3):
-        ref.feature_lists.feature_list["rgb"].feature.add().bytes_list.value.append(bytes([second]) * 4)
-        ref.feature_lists.feature_list["audio"].feature.add().bytes_list.value.append(bytes([9 - second]) * 2)
+        ref.feature_lists.feature_list["rgb"].feature.add().bytes_list.value.append(
+            bytes([second]) * 4
+        )
+        ref.feature_lists.feature_list["audio"].feature.add().bytes_list.value.append(
+            bytes([9 - second]) * 2
+        )
     data = ref.SerializeToString()
     assert has_feature_lists(data)
     context, lists = decode_sequence_example(data)
@@ -112,7 +135,9 @@ def test_sequence_example_both_ways(tf: dict[str, Any]) -> None:
     assert again == ref
 
 
-@pytest.mark.parametrize("data", [b"\x0a\x05abc", b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x0f", b"\x0a"])
+@pytest.mark.parametrize(
+    "data", [b"\x0a\x05abc", b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x0f", b"\x0a"]
+)
 def test_malformed_bytes(data: bytes) -> None:
     with pytest.raises(ProtoError):
         decode_example(data)

@@ -30,7 +30,9 @@ def test_frame_level_record(id_key: str) -> None:
     assert got.rgb.shape == (4, 1024) and got.audio.shape == (4, 128)
     np.testing.assert_array_equal(got.rgb, dequantize(video.rgb))
     np.testing.assert_array_equal(got.audio, dequantize(video.audio))
-    assert parse_record(video.sequence_example(), ref="f:#0").rgb is None  # features only on request
+    assert (
+        parse_record(video.sequence_example(), ref="f:#0").rgb is None
+    )  # features only on request
 
 
 @pytest.mark.parametrize("id_key", ["id", "video_id"])
@@ -45,11 +47,34 @@ def test_video_level_record(id_key: str) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (encode_example({"name": [b"x"], "labels": np.array([1])}), r"r:#3: unknown layout: no 'id' \(2018\+\) or 'video_id'"),
-        (encode_example({"id": [b"ab12"], "mean_rgb": np.zeros(1024, np.float32)}), r"'mean_audio' must be 128 floats \(missing\)"),
-        (encode_example({"id": [b"ab12"], "mean_rgb": np.zeros(5, np.float32), "mean_audio": np.zeros(128, np.float32)}), r"'mean_rgb' must be 1024 floats"),
-        (encode_sequence_example({"id": [b"ab12"]}, {"rgb": [[b"\x00" * 1024]]}), r"has no 'audio' feature list"),
-        (encode_sequence_example({"id": [b"ab12"]}, {"rgb": [[b"\x00" * 10]], "audio": [[b"\x00" * 128]]}), r"'rgb' second 0 is not one byte string of 1024"),
+        (
+            encode_example({"name": [b"x"], "labels": np.array([1])}),
+            r"r:#3: unknown layout: no 'id' \(2018\+\) or 'video_id'",
+        ),
+        (
+            encode_example({"id": [b"ab12"], "mean_rgb": np.zeros(1024, np.float32)}),
+            r"'mean_audio' must be 128 floats \(missing\)",
+        ),
+        (
+            encode_example(
+                {
+                    "id": [b"ab12"],
+                    "mean_rgb": np.zeros(5, np.float32),
+                    "mean_audio": np.zeros(128, np.float32),
+                }
+            ),
+            r"'mean_rgb' must be 1024 floats",
+        ),
+        (
+            encode_sequence_example({"id": [b"ab12"]}, {"rgb": [[b"\x00" * 1024]]}),
+            r"has no 'audio' feature list",
+        ),
+        (
+            encode_sequence_example(
+                {"id": [b"ab12"]}, {"rgb": [[b"\x00" * 10]], "audio": [[b"\x00" * 128]]}
+            ),
+            r"'rgb' second 0 is not one byte string of 1024",
+        ),
         (b"\x0a\x05ab", r"not a tf.train.Example or SequenceExample"),
     ],
 )

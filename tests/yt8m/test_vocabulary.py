@@ -9,14 +9,25 @@ from svm_toolkit.errors import InputError
 from svm_toolkit.testing.yt8m import write_vocabulary
 from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS, load_vocabulary
 
-LABELS_2018 = {0: "Game", 3: "Concert", 4: "Musician", 14: "Music video", 31: "Piano", 54: "Orchestra"}
+LABELS_2018 = {
+    0: "Game",
+    3: "Concert",
+    4: "Musician",
+    14: "Music video",
+    31: "Piano",
+    54: "Orchestra",
+}
 
 
 @pytest.mark.parametrize("layout", ["2018", "2017"])
 def test_both_layouts(tmp_path: Path, layout: str) -> None:
     vocab = load_vocabulary(write_vocabulary(tmp_path / "v.csv", LABELS_2018, layout=layout))
     assert vocab.names == LABELS_2018
-    assert vocab.lookup("music VIDEO") == 14 and vocab.lookup("14") == 14 and vocab.lookup("15") is None
+    assert (
+        vocab.lookup("music VIDEO") == 14
+        and vocab.lookup("14") == 14
+        and vocab.lookup("15") is None
+    )
     assert vocab.resolve(["Concert", "31", "concert"]) == (3, 31)
     assert vocab.name(99) == "#99"
 
@@ -24,7 +35,10 @@ def test_both_layouts(tmp_path: Path, layout: str) -> None:
 def test_2018_header(tmp_path: Path) -> None:
     path = write_vocabulary(tmp_path / "v.csv", LABELS_2018)
     header = path.read_text().splitlines()[0]
-    assert header == "Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,WikiDescription"
+    assert (
+        header
+        == "Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,WikiDescription"
+    )
 
 
 def test_unknown_label_suggests_close_names(tmp_path: Path) -> None:
