@@ -26,7 +26,8 @@ from svm_toolkit.testing import BOT_CHECK_TEXT
             Status.GEO_BLOCKED,
         ),
         (
-            "ERROR: [youtube] x: Sign in to confirm your age. This video may be inappropriate for some users.",
+            "ERROR: [youtube] x: Sign in to confirm your age. "
+            "This video may be inappropriate for some users.",
             Status.AGE_RESTRICTED,
         ),
         (
@@ -60,4 +61,4 @@ def test_classify(message: str, status: Status | None) -> None:
 
 
 def test_retryable() -> None:
-    assert RETRYABLE == {Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR}
+    assert {Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR} == RETRYABLE

@@ -200,7 +200,8 @@ def test_corrupt_record_names_file_and_record(tmp_path: Path, yt8m) -> None:  # 
     bad.write_bytes(data[: len(data) - 100])  # a truncated download: the last record is cut
     with pytest.raises(
         RecordError,
-        match=r"train0000.tfrecord: record #7 at byte \d+: file ends inside the record.*--skip-bad-records",
+        match=r"train0000.tfrecord: record #7 at byte \d+: file ends inside the record"
+        r".*--skip-bad-records",
     ):
         build_yt8m_manifest([folder], vocab, tmp_path / "ds")
     assert not (tmp_path / "ds" / "manifest.parquet").exists()

@@ -36,8 +36,8 @@ def test_2018_header(tmp_path: Path) -> None:
     path = write_vocabulary(tmp_path / "v.csv", LABELS_2018)
     header = path.read_text().splitlines()[0]
     assert (
-        header
-        == "Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,WikiDescription"
+        header == "Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,"
+        "Vertical1,Vertical2,Vertical3,WikiDescription"
     )
 
 
