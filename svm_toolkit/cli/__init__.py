@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SvmError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the file system said no: permissions, a full disk, a missing folder
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: run the same command again to resume", err=True)
         sys.exit(130)

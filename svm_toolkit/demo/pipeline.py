@@ -5,6 +5,7 @@ Layout of the demo folder::
     DIR/corpus/demo000.mp4 …   the generated music videos (served over HTTP on 127.0.0.1)
     DIR/urls.csv               the URL list a scraper would have produced (svm10k columns)
     DIR/dataset/               the dataset root every stage reads and adds to
+    DIR/yt8m/                  YouTube-8M branch: vocabulary.csv, frame/*.tfrecord, dataset/
 
 Re-running reuses what is there (generated clips, finished stages) and finishes the rest.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
+from svm_toolkit.demo.yt8m import run_yt8m_demo
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
 from svm_toolkit.testing.server import LoopbackServer, Route
@@ -94,6 +96,11 @@ def run_demo(
         summary = build_manifest([urls], dataset, config, overwrite=True)
         note = " (unchanged)" if summary.unchanged else ""
         done("manifest", summary.describe() + note, started)
+
+    started = time.perf_counter()
+    yt8m = run_yt8m_demo(directory / "yt8m")
+    features = ", ".join(f"{name} {rows}" for name, rows in yt8m.features.items())
+    done("yt8m", f"{yt8m.describe()}; features: {features}", started)
 
     return DemoReport(directory, dataset, tuple(stages), dataset_info(dataset))
 

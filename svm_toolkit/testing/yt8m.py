@@ -130,6 +130,7 @@ def write_yt8m(
 
 def write_vocabulary(path: Path, labels: Mapping[int, str], *, layout: str = "2018") -> Path:
     """Write a vocabulary file in the 2018 (``Index,...,Name,...``) or 2017 layout."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         if layout == "2017":

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from svm_toolkit.testing.yt8m import synthetic_videos, write_vocabulary, write_yt8m
+from svm_toolkit.yt8m import Layout
 from tests.manifest.helpers import write_list
 
 
@@ -29,6 +31,7 @@ def svm(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
         (("manifest", "info"), "by source, status and split"),
         (("demo",), "loopback HTTP server"),
         (("env",), "bug reports"),
+        (("manifest", "yt8m"), "--lookup-base"),
     ],
 )
 def test_help_teaches(args: tuple[str, ...], expected: str) -> None:
@@ -125,4 +128,43 @@ def test_demo_command(tmp_path: Path) -> None:
     assert lines[1].startswith(
         "manifest  6 rows -> 5 samples (1 duplicate merged): 4 ok, 1 invalid_url"
     )
+    assert lines[2].startswith("yt8m      60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
+
+
+def test_manifest_yt8m(tmp_path: Path) -> None:
+    videos = synthetic_videos(6, labels=lambda i: (14,) if i % 2 else (0,), seconds=2)
+    write_yt8m(tmp_path / "frame" / "train0000.tfrecord", videos, layout=Layout.FRAME)
+    vocab = write_vocabulary(tmp_path / "vocabulary.csv", {0: "Game", 14: "Music video"})
+    result = svm(
+        "manifest",
+        "yt8m",
+        tmp_path / "frame",
+        "--vocabulary",
+        vocab,
+        "--features",
+        "-o",
+        tmp_path / "ds",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "yt8m: 6 records in 1 file(s) -> 3 videos labelled Music video: 3 unresolved"
+    )
+    assert "features/yt8m_rgb: 3 videos" in result.stdout
+
+    bad = svm(
+        "manifest",
+        "yt8m",
+        tmp_path / "frame",
+        "--vocabulary",
+        vocab,
+        "--labels",
+        "Musicvideo",
+        "-o",
+        tmp_path / "x",
+    )
+    assert (
+        bad.returncode == 2
+        and "did you mean 'Music video'?" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )

@@ -10,7 +10,11 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     config = CorpusConfig(clips=4, songs=3, seconds=1.5)
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
-    assert [s.stage for s in report.stages] == ["corpus", "manifest"] == [s.stage for s in lines]
+    assert (
+        [s.stage for s in report.stages]
+        == ["corpus", "manifest", "yt8m"]
+        == [s.stage for s in lines]
+    )
 
     rows = read_manifest(report.dataset).to_pylist()
     by_id = {r["sample_id"]: r for r in rows}
@@ -20,6 +24,15 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert report.info.samples == 6
     assert (
         report.stages[1].summary == "7 rows -> 6 samples (1 duplicate merged): 5 ok, 1 invalid_url"
+    )
+
+    assert report.stages[2].summary.startswith("60 records in 2 file(s) -> ")
+    yt8m = read_manifest(tmp_path / "yt8m" / "dataset").to_pylist()
+    assert {r["status"] for r in yt8m} == {"ok", "unavailable"}
+    assert all(
+        r["url"].startswith("https://www.youtube.com/watch?v=demo")
+        for r in yt8m
+        if r["status"] == "ok"
     )
 
     again = run_demo(tmp_path, config)
