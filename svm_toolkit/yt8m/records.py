@@ -90,7 +90,7 @@ def parse_record(data: bytes, *, ref: str, features: bool = False) -> Yt8mVideo:
     try:
         if has_feature_lists(data):
             layout = Layout.FRAME
-            context, lists = decode_sequence_example(data)
+            context, lists = decode_sequence_example(data, lists=features)
         else:
             layout = Layout.VIDEO
             context, lists = decode_example(data), {}

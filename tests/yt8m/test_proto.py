@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from svm_toolkit.testing.tf_train import tf_train_messages
 from svm_toolkit.yt8m.proto import (
     ProtoError,
     decode_example,
@@ -17,73 +17,10 @@ from svm_toolkit.yt8m.proto import (
     has_feature_lists,
 )
 
-F = descriptor_pb2.FieldDescriptorProto
-
-
-def _tf_train(syntax: str) -> dict[str, Any]:
-    """Build tf.train's messages from their definition; proto2 repeated numbers are unpacked."""
-    package = f"tf{syntax}"
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name=f"{package}.proto", package=package, syntax=syntax
-    )
-
-    def message(
-        name: str, *fields: tuple[str, int, int, int, str | None]
-    ) -> descriptor_pb2.DescriptorProto:
-        msg = fdp.message_type.add(name=name)
-        for field_name, number, ftype, label, type_name in fields:
-            f = msg.field.add(name=field_name, number=number, type=ftype, label=label)
-            if type_name:
-                f.type_name = f".{package}.{type_name}"
-        return msg
-
-    rep, opt = F.LABEL_REPEATED, F.LABEL_OPTIONAL
-    message("BytesList", ("value", 1, F.TYPE_BYTES, rep, None))
-    message("FloatList", ("value", 1, F.TYPE_FLOAT, rep, None))
-    message("Int64List", ("value", 1, F.TYPE_INT64, rep, None))
-    feature = message(
-        "Feature",
-        ("bytes_list", 1, F.TYPE_MESSAGE, opt, "BytesList"),
-        ("float_list", 2, F.TYPE_MESSAGE, opt, "FloatList"),
-        ("int64_list", 3, F.TYPE_MESSAGE, opt, "Int64List"),
-    )
-    feature.oneof_decl.add(name="kind")
-    for f in feature.field:
-        f.oneof_index = 0
-    for holder, entry_value, map_name in (
-        ("Features", "Feature", "feature"),
-        ("FeatureLists", "FeatureList", "feature_list"),
-    ):
-        if holder == "FeatureLists":
-            message("FeatureList", ("feature", 1, F.TYPE_MESSAGE, rep, "Feature"))
-        msg = message(holder, (map_name, 1, F.TYPE_MESSAGE, rep, f"{holder}.Entry"))
-        entry = msg.nested_type.add(name="Entry")
-        entry.options.map_entry = True
-        entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=opt)
-        entry.field.add(
-            name="value",
-            number=2,
-            type=F.TYPE_MESSAGE,
-            label=opt,
-            type_name=f".{package}.{entry_value}",
-        )
-    message("Example", ("features", 1, F.TYPE_MESSAGE, opt, "Features"))
-    message(
-        "SequenceExample",
-        ("context", 1, F.TYPE_MESSAGE, opt, "Features"),
-        ("feature_lists", 2, F.TYPE_MESSAGE, opt, "FeatureLists"),
-    )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{name}"))
-        for name in ("Example", "SequenceExample")
-    }
-
 
 @pytest.fixture(scope="module", params=["proto3", "proto2"])
 def tf(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return _tf_train(request.param)
+    return tf_train_messages(request.param)
 
 
 def test_reference_example_decodes(tf: dict[str, Any]) -> None:
@@ -141,3 +78,23 @@ def test_sequence_example_both_ways(tf: dict[str, Any]) -> None:
 def test_malformed_bytes(data: bytes) -> None:
     with pytest.raises(ProtoError):
         decode_example(data)
+
+
+def test_feature_lists_off_the_fast_path_decode_the_same(tf: dict[str, Any]) -> None:
+    ref = tf["SequenceExample"]()
+    ref.context.feature["id"].bytes_list.value.append(b"Mx01")
+    odd = ref.feature_lists.feature_list
+    odd["two_values"].feature.add().bytes_list.value.extend([b"a", b"bc"])
+    odd["floats"].feature.add().float_list.value.extend([1.0, 2.5])
+    odd["mixed"].feature.add().bytes_list.value.append(b"x" * 300)  # a two-byte length
+    odd["mixed"].feature.add().int64_list.value.append(7)
+    odd["empty"].feature.add()
+    odd["long"].feature.add().bytes_list.value.append(b"y" * 20_000)  # a three-byte length
+    _, lists = decode_sequence_example(ref.SerializeToString())
+    assert lists["two_values"] == [[b"a", b"bc"]]
+    np.testing.assert_array_equal(lists["floats"][0], [1.0, 2.5])
+    assert lists["mixed"][0] == [b"x" * 300] and lists["mixed"][1].tolist() == [7]
+    assert lists["empty"] == [[]]
+    assert lists["long"] == [[b"y" * 20_000]]
+    context, none = decode_sequence_example(ref.SerializeToString(), lists=False)
+    assert context["id"] == [b"Mx01"] and none == {}
