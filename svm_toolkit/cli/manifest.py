@@ -60,7 +60,9 @@ def manifest() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="YAML file of ManifestConfig fields (flags override it).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing manifest whose rows differ.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an existing manifest even if samples are dropped."
+)
 def urls(
     inputs: tuple[Path, ...],
     dataset: Path,
@@ -197,7 +199,9 @@ def info(dataset: Path) -> None:
     is_flag=True,
     help="On a corrupt record, keep what came before it and go on.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing manifest whose rows differ.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an existing manifest even if samples are dropped."
+)
 def yt8m(
     records: tuple[str, ...],
     vocabulary: Path,

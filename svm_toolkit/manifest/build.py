@@ -111,7 +111,7 @@ def build_manifest(
         inputs: URL list files (see :mod:`svm_toolkit.manifest.readers` for formats).
         dataset: the dataset root (created if missing).
         config: columns, presets and pre-filters.
-        overwrite: replace an existing manifest whose rows differ.
+        overwrite: replace an existing manifest even when samples would be dropped.
 
     Raises:
         InputError: no inputs, a missing or malformed file, an unknown column, a bad value or
@@ -326,7 +326,11 @@ def _describe(table: InputTable) -> dict[str, Any]:
 
 
 def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
-    """Return True when ``path`` already holds ``table``'s rows; refuse to replace other rows."""
+    """Return True when ``path`` already holds ``table``'s rows.
+
+    New samples and updated rows (a pseudo id resolved since, a new URL list added) replace the
+    manifest freely; a manifest that would lose samples needs ``overwrite``.
+    """
     if not path.exists():
         return False
     old = pq.read_table(path)
@@ -334,13 +338,17 @@ def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
         table.replace_schema_metadata(old.schema.metadata)
     ):
         return True
-    if overwrite:
-        logger.info("replacing %s (--overwrite)", path)
-        return False
-    old_ids = set(old.column(COL.sample_id).to_pylist())
+    old_ids = old.column(COL.sample_id).to_pylist()
     new_ids = set(table.column(COL.sample_id).to_pylist())
-    raise InputError(
-        f"{path} already exists with other rows ({len(new_ids - old_ids)} new samples, "
-        f"{len(old_ids - new_ids)} gone); pass --overwrite to replace it (ledgers, media and "
-        "features of samples that stay are kept)"
+    gone = [i for i in old_ids if i not in new_ids]
+    if gone and not overwrite:
+        shown = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
+        raise InputError(
+            f"{path} already holds {len(gone)} samples these inputs do not ({shown}); pass "
+            "--overwrite to drop them (ledgers, media and features of the samples that stay are "
+            "kept)"
+        )
+    logger.info(
+        "updating %s: %d new samples, %d dropped", path, len(new_ids - set(old_ids)), len(gone)
     )
+    return False

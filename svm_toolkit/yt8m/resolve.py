@@ -10,6 +10,7 @@ next run. Lookups run concurrently, each retried with exponential backoff and ji
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import logging
 import random
 import re
@@ -74,7 +75,7 @@ def ask(pseudo_id: str, config: ResolveConfig) -> tuple[Status, str | None, str 
         head = exc.read(200).decode(errors="replace").strip()
         message = f"HTTP Error {exc.code}: {head[:120] or exc.reason}"
         return classify(message) or Status.NETWORK_ERROR, None, message
-    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, cut answers
         reason = getattr(exc, "reason", exc)
         message = f"{type(reason).__name__}: {reason}"
         if isinstance(reason, TimeoutError):

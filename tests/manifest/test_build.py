@@ -238,13 +238,24 @@ def test_rerun_is_a_no_op_and_changes_need_overwrite(tmp_path: Path) -> None:
     write_list(src, ROWS[:2])
     with pytest.raises(
         InputError,
-        match=r"already exists with other rows \(0 new samples, 2 gone\); pass --overwrite",
+        match=r"already holds 2 samples these inputs do not \(7301234567890123456, u[0-9a-f]{16}\); "
+        r"pass --overwrite",
     ):
         build_manifest([src], tmp_path / "ds", GENERIC)
     assert len(manifest_rows(tmp_path / "ds")) == 4  # the old manifest is intact
     assert build_manifest([src], tmp_path / "ds", GENERIC, overwrite=True).samples == 2
     assert len(manifest_rows(tmp_path / "ds")) == 2
     assert not list((tmp_path / "ds").glob("*.tmp"))
+
+
+def test_new_and_updated_rows_need_no_overwrite(tmp_path: Path) -> None:
+    first = write_list(tmp_path / "a.csv", ROWS[:2])
+    build_manifest([first], tmp_path / "ds", GENERIC)
+    more = write_list(tmp_path / "b.csv", ROWS[2:])
+    assert build_manifest([first, more], tmp_path / "ds", GENERIC).samples == 4
+    write_list(first, [{**ROWS[0], "theme": "edited"}, ROWS[1]])
+    build_manifest([first, more], tmp_path / "ds", GENERIC)
+    assert manifest_rows(tmp_path / "ds")[0]["theme"] == "edited"
 
 
 def test_read_manifest_errors(tmp_path: Path) -> None:
