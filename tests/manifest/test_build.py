@@ -238,7 +238,8 @@ def test_rerun_is_a_no_op_and_changes_need_overwrite(tmp_path: Path) -> None:
     write_list(src, ROWS[:2])
     with pytest.raises(
         InputError,
-        match=r"already holds 2 samples these inputs do not \(7301234567890123456, u[0-9a-f]{16}\); "
+        match=r"already holds 2 samples these inputs do not "
+        r"\(7301234567890123456, u[0-9a-f]{16}\); "
         r"pass --overwrite",
     ):
         build_manifest([src], tmp_path / "ds", GENERIC)
