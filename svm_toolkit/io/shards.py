@@ -168,7 +168,7 @@ class ShardWriter:
         self._buffer_rows = 0
         self._buffer_bytes = 0
         self._next_index = 0
-        self._done: set[str] = set()
+        self._done: frozenset[str] = frozenset()
         self._written: set[str] = set()
         self._lock: IO[str] | None = None
         self._rows = 0
@@ -197,9 +197,10 @@ class ShardWriter:
         self._lock = lock
         self._remove_uncommitted()
         shards = committed_shards(self.directory, self.prefix)
+        done: set[str] = set()
         for shard in shards:
-            ids = pq.read_table(shard, columns=[self.id_column]).column(0)
-            self._done.update(ids.to_pylist())
+            done.update(pq.read_table(shard, columns=[self.id_column]).column(0).to_pylist())
+        self._done = frozenset(done)
         pattern = _shard_pattern(self.prefix)
         indices = [int(m.group(1)) for p in shards if (m := pattern.fullmatch(p.name))]
         self._next_index = max(indices, default=-1) + 1
@@ -207,8 +208,8 @@ class ShardWriter:
 
     @property
     def done_ids(self) -> frozenset[str]:
-        """Ids committed by earlier runs (before :meth:`open`)."""
-        return frozenset(self._done)
+        """Ids committed by earlier runs (before :meth:`open`); built once, so cheap to call."""
+        return self._done
 
     def write(self, rows: pa.Table | Sequence[Mapping[str, Any]]) -> None:
         """Buffer rows; a shard is committed whenever the buffer reaches a limit.

@@ -168,11 +168,11 @@ def build_yt8m_manifest(
         vocabulary: YT8M's ``vocabulary.csv`` (2018 or 2017 layout).
         dataset: the dataset root.
         config: labels, lookup, features.
-        overwrite: replace an existing manifest whose rows differ.
+        overwrite: replace an existing manifest even when samples would be dropped.
 
     Raises:
         InputError: bad paths, vocabulary or labels; a corrupt record (unless
-            ``config.skip_bad_records``); an existing, different manifest.
+            ``config.skip_bad_records``); an existing manifest with samples these inputs lack.
     """
     started = time.perf_counter()
     files = expand_inputs(inputs)

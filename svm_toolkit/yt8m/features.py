@@ -51,6 +51,7 @@ class Yt8mFeatureWriter:
     def __init__(self, dataset: Path, layout: Layout) -> None:
         self.layout = layout
         self._pending: list[Yt8mVideo] = []
+        self._done: frozenset[str] = frozenset()
         self._writers: dict[str, ShardWriter] = {}
         layout_root = DatasetLayout(Path(dataset))
         for name, (dim, _) in EXTRACTORS.items():
@@ -68,13 +69,14 @@ class Yt8mFeatureWriter:
         """Open both shard writers."""
         for writer in self._writers.values():
             writer.open()
+        rgb, audio = (w.done_ids for w in self._writers.values())
+        self._done = rgb & audio
         return self
 
     @property
     def done_ids(self) -> frozenset[str]:
-        """Ids whose features are committed in both shard sets."""
-        rgb, audio = (w.done_ids for w in self._writers.values())
-        return rgb & audio
+        """Ids whose features were committed in both shard sets before :meth:`open`."""
+        return self._done
 
     def write(self, video: Yt8mVideo) -> None:
         """Queue one video's features (both arrays must be decoded)."""
