@@ -36,3 +36,17 @@ class MissingToolError(SvmError):
 
 class BusyError(SvmError):
     """Another process is writing the same output."""
+
+
+class SampleError(SvmError):
+    """An expected per-sample failure; stages turn it into a ledger row, never a crash.
+
+    Attributes:
+        status: the row's status (a :class:`svm_toolkit.schema.Status` value).
+        detail: what went wrong, for the row's ``detail``.
+    """
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail

@@ -15,6 +15,7 @@ from typing import Final
 import click
 
 from svm_toolkit import __version__
+from svm_toolkit.cli.download import download
 from svm_toolkit.cli.manifest import manifest
 from svm_toolkit.cli.tools import demo, env
 from svm_toolkit.errors import SvmError
@@ -43,6 +44,8 @@ def cli(verbose: int, quiet: bool) -> None:
     A dataset is one folder; every stage reads it and adds to it, and can be re-run
     or resumed at any time:
       svm manifest urls urls.csv -o DATASET     URL lists -> DATASET/manifest.parquet
+      svm manifest yt8m RECORDS --vocabulary F -o DATASET   YouTube-8M -> manifest
+      svm download DATASET                      media of every sample, with a ledger
       svm manifest info DATASET                 what a dataset holds
     Start with `svm demo`: it builds a small dataset offline and runs every stage.
     """
@@ -55,6 +58,7 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 cli.add_command(manifest)
+cli.add_command(download)
 cli.add_command(env)
 cli.add_command(demo)
 

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
 from svm_toolkit.demo.yt8m import run_yt8m_demo
+from svm_toolkit.download import DownloadConfig, run_download
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
 from svm_toolkit.testing.server import LoopbackServer, Route
@@ -96,6 +98,11 @@ def run_demo(
         summary = build_manifest([urls], dataset, config, overwrite=True)
         note = " (unchanged)" if summary.unchanged else ""
         done("manifest", summary.describe() + note, started)
+
+        started = time.perf_counter()
+        retry = tuple(s.value for s in RETRYABLE)  # a re-run recovers what a dead server failed
+        fetched = run_download(dataset, DownloadConfig(retry=retry, backoff_s=0.2))
+        done("download", fetched.describe(), started)
 
     started = time.perf_counter()
     yt8m = run_yt8m_demo(directory / "yt8m")

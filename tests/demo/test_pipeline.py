@@ -10,11 +10,12 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     config = CorpusConfig(clips=4, songs=3, seconds=1.5)
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
-    assert (
-        [s.stage for s in report.stages]
-        == ["corpus", "manifest", "yt8m"]
-        == [s.stage for s in lines]
-    )
+    stages = ["corpus", "manifest", "download", "yt8m"]
+    assert [s.stage for s in report.stages] == stages == [s.stage for s in lines]
+    assert report.stages[2].summary.startswith("5 videos (0 done before): 4 ok, 1 unavailable;")
+    media = tmp_path / "dataset" / "media"
+    assert sorted(p.name for p in media.iterdir()) == ["de"]  # no scratch folder left
+    assert sorted(p.name for p in (media / "de").iterdir()) == [f"demo00{i}.mp4" for i in range(4)]
 
     rows = read_manifest(report.dataset).to_pylist()
     by_id = {r["sample_id"]: r for r in rows}
@@ -26,7 +27,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
         report.stages[1].summary == "7 rows -> 6 samples (1 duplicate merged): 5 ok, 1 invalid_url"
     )
 
-    assert report.stages[2].summary.startswith("60 records in 2 file(s) -> ")
+    assert report.stages[3].summary.startswith("60 records in 2 file(s) -> ")
     yt8m = read_manifest(tmp_path / "yt8m" / "dataset").to_pylist()
     assert {r["status"] for r in yt8m} == {"ok", "unavailable"}
     assert all(
@@ -36,6 +37,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     )
 
     again = run_demo(tmp_path, config)
+    assert again.stages[2].summary.startswith("0 videos (5 done before): nothing to do")
     assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
         r["sample_id"] for r in rows
     ]

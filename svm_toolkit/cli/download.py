@@ -1,0 +1,124 @@
+"""``svm download``: fetch every sample's media with yt-dlp into the dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from svm_toolkit.config import load_overrides, replace
+from svm_toolkit.download import DownloadConfig, run_download
+
+_DEFAULT = DownloadConfig()
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--max-height",
+    type=click.IntRange(min=1),
+    help=f"Tallest video, pixels [default: {_DEFAULT.max_height}].",
+)
+@click.option("--format", "format_", help="yt-dlp format selector (overrides --max-height).")
+@click.option("--audio-only", is_flag=True, default=None, help="Fetch audio only (m4a).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help=f"Downloads at once [default: {_DEFAULT.concurrency}].",
+)
+@click.option(
+    "--per-host",
+    type=click.IntRange(min=1),
+    help=f"Downloads at once per host [default: {_DEFAULT.per_host}].",
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), help="Most downloads started per second."
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help=f"Per-sample deadline, seconds [default: {_DEFAULT.timeout_s:g}].",
+)
+@click.option(
+    "--attempts",
+    "max_attempts",
+    type=click.IntRange(min=1),
+    help=f"Tries per sample for 429, timeouts, network errors [default: {_DEFAULT.max_attempts}].",
+)
+@click.option(
+    "--retry", help="Re-download samples whose last status is one of these (comma-separated)."
+)
+@click.option(
+    "--cookies", type=click.Path(exists=True, dir_okay=False), help="cookies.txt for yt-dlp."
+)
+@click.option(
+    "--cookies-from-browser", help="Read cookies from this browser (firefox, chrome, ...)."
+)
+@click.option("--proxy", help="Proxy URL for every request.")
+@click.option(
+    "--sleep-interval",
+    "sleep_interval_s",
+    type=float,
+    help="yt-dlp's sleep before each download, s.",
+)
+@click.option(
+    "--max-sleep-interval",
+    "max_sleep_interval_s",
+    type=float,
+    help="Upper bound of a random sleep, s.",
+)
+@click.option(
+    "--max-failure-rate",
+    type=click.FloatRange(0, 1),
+    help="Exit with code 3 when a larger share of this run's samples failed.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file of DownloadConfig fields, including ytdlp_options passed to yt-dlp.",
+)
+def download(
+    dataset: Path, format_: str | None, retry: str | None, config_file: Path | None, **flags: object
+) -> None:
+    """Download the media of every sample in DATASET that is not done yet.
+
+    \b
+    Every manifest row with status ok and a URL is fetched once into
+    DATASET/media/<id[:2]>/<id>.mp4 (H.264 + AAC, at most 480p by default), written
+    atomically and checked with ffprobe: a file without the audio its format promised
+    is a failure (no_audio), not a success. Each outcome is a row of
+    DATASET/ledger/download-*.parquet with its status (ok, unavailable, bot_check,
+    rate_limited, timeout, ...). Direct media URLs take a lean HTTP path; everything else
+    goes through yt-dlp. Clip bounds fetch only that section.
+
+    \b
+    Pacing: retries with backoff for 429 / timeouts / network errors, --rate and
+    --per-host limits, and a circuit breaker that pauses the run after 5 refusals in a
+    row (429 or "confirm you're not a bot") and stops after 3 pauses.
+    Run the same command again to resume; --retry rate_limited,timeout re-runs only
+    those samples.
+
+    \b
+    Examples:
+      svm download data/svm10k
+      svm download data/svm10k --rate 0.5 --cookies cookies.txt --retry rate_limited,bot_check
+      svm download data/yt8m --audio-only --max-failure-rate 0.2
+    """
+    base = _DEFAULT
+    if config_file is not None:
+        base = replace(base, load_overrides(config_file), where=str(config_file))
+    statuses = tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else None
+    config = replace(base, {**flags, "format": format_, "retry": statuses})
+    summary = run_download(dataset, config)
+    click.echo(f"download: {summary.describe()}")
+    if summary.breaker_pauses:
+        click.echo(f"  the circuit breaker paused the run {summary.breaker_pauses} time(s)")
+    limit = config.max_failure_rate
+    if limit is not None and summary.failure_rate > limit:
+        click.echo(
+            f"error: {summary.failure_rate:.0%} of this run's samples failed (limit {limit:.0%})",
+            err=True,
+        )
+        raise SystemExit(3)

@@ -1,0 +1,105 @@
+"""Configuration of ``svm download``: format, pacing, retries, access options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.schema import Status
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadConfig:
+    """How media are fetched (research/performance.md §1, §6; peers.md §8).
+
+    Attributes:
+        max_height: tallest video to fetch, pixels (models see 224 px; 480p decodes ~7x
+            faster than 1080p).
+        format: a yt-dlp format selector overriding the default (H.264 + AAC in MP4 at most
+            ``max_height``).
+        audio_only: fetch the audio alone (m4a), e.g. for music-only features.
+        concurrency: downloads in flight at once.
+        per_host: downloads in flight per host.
+        rate: most downloads started per second, over the whole run (``None``: no limit).
+        timeout_s: per-sample deadline, seconds; a download past it is abandoned as ``timeout``.
+        socket_timeout_s: longest wait for any single network read, seconds.
+        max_attempts: tries per sample for retryable failures (429, timeouts, network errors).
+        backoff_s: first pause between tries, seconds; doubled each try, with +-50 % jitter.
+        backoff_max_s: longest pause between tries, seconds.
+        breaker_threshold: consecutive ``rate_limited``/``bot_check`` outcomes that pause the run.
+        breaker_pause_s: how long the run pauses then, seconds.
+        breaker_max_pauses: pauses before the run stops with a message (the rest stays to do).
+        cookies: a Netscape cookies.txt file, passed to yt-dlp.
+        cookies_from_browser: a browser name yt-dlp reads cookies from (``firefox``, ``chrome``...).
+        proxy: a proxy URL for every request.
+        sleep_interval_s: yt-dlp's sleep before each download, seconds (``max_sleep_interval_s``
+            makes it random in between).
+        max_sleep_interval_s: upper bound of that random sleep, seconds.
+        retry: statuses whose samples this run re-downloads (``--retry``); empty: only new ones.
+        max_failure_rate: a run whose share of failed samples exceeds this exits with code 3.
+        ytdlp_options: other yt-dlp ``YoutubeDL`` options, passed through as they are.
+    """
+
+    max_height: int = 480
+    format: str | None = None
+    audio_only: bool = False
+    concurrency: int = 8
+    per_host: int = 8
+    rate: float | None = None
+    timeout_s: float = 300.0
+    socket_timeout_s: float = 20.0
+    max_attempts: int = 3
+    backoff_s: float = 2.0
+    backoff_max_s: float = 60.0
+    breaker_threshold: int = 5
+    breaker_pause_s: float = 60.0
+    breaker_max_pauses: int = 3
+    cookies: str | None = None
+    cookies_from_browser: str | None = None
+    proxy: str | None = None
+    sleep_interval_s: float | None = None
+    max_sleep_interval_s: float | None = None
+    retry: tuple[str, ...] = ()
+    max_failure_rate: float | None = None
+    ytdlp_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = ("max_height", "concurrency", "per_host", "timeout_s", "socket_timeout_s",
+                 "max_attempts", "breaker_threshold")  # fmt: skip
+        positive = {name: getattr(self, name) for name in names}
+        bad = [f"{k}={v}" for k, v in positive.items() if v <= 0]
+        if self.rate is not None and self.rate <= 0:
+            bad.append(f"rate={self.rate}")
+        if bad:
+            raise ConfigError(f"download settings must be > 0: {', '.join(bad)}")
+        if self.max_failure_rate is not None and not 0 <= self.max_failure_rate <= 1:
+            raise ConfigError(f"max_failure_rate must be in [0, 1], got {self.max_failure_rate}")
+        known = {s.value for s in Status} - {Status.OK.value}
+        unknown = [
+            s for s in self.retry if s not in known and not s.startswith(f"{Status.FILTERED}:")
+        ]
+        if unknown:
+            raise ConfigError(f"--retry: unknown status(es) {unknown}; use some of {sorted(known)}")
+
+    @property
+    def format_selector(self) -> str:
+        """The yt-dlp format selector: H.264 + AAC in MP4 at most ``max_height`` unless overridden.
+
+        ``<=?`` lets formats of unknown height (a plain media URL) pass.
+        """
+        if self.format:
+            return self.format
+        if self.audio_only:
+            return "ba[acodec^=mp4a]/ba[ext=m4a]/ba/b"
+        h = self.max_height
+        return (
+            f"bv*[height<=?{h}][vcodec^=avc1]+ba[acodec^=mp4a]/b[height<=?{h}][ext=mp4]"
+            f"/bv*[height<=?{h}]+ba/b[height<=?{h}]/b"
+        )
+
+    @property
+    def extension(self) -> str:
+        """The media file's suffix: ``.m4a`` for audio only, else ``.mp4``."""
+        return ".m4a" if self.audio_only else ".mp4"

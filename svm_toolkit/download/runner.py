@@ -1,0 +1,251 @@
+"""``svm download``: every downloadable manifest row -> ``media/`` + ``ledger/download-*``.
+
+A thread pool runs :func:`download_sample` under a global rate limit, per-host limits and a
+circuit breaker. Each outcome is a ledger row; the ledger is committed every few seconds, so a
+killed run loses at most those rows and redoes them. A re-run skips samples with a row unless
+``retry`` names their status.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from svm_toolkit.config import to_dict
+from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.pacing import CircuitBreaker, HostLimiter, RateLimiter
+from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
+from svm_toolkit.manifest.build import read_manifest
+from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
+
+logger = logging.getLogger(__name__)
+
+STAGE: Final = "download"
+#: Commit the ledger at least this often, seconds (a killed run redoes at most this much).
+COMMIT_EVERY_S: Final = 10.0
+
+DOWNLOAD_FIELDS: Final = (
+    pa.field(COL.url, pa.string()),
+    pa.field("media_path", pa.string()),
+    pa.field("bytes", pa.int64()),
+    pa.field("format", pa.string()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("fps", pa.float32()),
+    pa.field("has_audio", pa.bool_()),
+    pa.field("media_duration_s", pa.float64()),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSummary:
+    """What one ``svm download`` run did.
+
+    Attributes:
+        candidates: manifest rows that can be downloaded (status ok, with a URL).
+        skipped: candidates already in the ledger and not retried.
+        attempted: samples this run tried.
+        by_status: outcomes of this run.
+        bytes: media bytes written.
+        seconds: wall time, seconds.
+        breaker_pauses: times the circuit breaker paused the run.
+    """
+
+    candidates: int
+    skipped: int
+    attempted: int
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    seconds: float = 0.0
+    breaker_pauses: int = 0
+
+    @property
+    def failed(self) -> int:
+        """Samples of this run that did not end ``ok``."""
+        return self.attempted - self.by_status.get(Status.OK.value, 0)
+
+    @property
+    def failure_rate(self) -> float:
+        """Share of this run's samples that failed (0 when nothing was attempted)."""
+        return self.failed / self.attempted if self.attempted else 0.0
+
+    def describe(self) -> str:
+        """One line: attempted, skipped, statuses, volume and speed."""
+        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "nothing to do"
+        seconds = max(self.seconds, 1e-9)
+        mb = self.bytes / 1e6
+        speed = f"{self.attempted / seconds:.1f} videos/s, {mb / seconds:.1f} MB/s"
+        return (
+            f"{self.attempted:,} videos ({self.skipped:,} done before): {statuses}; "
+            f"{mb:,.1f} MB in {self.seconds:.1f} s ({speed})"
+        )
+
+
+def plan_jobs(
+    dataset: Path, config: DownloadConfig, done: Mapping[str, str]
+) -> tuple[list[Job], int, int]:
+    """Return the jobs to run, the number of candidates and how many were skipped."""
+    rows = read_manifest(dataset).select(
+        [COL.sample_id, COL.url, COL.source, COL.status, COL.start_s, COL.end_s]
+    )
+    jobs: list[Job] = []
+    candidates = skipped = 0
+    for row in rows.to_pylist():
+        if row[COL.status] != Status.OK.value or not row[COL.url]:
+            continue
+        candidates += 1
+        previous = done.get(row[COL.sample_id])
+        if previous is not None and previous not in config.retry:
+            skipped += 1
+            continue
+        start, end = row[COL.start_s], row[COL.end_s]
+        section = (
+            None
+            if start is None and end is None
+            else (start or 0.0, math.inf if end is None else end)
+        )
+        jobs.append(Job(row[COL.sample_id], row[COL.url], row[COL.source], section))
+    return jobs, candidates, skipped
+
+
+def run_download(
+    dataset: Path,
+    config: DownloadConfig = DownloadConfig(),
+    *,
+    sleep: Callable[[float], object] | None = None,
+    on_result: Callable[[DownloadResult], None] | None = None,
+) -> DownloadSummary:
+    """Download every sample of the dataset that is not done yet.
+
+    Args:
+        dataset: the dataset root (with a manifest).
+        config: format, pacing, retries, access options.
+        sleep: how pauses wait (default: a wait that Ctrl-C ends; tests pass a recorder).
+        on_result: called after each sample (progress).
+
+    Raises:
+        BreakerOpen: the platform kept refusing; samples not reached stay to do.
+        InputError: no manifest.
+    """
+    started = time.perf_counter()
+    layout = DatasetLayout(Path(dataset))
+    schema = with_provenance(ledger_schema(*DOWNLOAD_FIELDS), STAGE, to_dict(config))
+    stop = threading.Event()
+    pause = sleep or stop.wait  # a pause ends early when the run stops
+    pacing = Pacing(
+        RateLimiter(config.rate, sleep=pause),
+        CircuitBreaker(
+            config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
+        ),
+        pause,
+        stop,
+    )
+    hosts = HostLimiter(config.per_host)
+    counts: Counter[str] = Counter()
+    total_bytes = 0
+    with ShardWriter(layout.ledger_dir, STAGE, schema, limits=ShardLimits(max_rows=2000)) as writer:
+        shutil.rmtree(
+            scratch_root(layout), ignore_errors=True
+        )  # left by a killed run; we hold the lock
+        latest = read_shards(layout.ledger_dir, STAGE, columns=[COL.status])
+        done = (
+            {}
+            if latest is None
+            else dict(
+                zip(
+                    *(latest.column(c).to_pylist() for c in (COL.sample_id, COL.status)),
+                    strict=True,
+                )
+            )
+        )
+        jobs, candidates, skipped = plan_jobs(layout.root, config, done)
+        logger.info(
+            "download: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
+        )
+
+        def work(job: Job) -> DownloadResult:
+            with hosts.hold(urlsplit(job.url).hostname or ""):
+                return download_sample(job, layout, config, pacing)
+
+        pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="svm-download")
+        bar = tqdm(total=len(jobs), desc="download", unit="video", disable=None, leave=False)
+        last_commit = time.monotonic()
+        try:
+            pending: set[Future[DownloadResult]] = set()
+            queue = iter(jobs)
+            while True:
+                while (
+                    len(pending) < config.concurrency * 2 and (job := next(queue, None)) is not None
+                ):
+                    pending.add(pool.submit(work, job))
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    result = future.result()  # BreakerOpen propagates: the run stops here
+                    writer.write([_row(result)])
+                    counts[result.status] += 1
+                    total_bytes += result.bytes
+                    bar.update()
+                    bar.set_postfix(
+                        failed=sum(counts.values()) - counts[Status.OK.value],
+                        MB=f"{total_bytes / 1e6:.0f}",
+                    )
+                    if on_result is not None:
+                        on_result(result)
+                if time.monotonic() - last_commit > COMMIT_EVERY_S:
+                    writer.flush()
+                    last_commit = time.monotonic()
+        finally:  # on Ctrl-C or a stop: abort in-flight downloads, drop queued ones
+            stop.set()
+            bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(scratch_root(layout), ignore_errors=True)
+    summary = DownloadSummary(
+        candidates=candidates,
+        skipped=skipped,
+        attempted=sum(counts.values()),
+        by_status=dict(counts.most_common()),
+        bytes=total_bytes,
+        seconds=time.perf_counter() - started,
+        breaker_pauses=pacing.breaker.pauses,
+    )
+    logger.info("download: %s", summary.describe())
+    return summary
+
+
+def _row(result: DownloadResult) -> dict[str, Any]:
+    facts = result.facts
+    return {
+        COL.sample_id: result.sample_id,
+        COL.stage: STAGE,
+        COL.status: result.status,
+        COL.detail: result.detail,
+        COL.attempts: result.attempts,
+        COL.started_at: result.started_at,
+        COL.seconds: result.seconds,
+        COL.url: result.url,
+        "media_path": result.media_path,
+        "bytes": result.bytes,
+        "format": result.format,
+        "width": facts.width if facts else None,
+        "height": facts.height if facts else None,
+        "fps": facts.fps if facts else None,
+        "has_audio": facts.has_audio if facts else None,
+        "media_duration_s": facts.duration_s if facts else None,
+    }

@@ -1,0 +1,157 @@
+"""Download one sample: fetch, verify, place atomically; retry what is worth retrying.
+
+The result is always a :class:`DownloadResult`, whatever happened; a file is placed under
+``media/`` only when it verified (readable, the streams the format promised).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from svm_toolkit.classify import RETRYABLE
+from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.fetch import Deadline, NotDirect, cut_section, fetch_direct, fetch_ytdlp
+from svm_toolkit.download.pacing import CircuitBreaker, RateLimiter
+from svm_toolkit.errors import SampleError
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.probe import MediaFacts, probe_media
+from svm_toolkit.schema import Source, Status
+
+SCRATCH: Final = ".tmp"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What to download for one sample."""
+
+    sample_id: str
+    url: str
+    source: str
+    section: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """The outcome of one sample (one ledger row)."""
+
+    sample_id: str
+    url: str
+    status: str
+    detail: str | None
+    attempts: int
+    started_at: dt.datetime
+    seconds: float
+    media_path: str | None = None
+    bytes: int = 0
+    format: str | None = None
+    facts: MediaFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """The run-wide pacing every worker goes through, and the run's stop signal."""
+
+    limiter: RateLimiter
+    breaker: CircuitBreaker
+    sleep: Callable[[float], object]
+    stop: threading.Event
+
+
+def scratch_root(layout: DatasetLayout) -> Path:
+    """Where downloads land before they verify (same file system as ``media/``)."""
+    return layout.media_dir / SCRATCH
+
+
+def download_sample(
+    job: Job, layout: DatasetLayout, config: DownloadConfig, pacing: Pacing
+) -> DownloadResult:
+    """Download, verify and place one sample, retrying retryable failures with backoff."""
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    attempt = 0
+    while True:
+        attempt += 1
+        pacing.breaker.wait()
+        pacing.limiter.acquire()
+        try:
+            path, fmt, facts = _attempt(job, layout, config, pacing.stop)
+        except SampleError as exc:
+            pacing.breaker.record(exc.status)
+            if exc.status in RETRYABLE and attempt < config.max_attempts:
+                pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
+                pacing.sleep(pause * random.uniform(0.5, 1.5))
+                continue
+            return DownloadResult(
+                job.sample_id,
+                job.url,
+                exc.status,
+                exc.detail,
+                attempt,
+                started,
+                time.perf_counter() - clock,
+            )
+        pacing.breaker.record(Status.OK.value)
+        return DownloadResult(
+            job.sample_id,
+            job.url,
+            Status.OK.value,
+            None,
+            attempt,
+            started,
+            time.perf_counter() - clock,
+            media_path=path.relative_to(layout.root).as_posix(),
+            bytes=path.stat().st_size,
+            format=fmt,
+            facts=facts,
+        )
+
+
+def _attempt(
+    job: Job, layout: DatasetLayout, config: DownloadConfig, stop: threading.Event
+) -> tuple[Path, str, MediaFacts]:
+    scratch = scratch_root(layout) / job.sample_id
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    deadline = Deadline.after(config.timeout_s, stop)
+    try:
+        fetched, path = None, None
+        if job.source == Source.URL.value:
+            try:
+                fetched = fetch_direct(job.url, scratch, config, deadline)
+            except NotDirect:
+                fetched = None
+            else:  # a direct file is whole: cut the clip out of it
+                path = fetched.path
+                if job.section is not None:
+                    path = cut_section(path, scratch / f"clip{path.suffix}", job.section)
+        if fetched is None or path is None:  # yt-dlp fetches only the section itself
+            fetched = fetch_ytdlp(job.url, scratch, config, deadline, job.section)
+            path = fetched.path
+        facts = probe_media(path)
+        _check_streams(facts, config)
+        final = layout.media_path(job.sample_id, config.extension)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        return final, fetched.format, facts
+    except OSError as exc:  # the disk said no (full, read-only): the run goes on
+        raise SampleError(Status.IO_ERROR.value, f"{type(exc).__name__}: {exc}") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_streams(facts: MediaFacts, config: DownloadConfig) -> None:
+    if not facts.has_audio:
+        raise SampleError(Status.NO_AUDIO.value, "the file has no audio stream")
+    if not config.audio_only and not facts.has_video:
+        raise SampleError(
+            Status.NOT_MEDIA.value, "the file has no video stream (pass --audio-only for audio)"
+        )
