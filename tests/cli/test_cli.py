@@ -31,6 +31,7 @@ def svm(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
         (("manifest", "info"), "by source, status and split"),
         (("demo",), "loopback HTTP server"),
         (("env",), "bug reports"),
+        (("download",), "--cookies-from-browser"),
         (("manifest", "yt8m"), "--lookup-base"),
     ],
 )
@@ -128,7 +129,8 @@ def test_demo_command(tmp_path: Path) -> None:
     assert lines[1].startswith(
         "manifest  6 rows -> 5 samples (1 duplicate merged): 4 ok, 1 invalid_url"
     )
-    assert lines[2].startswith("yt8m      60 records in 2 file(s) -> ")
+    assert lines[2].startswith("download  4 videos (0 done before): 3 ok, 1 unavailable;")
+    assert lines[3].startswith("yt8m      60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
 
 
