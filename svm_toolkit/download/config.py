@@ -38,6 +38,8 @@ class DownloadConfig:
             makes it random in between).
         max_sleep_interval_s: upper bound of that random sleep, seconds.
         retry: statuses whose samples this run re-downloads (``--retry``); empty: only new ones.
+        commit_every_s: commit the ledger at least this often, seconds (a killed run redoes at
+            most this much work).
         max_failure_rate: a run whose share of failed samples exceeds this exits with code 3.
         ytdlp_options: other yt-dlp ``YoutubeDL`` options, passed through as they are.
     """
@@ -62,6 +64,7 @@ class DownloadConfig:
     sleep_interval_s: float | None = None
     max_sleep_interval_s: float | None = None
     retry: tuple[str, ...] = ()
+    commit_every_s: float = 10.0
     max_failure_rate: float | None = None
     ytdlp_options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -127,8 +127,12 @@ class CircuitBreaker:
         if self._open is not None:
             raise self._open
         with self._lock:
-            remaining = self._resume_at - time.monotonic()
+            resume_at = self._resume_at
+        remaining = resume_at - time.monotonic()
         if remaining > 0:
             self._sleep(remaining)
+            with self._lock:
+                if self._resume_at == resume_at:  # this pause is served (also under a fake sleep)
+                    self._resume_at = 0.0
         if self._open is not None:
             raise self._open

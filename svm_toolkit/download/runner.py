@@ -36,8 +36,6 @@ from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
 logger = logging.getLogger(__name__)
 
 STAGE: Final = "download"
-#: Commit the ledger at least this often, seconds (a killed run redoes at most this much).
-COMMIT_EVERY_S: Final = 10.0
 
 DOWNLOAD_FIELDS: Final = (
     pa.field(COL.url, pa.string()),
@@ -208,7 +206,7 @@ def run_download(
                     )
                     if on_result is not None:
                         on_result(result)
-                if time.monotonic() - last_commit > COMMIT_EVERY_S:
+                if time.monotonic() - last_commit >= config.commit_every_s:
                     writer.flush()
                     last_commit = time.monotonic()
         finally:  # on Ctrl-C or a stop: abort in-flight downloads, drop queued ones
