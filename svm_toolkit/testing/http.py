@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+logger = logging.getLogger(__name__)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Log a client that hung up (a killed downloader, a timeout); print no traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            logger.debug("loopback: client %s went away (%s)", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
 
 class BackgroundServer:
@@ -16,8 +33,7 @@ class BackgroundServer:
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self.stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="svm-loopback", daemon=True
         )
