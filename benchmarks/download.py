@@ -100,6 +100,7 @@ def cli_loop(name: str, work: Path, urls: list[str]) -> Run:
         command = [
             str(BIN / "yt-dlp"),
             "-q",
+            "--no-warnings",
             "--no-progress",
             "-o",
             str(out / f"{i:05d}.%(ext)s"),
