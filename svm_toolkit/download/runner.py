@@ -218,7 +218,7 @@ def run_download(
         candidates=candidates,
         skipped=skipped,
         attempted=sum(counts.values()),
-        by_status=dict(counts.most_common()),
+        by_status=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         bytes=total_bytes,
         seconds=time.perf_counter() - started,
         breaker_pauses=pacing.breaker.pauses,

@@ -248,3 +248,45 @@ def test_killed_runs_resume_to_exactly_once_and_identical_files(
             == hashlib.sha256((server.root / name).read_bytes()).digest()
         )
     assert leftovers(ds) == []
+
+
+def test_max_failure_rate_exits_3(tmp_path: Path, server: LoopbackServer) -> None:
+    ds = dataset(
+        tmp_path,
+        {"a": server.url(Route.MISSING, "a.mp4"), "b": server.url(Route.MEDIA, "clip.mp4")},
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "svm_toolkit",
+        "download",
+        str(ds),
+        "--max-failure-rate",
+        "0.25",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 3
+    assert "50% of this run's samples failed (limit 25%)" in result.stderr
+    assert "download: 2 videos (0 done before): 1 ok, 1 unavailable" in result.stdout
+
+
+def test_access_options_reach_ytdlp(tmp_path: Path) -> None:
+    import threading
+
+    from svm_toolkit.download.fetch import Deadline, ytdlp_options
+
+    config = DownloadConfig(
+        cookies="cookies.txt",
+        cookies_from_browser="firefox",
+        proxy="socks5://127.0.0.1:1080",
+        sleep_interval_s=1.0,
+        max_sleep_interval_s=3.0,
+        ytdlp_options={"geo_bypass": True, "retries": 9},
+    )
+    options = ytdlp_options(config, tmp_path, Deadline.after(10, threading.Event()))
+    assert options["cookiefile"] == "cookies.txt" and options["cookiesfrombrowser"] == ("firefox",)
+    assert options["proxy"] == "socks5://127.0.0.1:1080"
+    assert (options["sleep_interval"], options["max_sleep_interval"]) == (1.0, 3.0)
+    assert options["geo_bypass"] is True and options["retries"] == 9  # pass-through wins
+    assert options["format"].startswith("bv*[height<=?480][vcodec^=avc1]+ba[acodec^=mp4a]")
+    assert options["merge_output_format"] == "mp4"
