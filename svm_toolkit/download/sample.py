@@ -86,7 +86,8 @@ def download_sample(
             path, fmt, facts = _attempt(job, layout, config, pacing.stop)
         except SampleError as exc:
             pacing.breaker.record(exc.status)
-            if exc.status in RETRYABLE and attempt < config.max_attempts:
+            retry = exc.status in RETRYABLE and attempt < config.max_attempts
+            if retry and not pacing.stop.is_set():  # a stopping run tries nothing new
                 pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
                 pacing.sleep(pause * random.uniform(0.5, 1.5))
                 continue
