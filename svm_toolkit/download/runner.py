@@ -144,75 +144,23 @@ def run_download(
     layout = DatasetLayout(Path(dataset))
     schema = with_provenance(ledger_schema(*DOWNLOAD_FIELDS), STAGE, to_dict(config))
     stop = threading.Event()
-    pause = sleep or stop.wait  # a pause ends early when the run stops
-    pacing = Pacing(
-        RateLimiter(config.rate, sleep=pause),
-        CircuitBreaker(
-            config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
-        ),
-        pause,
-        stop,
-    )
-    hosts = HostLimiter(config.per_host)
-    counts: Counter[str] = Counter()
-    total_bytes = 0
-    with ShardWriter(layout.ledger_dir, STAGE, schema, limits=ShardLimits(max_rows=2000)) as writer:
-        shutil.rmtree(
-            scratch_root(layout), ignore_errors=True
-        )  # left by a killed run; we hold the lock
-        latest = read_shards(layout.ledger_dir, STAGE, columns=[COL.status])
-        done = (
-            {}
-            if latest is None
-            else dict(
-                zip(
-                    *(latest.column(c).to_pylist() for c in (COL.sample_id, COL.status)),
-                    strict=True,
-                )
-            )
-        )
-        jobs, candidates, skipped = plan_jobs(layout.root, config, done)
+    pacing = _pacing(config, sleep or stop.wait, stop)  # a pause ends early when the run stops
+    limits = ShardLimits(max_rows=2000)
+    with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
+        shutil.rmtree(scratch_root(layout), ignore_errors=True)  # a killed run's; we hold the lock
+        jobs, candidates, skipped = plan_jobs(layout.root, config, _latest_statuses(layout))
         logger.info(
             "download: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
         )
+        hosts = HostLimiter(config.per_host)
 
         def work(job: Job) -> DownloadResult:
             with hosts.hold(urlsplit(job.url).hostname or ""):
                 return download_sample(job, layout, config, pacing)
 
-        pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="svm-download")
-        bar = tqdm(total=len(jobs), desc="download", unit="video", disable=None, leave=False)
-        last_commit = time.monotonic()
         try:
-            pending: set[Future[DownloadResult]] = set()
-            queue = iter(jobs)
-            while True:
-                while (
-                    len(pending) < config.concurrency * 2 and (job := next(queue, None)) is not None
-                ):
-                    pending.add(pool.submit(work, job))
-                if not pending:
-                    break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    result = future.result()  # BreakerOpen propagates: the run stops here
-                    writer.write([_row(result)])
-                    counts[result.status] += 1
-                    total_bytes += result.bytes
-                    bar.update()
-                    bar.set_postfix(
-                        failed=sum(counts.values()) - counts[Status.OK.value],
-                        MB=f"{total_bytes / 1e6:.0f}",
-                    )
-                    if on_result is not None:
-                        on_result(result)
-                if time.monotonic() - last_commit >= config.commit_every_s:
-                    writer.flush()
-                    last_commit = time.monotonic()
-        finally:  # on Ctrl-C or a stop: abort in-flight downloads, drop queued ones
-            stop.set()
-            bar.close()
-            pool.shutdown(wait=True, cancel_futures=True)
+            counts, total_bytes = _run_jobs(jobs, work, writer, config, stop, on_result)
+        finally:
             shutil.rmtree(scratch_root(layout), ignore_errors=True)
     summary = DownloadSummary(
         candidates=candidates,
@@ -225,6 +173,66 @@ def run_download(
     )
     logger.info("download: %s", summary.describe())
     return summary
+
+
+def _pacing(
+    config: DownloadConfig, pause: Callable[[float], object], stop: threading.Event
+) -> Pacing:
+    breaker = CircuitBreaker(
+        config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
+    )
+    return Pacing(RateLimiter(config.rate, sleep=pause), breaker, pause, stop)
+
+
+def _latest_statuses(layout: DatasetLayout) -> dict[str, str]:
+    """Each sample's newest download status in the ledger."""
+    table = read_shards(layout.ledger_dir, STAGE, columns=[COL.status])
+    if table is None:
+        return {}
+    ids, statuses = (table.column(c).to_pylist() for c in (COL.sample_id, COL.status))
+    return dict(zip(ids, statuses, strict=True))
+
+
+def _run_jobs(
+    jobs: list[Job],
+    work: Callable[[Job], DownloadResult],
+    writer: ShardWriter,
+    config: DownloadConfig,
+    stop: threading.Event,
+    on_result: Callable[[DownloadResult], None] | None,
+) -> tuple[Counter[str], int]:
+    """Run jobs on a thread pool, at most 2 x concurrency queued; write each result as a row."""
+    counts: Counter[str] = Counter()
+    total_bytes = 0
+    pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="svm-download")
+    bar = tqdm(total=len(jobs), desc="download", unit="video", disable=None, leave=False)
+    last_commit = time.monotonic()
+    queue = iter(jobs)
+    pending: set[Future[DownloadResult]] = set()
+    try:
+        while True:
+            while len(pending) < 2 * config.concurrency and (job := next(queue, None)) is not None:
+                pending.add(pool.submit(work, job))
+            if not pending:
+                return counts, total_bytes
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = future.result()  # BreakerOpen propagates: the run stops here
+                writer.write([_row(result)])
+                counts[result.status] += 1
+                total_bytes += result.bytes
+                bar.update()
+                failed = sum(counts.values()) - counts[Status.OK.value]
+                bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
+                if on_result is not None:
+                    on_result(result)
+            if time.monotonic() - last_commit >= config.commit_every_s:
+                writer.flush()
+                last_commit = time.monotonic()
+    finally:  # done, Ctrl-C or a stop: abort in-flight downloads, drop queued ones
+        stop.set()
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _row(result: DownloadResult) -> dict[str, Any]:
