@@ -1,0 +1,237 @@
+"""The Mel recipes the models were trained with, in numpy (no torch or torchaudio needed).
+
+* :func:`kaldi_fbank`: Kaldi's filterbank as ``torchaudio.compliance.kaldi.fbank`` computes it
+  (snip edges, DC removal, pre-emphasis 0.97, window, FFT padded to a power of two, power
+  spectrum, triangular Mel bins on ``1127 ln(1 + f/700)`` from 20 Hz to Nyquist, log floored at
+  float32 eps).
+* :func:`imagebind_fbank`: ImageBind's audio input (facebookresearch/ImageBind ``data.py``):
+  3 clips of 2 s placed as pytorchvideo's ``ConstantClipsPerVideoSampler`` places them, mean
+  removed, 128-bin Hann fbank, padded or cut to 204 frames, normalised with mean -4.268 and std
+  9.138 (research/papers.md §3.1-3.3).
+* :func:`vggish_examples`: VGGish's log-mel examples (tensorflow/models ``mel_features.py`` and
+  ``vggish_params.py``): periodic-Hann STFT magnitude (25 ms / 10 ms, FFT 512), 64 HTK Mel bands
+  over 125-7500 Hz, ``log(mel + 0.01)``, non-overlapping 0.96 s examples of 96 x 64 (§4.1).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+_FLOAT32_EPS: Final = float(np.finfo(np.float32).eps)
+
+
+def _mel(hz: npt.NDArray[np.float64] | float) -> npt.NDArray[np.float64]:
+    """HTK/Kaldi Mel scale: ``1127 ln(1 + f / 700)``."""
+    return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _frames(signal: npt.NDArray[np.float64], length: int, hop: int) -> npt.NDArray[np.float64]:
+    """Frames of ``length`` samples every ``hop`` (edges snipped), shape (n, length)."""
+    count = 1 + (len(signal) - length) // hop if len(signal) >= length else 0
+    if count <= 0:
+        return np.zeros((0, length))
+    return np.lib.stride_tricks.sliding_window_view(signal, length)[::hop][:count]
+
+
+# -- Kaldi fbank ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _kaldi_mel_banks(
+    num_bins: int, fft_size: int, sample_rate: int, low_hz: float
+) -> npt.NDArray[np.float64]:
+    """Kaldi's triangular Mel filters, shape (num_bins, fft_size // 2 + 1); the last column is 0."""
+    nyquist = sample_rate / 2
+    mel_low, mel_high = float(_mel(low_hz)), float(_mel(nyquist))
+    delta = (mel_high - mel_low) / (num_bins + 1)
+    bin_mel = _mel(np.arange(fft_size // 2) * sample_rate / fft_size)
+    left = mel_low + np.arange(num_bins)[:, None] * delta
+    center, right = left + delta, left + 2 * delta
+    up = (bin_mel - left) / (center - left)
+    down = (right - bin_mel) / (right - center)
+    banks = np.maximum(0.0, np.minimum(up, down))
+    return np.pad(banks, ((0, 0), (0, 1)))
+
+
+def kaldi_fbank(
+    waveform: npt.NDArray[np.floating],
+    *,
+    sample_rate: int = 16_000,
+    num_mel_bins: int = 23,
+    frame_length_ms: float = 25.0,
+    frame_shift_ms: float = 10.0,
+    window: Literal["hanning", "povey", "hamming"] = "povey",
+    low_hz: float = 20.0,
+    preemphasis: float = 0.97,
+) -> FloatArray:
+    """Log Mel filterbank energies as Kaldi computes them (dither 0, no energy term).
+
+    Args:
+        waveform: float, shape (samples,), mono at ``sample_rate``.
+        sample_rate: Hz.
+        num_mel_bins: Mel bands.
+        frame_length_ms: window, milliseconds.
+        frame_shift_ms: hop, milliseconds.
+        window: ``hanning`` (symmetric Hann, as ImageBind asks), ``povey`` (Kaldi's default) or
+            ``hamming``.
+        low_hz: lowest band edge, Hz (the highest is Nyquist).
+        preemphasis: pre-emphasis coefficient.
+
+    Returns:
+        float32, shape (frames, num_mel_bins), natural-log energies; frames =
+        ``1 + (samples - window) // hop`` (0 when the signal is shorter than one window).
+    """
+    length = int(sample_rate * frame_length_ms / 1000)
+    hop = int(sample_rate * frame_shift_ms / 1000)
+    fft_size = 1 << (length - 1).bit_length()
+    frames = _frames(np.asarray(waveform, dtype=np.float64), length, hop).copy()
+    if not len(frames):
+        return np.zeros((0, num_mel_bins), dtype=np.float32)
+    frames -= frames.mean(axis=1, keepdims=True)
+    previous = np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+    frames -= preemphasis * previous
+    n = np.arange(length)
+    shapes = {
+        "hanning": 0.5 - 0.5 * np.cos(2 * math.pi * n / (length - 1)),
+        "hamming": 0.54 - 0.46 * np.cos(2 * math.pi * n / (length - 1)),
+        "povey": (0.5 - 0.5 * np.cos(2 * math.pi * n / (length - 1))) ** 0.85,
+    }
+    spectrum = np.abs(np.fft.rfft(frames * shapes[window], n=fft_size)) ** 2
+    energies = spectrum @ _kaldi_mel_banks(num_mel_bins, fft_size, sample_rate, low_hz).T
+    return np.log(np.maximum(energies, _FLOAT32_EPS)).astype(np.float32)
+
+
+# -- ImageBind -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBindAudio:
+    """ImageBind's audio constants (research/papers.md §3.2)."""
+
+    sample_rate: int = 16_000
+    num_mel_bins: int = 128
+    target_length: int = 204
+    clip_duration_s: float = 2.0
+    clips_per_video: int = 3
+    mean: float = -4.268
+    std: float = 9.138
+
+
+def clip_starts(duration_s: float, clip_s: float, clips: int) -> list[float]:
+    """Clip start times as pytorchvideo's ``ConstantClipsPerVideoSampler`` places them, seconds.
+
+    Example:
+        >>> [round(s, 2) for s in clip_starts(30.0, 2.0, 3)]
+        [0.0, 9.33, 18.67]
+    """
+    step = max(duration_s - clip_s, 0.0) / clips
+    return [i * step for i in range(clips)]
+
+
+def imagebind_fbank(
+    waveform: npt.NDArray[np.floating], config: ImageBindAudio = ImageBindAudio()
+) -> FloatArray:
+    """ImageBind's audio input for one video.
+
+    Args:
+        waveform: float, shape (samples,), mono at ``config.sample_rate``.
+        config: ImageBind's constants.
+
+    Returns:
+        float32, shape (clips_per_video, 1, num_mel_bins, target_length) = (3, 1, 128, 204),
+        normalised.
+    """
+    sr = config.sample_rate
+    clips = []
+    for start in clip_starts(len(waveform) / sr, config.clip_duration_s, config.clips_per_video):
+        clip = np.asarray(
+            waveform[int(start * sr) : int((start + config.clip_duration_s) * sr)], dtype=np.float64
+        )
+        clip = clip - clip.mean() if len(clip) else clip
+        fbank = kaldi_fbank(
+            clip, sample_rate=sr, num_mel_bins=config.num_mel_bins, window="hanning"
+        ).T
+        frames = fbank.shape[1]
+        if frames < config.target_length:
+            fbank = np.pad(fbank, ((0, 0), (0, config.target_length - frames)))
+        clips.append((fbank[:, : config.target_length] - config.mean) / config.std)
+    return np.stack(clips)[:, None].astype(np.float32)
+
+
+# -- VGGish --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VGGishAudio:
+    """VGGish's feature constants (``vggish_params.py``; research/papers.md §4.1)."""
+
+    sample_rate: int = 16_000
+    window_s: float = 0.025
+    hop_s: float = 0.010
+    num_mel_bins: int = 64
+    low_hz: float = 125.0
+    high_hz: float = 7500.0
+    log_offset: float = 0.01
+    example_window_s: float = 0.96
+    example_hop_s: float = 0.96
+
+
+@functools.lru_cache(maxsize=8)
+def _htk_mel_matrix(
+    spectrum_bins: int, sample_rate: int, num_mel_bins: int, low_hz: float, high_hz: float
+) -> npt.NDArray[np.float64]:
+    """``mel_features.spectrogram_to_mel_matrix``: shape (spectrum_bins, num_mel_bins), DC row 0."""
+    bins_mel = _mel(np.linspace(0.0, sample_rate / 2, spectrum_bins))
+    edges = np.linspace(float(_mel(low_hz)), float(_mel(high_hz)), num_mel_bins + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    up = (bins_mel[:, None] - lower) / (center - lower)
+    down = (upper - bins_mel[:, None]) / (upper - center)
+    matrix = np.maximum(0.0, np.minimum(up, down))
+    matrix[0, :] = 0.0
+    return matrix
+
+
+def vggish_log_mel(
+    waveform: npt.NDArray[np.floating], config: VGGishAudio = VGGishAudio()
+) -> FloatArray:
+    """VGGish's log-mel spectrogram, shape (frames, 64), one frame per 10 ms."""
+    length = round(config.sample_rate * config.window_s)
+    hop = round(config.sample_rate * config.hop_s)
+    fft_size = 1 << (length - 1).bit_length()
+    frames = _frames(np.asarray(waveform, dtype=np.float64), length, hop)
+    periodic_hann = 0.5 - 0.5 * np.cos(2 * math.pi / length * np.arange(length))
+    magnitude = np.abs(np.fft.rfft(frames * periodic_hann, n=fft_size))
+    matrix = _htk_mel_matrix(
+        fft_size // 2 + 1, config.sample_rate, config.num_mel_bins, config.low_hz, config.high_hz
+    )
+    return np.log(magnitude @ matrix + config.log_offset).astype(np.float32)
+
+
+def vggish_examples(
+    waveform: npt.NDArray[np.floating], config: VGGishAudio = VGGishAudio()
+) -> FloatArray:
+    """VGGish's input: non-overlapping 0.96 s examples of the log-mel spectrogram.
+
+    Args:
+        waveform: float, shape (samples,), mono at 16 kHz.
+        config: VGGish's constants.
+
+    Returns:
+        float32, shape (examples, 96, 64); examples = ``1 + (frames - 96) // 96`` (0 for less
+        than 0.96 s of audio).
+    """
+    log_mel = vggish_log_mel(waveform, config)
+    rate = 1.0 / config.hop_s
+    window, hop = round(config.example_window_s * rate), round(config.example_hop_s * rate)
+    count = 1 + (len(log_mel) - window) // hop if len(log_mel) >= window else 0
+    if count <= 0:
+        return np.zeros((0, window, config.num_mel_bins), dtype=np.float32)
+    return np.stack([log_mel[i * hop : i * hop + window] for i in range(count)])

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svm_toolkit.errors import SampleError
+from svm_toolkit.preprocess import load_audio
+from svm_toolkit.testing import MediaSpec, make_media
+
+
+@pytest.mark.parametrize("container", ["mp4", "webm", "mkv", "m4a", "mp3", "ogg", "wav"])
+def test_any_codec_decodes_to_16k_mono(tmp_path: Path, container: str) -> None:
+    video = "testsrc2" if container in ("mp4", "webm", "mkv") else None
+    spec = MediaSpec(
+        seconds=2.0, video=video, audio="sine", tone_hz=440, sample_rate=44_100, container=container
+    )  # type: ignore[arg-type]
+    audio = load_audio(make_media(tmp_path / f"x.{container}", spec))
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert len(audio) == pytest.approx(32_000, abs=1_600)  # 2 s at 16 kHz (codec padding aside)
+    middle = audio[4_000:28_000]
+    peak_hz = (
+        np.argmax(np.abs(np.fft.rfft(middle * np.hanning(len(middle))))) * 16_000 / len(middle)
+    )
+    assert peak_hz == pytest.approx(440, abs=3)
+
+
+def test_no_audio_and_garbage(tmp_path: Path, media_dir: Path) -> None:
+    with pytest.raises(SampleError, match="no audio stream") as err:
+        load_audio(media_dir / "silent.mp4")
+    assert err.value.status == "no_audio"
+    (tmp_path / "bad.mp4").write_bytes(b"\x00" * 64)
+    with pytest.raises(SampleError) as err:
+        load_audio(tmp_path / "bad.mp4")
+    assert err.value.status == "decode_error"

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from svm_toolkit.preprocess.mel import (
+    ImageBindAudio,
+    _htk_mel_matrix,
+    _kaldi_mel_banks,
+    _mel,
+    clip_starts,
+    imagebind_fbank,
+    kaldi_fbank,
+    vggish_examples,
+    vggish_log_mel,
+)
+
+SR = 16_000
+
+
+def sine(hz: float, seconds: float, amplitude: float = 0.5) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * hz * np.arange(int(seconds * SR)) / SR)
+
+
+def kaldi_bin_of(hz: float, bins: int) -> int:
+    mel_low, mel_high = float(_mel(20.0)), float(_mel(SR / 2))
+    centers = mel_low + (np.arange(bins) + 1) * (mel_high - mel_low) / (bins + 1)
+    return int(np.argmin(np.abs(centers - float(_mel(hz)))))
+
+
+def test_kaldi_fbank_shape_and_440_hz_peak() -> None:
+    fbank = kaldi_fbank(sine(440, 1.0), num_mel_bins=128, window="hanning")
+    assert fbank.shape == (1 + (SR - 400) // 160, 128) == (98, 128) and fbank.dtype == np.float32
+    assert int(np.argmax(fbank.mean(axis=0))) == kaldi_bin_of(440, 128)
+
+
+def test_kaldi_banks_are_triangles_on_the_mel_scale() -> None:
+    banks = _kaldi_mel_banks(23, 512, SR, 20.0)
+    assert banks.shape == (23, 257) and banks[:, -1].max() == 0
+    assert banks.max() <= 1 and np.all(banks.sum(axis=1) > 0)
+
+
+def test_kaldi_fbank_of_silence_is_the_log_floor() -> None:
+    fbank = kaldi_fbank(np.zeros(SR), num_mel_bins=40)
+    np.testing.assert_allclose(fbank, np.log(np.finfo(np.float32).eps), rtol=1e-6)
+    assert kaldi_fbank(np.zeros(100)).shape == (0, 23)
+
+
+def test_kaldi_fbank_matches_torchaudio_when_installed() -> None:
+    torch = pytest.importorskip("torch")
+    kaldi = pytest.importorskip("torchaudio.compliance.kaldi")
+    rng = np.random.default_rng(0)
+    signal = (sine(440, 2.0) + 0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    imagebind_args = {
+        "htk_compat": True,
+        "use_energy": False,
+        "window_type": "hanning",
+        "dither": 0.0,
+    }
+    reference = kaldi.fbank(
+        torch.from_numpy(signal)[None], sample_frequency=SR, num_mel_bins=128, frame_length=25,
+        frame_shift=10, **imagebind_args,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        kaldi_fbank(signal, num_mel_bins=128, window="hanning"), reference.numpy(), atol=2e-3
+    )
+
+
+def test_clip_placement_follows_pytorchvideo() -> None:
+    assert [round(s, 2) for s in clip_starts(30.0, 2.0, 3)] == [0.0, 9.33, 18.67]
+    assert [round(s, 2) for s in clip_starts(15.0, 2.0, 3)] == [0.0, 4.33, 8.67]
+    assert clip_starts(1.0, 2.0, 3) == [0.0, 0.0, 0.0]
+
+
+def test_imagebind_input() -> None:
+    config = ImageBindAudio()
+    out = imagebind_fbank(sine(440, 10.0), config)
+    assert out.shape == (3, 1, 128, 204) and out.dtype == np.float32
+    # 2 s give 198 frames; the last 6 are zero padding, normalised: (0 - mean) / std.
+    np.testing.assert_allclose(out[:, 0, :, 198:], -config.mean / config.std, rtol=1e-6)
+    assert int(np.argmax(out[0, 0, :, :198].mean(axis=1))) == kaldi_bin_of(440, 128)
+    short = imagebind_fbank(sine(440, 1.0))  # shorter than a clip: every clip is the whole signal
+    np.testing.assert_array_equal(short[0], short[2])
+
+
+def test_vggish_matrix_and_440_hz_peak() -> None:
+    matrix = _htk_mel_matrix(257, SR, 64, 125.0, 7500.0)
+    assert matrix.shape == (257, 64) and np.all(matrix[0] == 0)
+    log_mel = vggish_log_mel(sine(440, 1.0))
+    assert log_mel.shape == (98, 64)
+    edges = np.linspace(float(_mel(125.0)), float(_mel(7500.0)), 66)
+    expected = int(np.argmin(np.abs(edges[1:-1] - float(_mel(440.0)))))
+    assert int(np.argmax(log_mel.mean(axis=0))) == expected
+
+
+def test_vggish_examples() -> None:
+    examples = vggish_examples(sine(1000, 3.0))
+    assert (
+        examples.shape == (3, 96, 64) and examples.dtype == np.float32
+    )  # 298 frames -> 3 examples
+    silent = vggish_examples(np.zeros(SR))
+    np.testing.assert_allclose(silent, np.log(0.01), rtol=1e-6)
+    assert vggish_examples(np.zeros(SR // 2)).shape == (0, 96, 64)
