@@ -6,6 +6,7 @@ expected failure into :class:`SampleError` with a status from the one classifier
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import math
@@ -14,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -98,46 +100,52 @@ def fetch_direct(url: str, scratch: Path, config: DownloadConfig, deadline: Dead
     )
     opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with opener.open(request, timeout=config.socket_timeout_s) as response:
-            kind = response.headers.get_content_type()
-            suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
-            is_media = kind.startswith(("video/", "audio/")) or (
-                kind == "application/octet-stream" and suffix in _MEDIA_SUFFIXES
-            )
-            if not is_media:
-                raise NotDirect(kind)
-            expected = response.headers.get("Content-Length")
-            path = scratch / f"media{suffix if suffix in _MEDIA_SUFFIXES else '.mp4'}"
-            written = 0
-            with path.open("wb") as out:
-                while chunk := response.read(_CHUNK):
-                    if why := deadline.passed():
-                        raise SampleError(Status.TIMEOUT.value, why)
-                    out.write(chunk)
-                    written += len(chunk)
-    except urllib.error.HTTPError as exc:
-        head = exc.read(300).decode(errors="replace").strip()
-        raise fail(f"HTTP Error {exc.code}: {exc.reason}. {head}") from None
-    except (TimeoutError, http.client.HTTPException, OSError) as exc:
-        if (
-            isinstance(exc, OSError)
-            and exc.errno is not None
-            and not isinstance(exc, ConnectionError)
-        ):
-            raise fail(f"{type(exc).__name__}: {exc}", Status.IO_ERROR) from None
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
-            raise SampleError(
-                Status.TIMEOUT.value, f"no data for {config.socket_timeout_s:g} s"
-            ) from None
-        raise fail(f"{type(exc).__name__}: {reason}") from None
+    with _network(config):
+        response = opener.open(request, timeout=config.socket_timeout_s)
+    with response:
+        kind = response.headers.get_content_type()
+        suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
+        is_media = kind.startswith(("video/", "audio/")) or (
+            kind == "application/octet-stream" and suffix in _MEDIA_SUFFIXES
+        )
+        if not is_media:
+            raise NotDirect(kind)
+        expected = response.headers.get("Content-Length")
+        path = scratch / f"media{suffix if suffix in _MEDIA_SUFFIXES else '.mp4'}"
+        written = 0
+        with path.open("wb") as out:  # disk errors propagate: the caller records io_error
+            while True:
+                with _network(config):
+                    chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                if why := deadline.passed():
+                    raise SampleError(Status.TIMEOUT.value, why)
+                out.write(chunk)
+                written += len(chunk)
     if expected is not None and written != int(expected):
         raise SampleError(
             Status.NETWORK_ERROR.value,
             f"got {written} of {expected} bytes (connection closed early)",
         )
     return Fetched(path, "direct")
+
+
+@contextlib.contextmanager
+def _network(config: DownloadConfig) -> Iterator[None]:
+    """Turn the errors of a network call into a classified :class:`SampleError`."""
+    try:
+        yield
+    except urllib.error.HTTPError as exc:
+        head = exc.read(300).decode(errors="replace").strip()
+        raise fail(f"HTTP Error {exc.code}: {exc.reason}. {head}") from None
+    except (OSError, http.client.HTTPException) as exc:  # URLError, resets, timeouts, cut bodies
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
+            raise SampleError(
+                Status.TIMEOUT.value, f"no data for {config.socket_timeout_s:g} s"
+            ) from None
+        raise fail(f"{type(exc).__name__}: {reason}") from None
 
 
 class _Logger:

@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -217,9 +217,3 @@ def _union_columns(rows: list[InputRow]) -> tuple[str, ...]:
     for row in rows:
         seen.update(dict.fromkeys(row.values))
     return tuple(seen)
-
-
-def iter_inputs(paths: list[Path]) -> Iterator[InputTable]:
-    """Read each path in order (see :func:`read_input`)."""
-    for path in paths:
-        yield read_input(path)

@@ -290,3 +290,23 @@ def test_access_options_reach_ytdlp(tmp_path: Path) -> None:
     assert options["geo_bypass"] is True and options["retries"] == 9  # pass-through wins
     assert options["format"].startswith("bv*[height<=?480][vcodec^=avc1]+ba[acodec^=mp4a]")
     assert options["merge_output_format"] == "mp4"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (
+            OSError(errno.EHOSTUNREACH, "No route to host"),
+            "network_error",
+        ),  # has an errno, still network
+        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), "network_error"),
+        (TimeoutError("timed out"), "timeout"),
+    ],
+)
+def test_network_errors_are_never_disk_errors(error: Exception, status: str) -> None:
+    from svm_toolkit.download.fetch import _network
+    from svm_toolkit.errors import SampleError
+
+    with pytest.raises(SampleError) as caught, _network(FAST):
+        raise error
+    assert caught.value.status == status
