@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up svm_toolkit on a fresh Debian/Ubuntu machine that has Python >= 3.11.
 #
-#   scripts/setup.sh          create .venv and install svm_toolkit (+ ffmpeg when it is missing)
+#   scripts/setup.sh          create .venv and install svm_toolkit (+ ffmpeg, libchromaprint1 and
+#                             espeak-ng from apt-get when they are missing)
 #   scripts/setup.sh --dev    the same, plus the test and lint tools
 #
 # Safe to re-run: every step is skipped when its result is already there.
@@ -52,10 +53,15 @@ for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
 done
 [ -n "$py" ] || { echo "setup: svm_toolkit needs Python >= 3.11 (set PYTHON=/path/to/python)." >&2; exit 1; }
 
-# 2. System packages: ffmpeg (ffmpeg + ffprobe), and venv support where Debian splits it out.
-if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-  echo "setup: installing ffmpeg (apt-get)"
-  apt_install ffmpeg
+# 2. System packages: ffmpeg (ffmpeg + ffprobe), Chromaprint (audio fingerprints), espeak-ng
+#    (the synthetic speech of the demo and tests), and venv support where Debian splits it out.
+missing=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libchromaprint\.so\.1' || missing+=(libchromaprint1)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} (apt-get)"
+  apt_install "${missing[@]}"
   command -v ffprobe >/dev/null 2>&1 || { echo "setup: ffmpeg is still missing after apt-get." >&2; exit 1; }
 fi
 if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then

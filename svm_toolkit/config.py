@@ -36,6 +36,9 @@ def to_dict(config: Any) -> dict[str, Any]:
 def replace(config: C, overrides: Mapping[str, Any], *, where: str = "config") -> C:
     """Return ``config`` with ``overrides`` applied; ``None`` values are ignored (flag not given).
 
+    A mapping given for a field that holds a config is applied to that config (YAML
+    ``filters: {max_speech_ratio: 0.7}``); a list given for a tuple field becomes a tuple.
+
     Raises:
         ConfigError: an override names a field the config does not have.
     """
@@ -43,7 +46,16 @@ def replace(config: C, overrides: Mapping[str, Any], *, where: str = "config") -
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(names)}")
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        current = getattr(config, name)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            value = replace(current, value, where=f"{where}: {name}")
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        given[name] = value
     return dataclasses.replace(config, **given)  # type: ignore[type-var]
 
 

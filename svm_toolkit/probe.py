@@ -27,6 +27,10 @@ class MediaFacts:
         width, height: video frame size, pixels.
         fps: average video frame rate, frames per second.
         video_codec, audio_codec: codec names as FFmpeg reports them.
+        audio_rate: audio sample rate, Hz.
+        audio_channels: audio channels.
+        rotation: display rotation, degrees (read from a decoded frame by preprocessing; the
+            probe itself decodes nothing and leaves 0).
     """
 
     duration_s: float | None
@@ -37,6 +41,17 @@ class MediaFacts:
     fps: float | None = None
     video_codec: str | None = None
     audio_codec: str | None = None
+    audio_rate: int | None = None
+    audio_channels: int | None = None
+    rotation: int = 0
+
+    @property
+    def display_size(self) -> tuple[int, int] | None:
+        """(width, height) as shown, pixels: the coded size turned by ``rotation``."""
+        if not self.width or not self.height:
+            return None
+        turned = self.rotation % 180 == 90
+        return (self.height, self.width) if turned else (self.width, self.height)
 
 
 def probe_media(path: Path) -> MediaFacts:
@@ -62,6 +77,8 @@ def probe_media(path: Path) -> MediaFacts:
                 fps=float(video.average_rate) if video and video.average_rate else None,
                 video_codec=video.codec_context.name if video else None,
                 audio_codec=audio.codec_context.name if audio else None,
+                audio_rate=audio.codec_context.sample_rate if audio else None,
+                audio_channels=audio.codec_context.channels if audio else None,
             )
     except av.error.FFmpegError as exc:
         raise SampleError(Status.DECODE_ERROR.value, f"unreadable media: {exc}") from None

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 import pyarrow as pa
 
 from svm_toolkit import __version__
-from svm_toolkit.errors import SchemaMismatchError
+from svm_toolkit.errors import ConfigError, SchemaMismatchError
 
 SCHEMA_VERSION: Final = 1
 METADATA_KEY: Final = b"svm_toolkit"
@@ -56,6 +56,17 @@ class COL:
     label_names: Final = "label_names"
     youtube_id: Final = "youtube_id"
     yt8m_partition: Final = "yt8m_partition"
+    media_path: Final = "media_path"
+    crop_x: Final = "crop_x"
+    crop_y: Final = "crop_y"
+    crop_w: Final = "crop_w"
+    crop_h: Final = "crop_h"
+    rotation: Final = "rotation"
+    failed_filters: Final = "failed_filters"
+    phash: Final = "phash"
+    phash_times_s: Final = "phash_times_s"
+    chromaprint: Final = "chromaprint"
+    mel: Final = "mel"
 
 
 class Status(StrEnum):
@@ -111,6 +122,18 @@ def parse_status(value: str) -> tuple[Status, str | None]:
     if (status is Status.FILTERED) != bool(sep) or (sep and not _REASON.fullmatch(reason)):
         raise ValueError(f"status {value!r}: only 'filtered' takes a ':<reason>' suffix")
     return status, reason or None
+
+
+def check_retry(statuses: Sequence[str]) -> None:
+    """Check the statuses a ``--retry`` option names (any failure status or ``filtered:x``).
+
+    Raises:
+        ConfigError: an unknown status (the message lists the known ones).
+    """
+    known = {s.value for s in Status} - {Status.OK.value}
+    unknown = [s for s in statuses if s not in known and not s.startswith(f"{Status.FILTERED}:")]
+    if unknown:
+        raise ConfigError(f"--retry: unknown status(es) {unknown}; use some of {sorted(known)}")
 
 
 class Split(StrEnum):
@@ -270,6 +293,65 @@ def feature_schema(dim: int, *, sequence: bool = False) -> pa.Schema:
     else:
         fields.append(pa.field(COL.embedding, vector, nullable=False))
     return pa.schema(fields)
+
+
+#: The preprocess ledger's columns after the base ledger's: probe facts, filter scores (so
+#: filters can be re-run without decoding), the failing filters, and the crop box in coded pixels.
+PREPROCESS_FIELDS: Final = (
+    pa.field(COL.media_path, pa.string()),
+    pa.field("media_duration_s", pa.float64()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field(COL.rotation, pa.int16()),
+    pa.field("fps", pa.float32()),
+    pa.field("video_codec", pa.string()),
+    pa.field("audio_codec", pa.string()),
+    pa.field("audio_rate", pa.int32()),
+    pa.field("audio_channels", pa.int16()),
+    pa.field("loudness_dbfs", pa.float32()),
+    pa.field("silence_ratio", pa.float32()),
+    pa.field("motion", pa.float32()),
+    pa.field("black_ratio", pa.float32()),
+    pa.field("speech_ratio", pa.float32()),
+    pa.field(COL.failed_filters, pa.list_(pa.string())),
+    pa.field(COL.crop_x, pa.int32()),
+    pa.field(COL.crop_y, pa.int32()),
+    pa.field(COL.crop_w, pa.int32()),
+    pa.field(COL.crop_h, pa.int32()),
+    pa.field("cropped_path", pa.string()),
+)
+
+#: ``preprocess/fingerprints/``: per-frame perceptual hashes and the raw Chromaprint fingerprint.
+FINGERPRINT_SCHEMA: Final = pa.schema(
+    [
+        pa.field(COL.sample_id, pa.string(), nullable=False),
+        pa.field(COL.phash, pa.list_(pa.uint64())),
+        pa.field(COL.phash_times_s, pa.list_(pa.float32())),
+        pa.field(COL.chromaprint, pa.list_(pa.uint32())),
+    ]
+)
+
+
+def mel_schema(unit_size: int) -> pa.Schema:
+    """Return the schema of a Mel recipe's shards (``preprocess/mel_<recipe>/``).
+
+    Args:
+        unit_size: values in one unit (ImageBind 1 x 128 x 204, VGGish 96 x 64, ...); the unit
+            shape is in the shards' provenance.
+
+    Returns:
+        ``sample_id``, ``mel: list<fixed_size_list<float32>[unit_size]>`` (one flat vector per
+        unit) and ``timestamps_s: list<float32>`` (each unit's start, seconds).
+    """
+    if unit_size <= 0:
+        raise ValueError(f"unit size must be > 0, got {unit_size}")
+    return pa.schema(
+        [
+            pa.field(COL.sample_id, pa.string(), nullable=False),
+            pa.field(COL.mel, pa.list_(pa.list_(pa.float32(), unit_size)), nullable=False),
+            pa.field(COL.timestamps_s, pa.list_(pa.float32()), nullable=False),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def demo(directory: Path, clips: int, seconds: float) -> None:
 
     def stage_done(line: StageReport) -> None:
         bar.close()
-        click.echo(f"{line.stage:<9} {line.summary} ({line.seconds:.1f} s)")
+        click.echo(f"{line.stage:<10} {line.summary} ({line.seconds:.1f} s)")
 
     def clip_done(_: object) -> None:
         bar.update()

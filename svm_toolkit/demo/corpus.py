@@ -14,7 +14,8 @@ timbre (harmonics)  stripe density (more harmonics, finer texture)
 ==================  ===========================================================
 
 Clips are portrait (like the short videos of SVM-10K); every ``letterbox_every``-th clip shows
-a landscape picture inside black bars, as re-posted videos often do.
+a landscape picture inside black bars, as re-posted videos often do, and every ``speech_every``-th
+clip is a vlog: a voice (espeak-ng) talks over the music, which MVBind's speech filter drops.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import logging
 import os
 import subprocess
 import tempfile
-import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit import ffmpeg
+from svm_toolkit.testing.speech import SENTENCES, synthetic_speech, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class CorpusConfig:
         fps: frames per second.
         sample_rate: audio sample rate, Hz.
         letterbox_every: every n-th clip has black bars around a landscape picture (0: none).
+        speech_every: every n-th clip is a voice over quiet music (0: none; needs espeak-ng).
         seed: random seed; the same seed gives the same corpus.
     """
 
@@ -90,6 +92,7 @@ class CorpusConfig:
     fps: int = 15
     sample_rate: int = 22_050
     letterbox_every: int = 5
+    speech_every: int = 10
     seed: int = 0
 
 
@@ -101,6 +104,7 @@ class Clip:
     path: Path
     song: Song
     letterboxed: bool
+    speech: bool
     likes: int
     theme: str
     author: str
@@ -123,6 +127,7 @@ def plan_corpus(directory: Path, config: CorpusConfig) -> list[Clip]:
                 song=song,
                 letterboxed=config.letterbox_every > 0
                 and i % config.letterbox_every == config.letterbox_every - 1,
+                speech=config.speech_every > 0 and i % config.speech_every == 2,
                 likes=likes,
                 theme=_THEMES[int(rng.integers(len(_THEMES)))],
                 author=f"creator{int(rng.integers(12)):02d}",
@@ -169,17 +174,19 @@ def render_clip(clip: Clip, config: CorpusConfig) -> None:
     tmp = clip.path.with_name(f".{clip.path.name}.tmp")
     with tempfile.TemporaryDirectory(prefix="svm-demo-") as scratch:
         wav = Path(scratch) / "audio.wav"
-        _write_wav(
-            wav,
-            song_audio(clip.song, seconds=config.seconds, sample_rate=config.sample_rate),
-            config.sample_rate,
-        )
+        audio = song_audio(clip.song, seconds=config.seconds, sample_rate=config.sample_rate)
+        if clip.speech:
+            text = SENTENCES[int(clip.clip_id[-3:]) % len(SENTENCES)]
+            voice = synthetic_speech(text, seconds=config.seconds, sample_rate=config.sample_rate)
+            audio = 0.8 * voice / max(float(np.abs(voice).max()), 1e-6) + 0.15 * audio
+        write_wav(wav, audio, config.sample_rate)
         args = [
             ffmpeg.require(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
             "-r", str(config.fps), "-i", "-",
             "-i", str(wav),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-pix_fmt", "yuv420p",
+            "-g", str(2 * config.fps),  # a keyframe every 2 s, as platforms encode
             "-c:a", "aac", "-b:a", "96k", "-shortest", "-movflags", "+faststart",
             "-f", "mp4", str(tmp),
         ]  # fmt: skip
@@ -279,12 +286,3 @@ def song_frames(
         frame = np.zeros((height, width, 3), dtype=np.uint8)
         frame[top : top + box_h] = picture
         yield frame
-
-
-def _write_wav(path: Path, audio: npt.NDArray[np.float32], sample_rate: int) -> None:
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(pcm.tobytes())

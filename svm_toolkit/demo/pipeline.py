@@ -27,6 +27,8 @@ from svm_toolkit.demo.yt8m import run_yt8m_demo
 from svm_toolkit.download import DownloadConfig, run_download
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
+from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
+from svm_toolkit.preprocess.runner import run_preprocess
 from svm_toolkit.testing.server import LoopbackServer, Route
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,8 @@ def run_demo(
     done(
         "corpus",
         f"{len(clips)} clips of {corpus.seconds:g} s at {w}x{h}, {corpus.fps} fps; "
-        f"{songs} songs, {letterboxed} letterboxed",
+        f"{songs} songs, {letterboxed} letterboxed, {sum(c.speech for c in clips)} vlogs "
+        "with a voice-over",
         started,
     )
 
@@ -103,6 +106,10 @@ def run_demo(
         retry = tuple(s.value for s in RETRYABLE)  # a re-run recovers what a dead server failed
         fetched = run_download(dataset, DownloadConfig(retry=retry, backoff_s=0.2))
         done("download", fetched.describe(), started)
+
+    started = time.perf_counter()
+    preprocessed = run_preprocess(dataset, PREPROCESS_PRESETS["svm10k"])
+    done("preprocess", preprocessed.describe(), started)
 
     started = time.perf_counter()
     yt8m = run_yt8m_demo(directory / "yt8m")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from svm_toolkit.errors import ConfigError
-from svm_toolkit.schema import Status
+from svm_toolkit.schema import check_retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +79,7 @@ class DownloadConfig:
             raise ConfigError(f"download settings must be > 0: {', '.join(bad)}")
         if self.max_failure_rate is not None and not 0 <= self.max_failure_rate <= 1:
             raise ConfigError(f"max_failure_rate must be in [0, 1], got {self.max_failure_rate}")
-        known = {s.value for s in Status} - {Status.OK.value}
-        unknown = [
-            s for s in self.retry if s not in known and not s.startswith(f"{Status.FILTERED}:")
-        ]
-        if unknown:
-            raise ConfigError(f"--retry: unknown status(es) {unknown}; use some of {sorted(known)}")
+        check_retry(self.retry)
 
     @property
     def format_selector(self) -> str:

@@ -73,8 +73,23 @@ class DatasetLayout:
 
     @property
     def preprocess_dir(self) -> Path:
-        """Probe metadata, filter verdicts, crop boxes, mel shards."""
+        """Fingerprints, Mel shards and cropped videos (the preprocess ledger is in ``ledger/``)."""
         return self.root / "preprocess"
+
+    @property
+    def fingerprints_dir(self) -> Path:
+        """Perceptual hashes and audio fingerprints: ``preprocess/fingerprints/``."""
+        return self.preprocess_dir / "fingerprints"
+
+    def mel_dir(self, recipe: str) -> Path:
+        """Shards of one Mel recipe: ``preprocess/mel_<recipe>/``."""
+        return self._inside(self.preprocess_dir / f"mel_{check_sample_id(recipe)}")
+
+    def cropped_path(self, sample_id: str) -> Path:
+        """A sample's materialised cropped video: ``preprocess/cropped/ab/<id>.mp4``."""
+        check_sample_id(sample_id)
+        fan = sample_id[:2].ljust(2, "_")
+        return self._inside(self.preprocess_dir / "cropped" / fan / f"{sample_id}.mp4")
 
     @property
     def splits(self) -> Path:

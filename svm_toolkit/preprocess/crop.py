@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import av
 import numpy as np
@@ -35,11 +36,29 @@ class CropBox:
         return f"crop={self.width}:{self.height}:{self.x}:{self.y}"
 
 
-def sample_frames(path: Path, count: int = 8) -> npt.NDArray[np.uint8]:
-    """Decode ``count`` luma frames spread evenly over the video (one seek each).
+@dataclass(frozen=True, slots=True)
+class FrameSample:
+    """Luma frames spread over a video.
 
-    Returns:
-        uint8, shape (frames, height, width): the Y plane (limited range, black = 16).
+    Attributes:
+        luma: uint8, shape (frames, height, width): the Y plane (limited range, black = 16), in
+            coded (unrotated) pixels.
+        times_s: float64, shape (frames,): presentation times, seconds.
+        rotation: display rotation FFmpeg reports, degrees (0, 90, 180 or -90).
+    """
+
+    luma: npt.NDArray[np.uint8]
+    times_s: npt.NDArray[np.float64]
+    rotation: int
+
+
+def read_frames(path: Path, count: int = 8, *, min_distinct: int = 3) -> FrameSample:
+    """Decode about ``count`` luma frames spread evenly over the video, never the whole video.
+
+    Each of ``count`` evenly spaced times is reached by seeking to the keyframe before it, which is
+    the frame kept (one frame decoded per seek). When keyframes are so sparse that fewer than
+    ``min_distinct`` different frames come back (a short clip with one keyframe), the video is
+    decoded once from the start instead, keeping the first frame at or after each time.
 
     Raises:
         SampleError: ``not_media`` without a video stream, ``decode_error`` when unreadable.
@@ -50,27 +69,81 @@ def sample_frames(path: Path, count: int = 8) -> npt.NDArray[np.uint8]:
                 raise SampleError(Status.NOT_MEDIA.value, f"{path.name}: no video stream")
             stream = container.streams.video[0]
             duration = (container.duration or 0) / av.time_base
-            frames = []
-            for i in range(count):
-                target = duration * (i + 0.5) / count
-                container.seek(int(target * av.time_base), backward=True, any_frame=False)
-                frame = next(
-                    (
-                        f
-                        for f in container.decode(stream)
-                        if f.time is None or f.time >= target - 0.05
-                    ),
-                    None,
-                )
-                if frame is not None:
-                    frames.append(frame.to_ndarray(format="gray"))
+            targets = [duration * (i + 0.5) / count for i in range(count)]
+            frames = _keyframes(container, stream, targets)
+            if len(frames) < min(min_distinct, count):
+                container.seek(0)
+                frames = _sequential(container, stream, targets)
     except av.error.FFmpegError as exc:
         raise SampleError(
             Status.DECODE_ERROR.value, f"{path.name}: cannot decode video: {exc}"
         ) from None
     if not frames:
         raise SampleError(Status.DECODE_ERROR.value, f"{path.name}: no frame could be decoded")
-    return np.stack(frames)
+    return FrameSample(
+        luma=np.stack([f.to_ndarray(format="gray") for f in frames]),
+        times_s=np.array([f.time or 0.0 for f in frames], dtype=np.float64),
+        rotation=int(frames[0].rotation),
+    )
+
+
+def _keyframes(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    targets: list[float],
+) -> list[av.VideoFrame]:
+    """The keyframe before each target time, each distinct keyframe once."""
+    frames: dict[int | None, av.VideoFrame] = {}
+    for target in targets:
+        container.seek(int(target * av.time_base), backward=True, any_frame=False)
+        frame = next(container.decode(stream), None)
+        if frame is not None and frame.pts not in frames:
+            frames[frame.pts] = frame
+    return list(frames.values())
+
+
+def _sequential(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    targets: list[float],
+) -> list[av.VideoFrame]:
+    """One decode from the start: the first frame at or after each target time."""
+    frames: list[av.VideoFrame] = []
+    pending = iter(targets)
+    target = next(pending, None)
+    for frame in container.decode(stream):
+        if target is None:
+            break
+        if frame.time is None or frame.time >= target - 0.05:
+            frames.append(frame)
+            target = next(pending, None)
+            while target is not None and frame.time is not None and frame.time >= target - 0.05:
+                target = next(pending, None)
+    return frames
+
+
+#: ffmpeg filters that turn coded frames upright, by the rotation PyAV reports (``np.rot90(frame,
+#: rotation // 90)`` shows the picture as players do; ffmpeg's autorotate does the same).
+_UPRIGHT: Final = {0: "", 90: "transpose=cclock", -180: "hflip,vflip", -90: "transpose=clock"}
+
+
+def upright_filters(box: CropBox, rotation: int) -> str:
+    """The ffmpeg filter graph that crops a coded frame and turns it upright.
+
+    Run it with ``-noautorotate`` (the box is in coded pixels, before any rotation).
+
+    Raises:
+        ValueError: a rotation that is not a multiple of 90 degrees.
+    """
+    turn = ((rotation + 180) % 360) - 180  # in [-180, 180): 270 -> -90, 180 -> -180
+    if turn not in _UPRIGHT:
+        raise ValueError(f"unsupported rotation {rotation} degrees")
+    return ",".join(f for f in (box.as_ffmpeg(), _UPRIGHT[turn]) if f)
+
+
+def sample_frames(path: Path, count: int = 8) -> npt.NDArray[np.uint8]:
+    """The luma of :func:`read_frames`: uint8, shape (frames, height, width)."""
+    return read_frames(path, count).luma
 
 
 def detect_crop(

@@ -30,6 +30,8 @@ class FilterConfig:
         max_silence_ratio: drop soundtracks silent for more than this share of 100 ms windows.
         min_motion: drop still pictures (mean luma change between sampled frames, 8-bit levels).
         max_black_ratio: drop pictures darker than this share of black pixels.
+        max_speech_ratio: drop soundtracks that are speech for more than this share of the time
+            (MVBind drops speech-dominated videos).
     """
 
     min_duration_s: float | None = None
@@ -42,6 +44,7 @@ class FilterConfig:
     max_silence_ratio: float | None = 0.8
     min_motion: float | None = 0.5
     max_black_ratio: float | None = 0.95
+    max_speech_ratio: float | None = 0.5
 
     def __post_init__(self) -> None:
         for low, high in (
@@ -104,13 +107,15 @@ def _duration(facts: MediaFacts, signals: Signals, config: FilterConfig) -> Verd
 
 @register("resolution")
 def _resolution(facts: MediaFacts, signals: Signals, config: FilterConfig) -> Verdict | None:
-    side = min(facts.width, facts.height) if facts.width and facts.height else None
+    size = facts.display_size
+    side = min(size) if size else None
     return _bounds("resolution", side, config.min_short_side, None, "px short side")
 
 
 @register("aspect")
 def _aspect(facts: MediaFacts, signals: Signals, config: FilterConfig) -> Verdict | None:
-    ratio = facts.width / facts.height if facts.width and facts.height else None
+    size = facts.display_size
+    ratio = size[0] / size[1] if size else None
     return _bounds("aspect", ratio, config.min_aspect, config.max_aspect, "width/height")
 
 
@@ -146,6 +151,13 @@ def _static(facts: MediaFacts, signals: Signals, config: FilterConfig) -> Verdic
 @register("black")
 def _black(facts: MediaFacts, signals: Signals, config: FilterConfig) -> Verdict | None:
     return _bounds("black", signals.black_ratio, None, config.max_black_ratio, "of pixels black")
+
+
+@register("speech")
+def _speech(facts: MediaFacts, signals: Signals, config: FilterConfig) -> Verdict | None:
+    return _bounds(
+        "speech", signals.speech_ratio, None, config.max_speech_ratio, "of the time speech"
+    )
 
 
 def judge(

@@ -7,14 +7,9 @@ can be re-run with other thresholds without decoding again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-
-from svm_toolkit.preprocess.audio import load_audio
-from svm_toolkit.preprocess.crop import sample_frames
-from svm_toolkit.probe import MediaFacts, probe_media
 
 _SILENCE_DBFS = -50.0  # a 100 ms window quieter than this counts as silent
 _BLACK_LUMA = 24  # 8-bit luma at or below this is black (ffmpeg cropdetect's default)
@@ -29,12 +24,14 @@ class Signals:
         silence_ratio: share of 100 ms windows quieter than -50 dBFS, in [0, 1].
         motion: mean absolute luma change between consecutive sampled frames, 8-bit levels.
         black_ratio: share of sampled pixels at or below luma 24, in [0, 1].
+        speech_ratio: share of 32 ms chunks Silero VAD calls speech, in [0, 1].
     """
 
     loudness_dbfs: float | None
     silence_ratio: float | None
     motion: float | None
     black_ratio: float | None
+    speech_ratio: float | None = None
 
 
 def audio_signals(
@@ -59,18 +56,3 @@ def video_signals(frames: npt.NDArray[np.uint8]) -> tuple[float, float]:
     luma = frames.astype(np.int16)
     motion = float(np.abs(np.diff(luma, axis=0)).mean()) if len(luma) > 1 else 0.0
     return motion, float((frames <= _BLACK_LUMA).mean())
-
-
-def measure(path: Path, *, frames: int = 8) -> tuple[MediaFacts, Signals]:
-    """Probe a file and compute its signals (decodes the audio and ``frames`` luma frames).
-
-    Raises:
-        SampleError: the file cannot be probed or decoded.
-    """
-    facts = probe_media(path)
-    loudness = silence = motion = black = None
-    if facts.has_audio:
-        loudness, silence = audio_signals(load_audio(path))
-    if facts.has_video:
-        motion, black = video_signals(sample_frames(path, frames))
-    return facts, Signals(loudness, silence, motion, black)

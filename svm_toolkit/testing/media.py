@@ -83,6 +83,8 @@ class MediaSpec:
         tone_hz: frequency of the ``sine`` pattern, Hz.
         sample_rate: audio sample rate, Hz.
         container: file format; audio-only formats (m4a, mp3, ogg, wav) need ``video=None``.
+        audio_file: a sound file to use as the soundtrack instead of ``audio``'s pattern.
+        gop: frames between keyframes (``None``: the encoder's default, 250 for x264).
     """
 
     seconds: float = 2.0
@@ -94,6 +96,8 @@ class MediaSpec:
     tone_hz: float = 440.0
     sample_rate: int = 44_100
     container: Container = "mp4"
+    audio_file: Path | None = None
+    gop: int | None = None
 
     def __post_init__(self) -> None:
         if self.seconds <= 0 or self.fps <= 0 or self.sample_rate <= 0:
@@ -132,7 +136,9 @@ def ffmpeg_args(spec: MediaSpec, path: Path) -> list[str]:
             "-i",
             _VIDEO_SOURCES[spec.video].format(w=w, h=h, fps=spec.fps, s=spec.seconds),
         ]
-    if spec.audio is not None:
+    if spec.audio_file is not None:
+        args += ["-i", str(spec.audio_file)]
+    elif spec.audio is not None:
         source = _AUDIO_SOURCES[spec.audio].format(
             hz=spec.tone_hz, sr=spec.sample_rate, s=spec.seconds
         )
@@ -142,7 +148,9 @@ def ffmpeg_args(spec: MediaSpec, path: Path) -> list[str]:
             x, y, _, _ = spec.bars
             args += ["-vf", f"pad={spec.size[0]}:{spec.size[1]}:{x}:{y}:black"]
         args += list(codecs.video or ())
-    if spec.audio is not None:
+        if spec.gop is not None:
+            args += ["-g", str(spec.gop)]
+    if spec.audio is not None or spec.audio_file is not None:
         args += list(codecs.audio)
     args += [
         "-t",

@@ -122,15 +122,16 @@ def test_env_lists_versions() -> None:
 
 
 def test_demo_command(tmp_path: Path) -> None:
-    result = svm("demo", "-o", tmp_path / "demo", "--clips", "3", "--seconds", "1.5")
+    result = svm("demo", "-o", tmp_path / "demo", "--clips", "3", "--seconds", "3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("corpus    3 clips of 1.5 s at 240x424")
+    assert lines[0].startswith("corpus     3 clips of 3 s at 240x424")
     assert lines[1].startswith(
-        "manifest  6 rows -> 5 samples (1 duplicate merged): 4 ok, 1 invalid_url"
+        "manifest   6 rows -> 5 samples (1 duplicate merged): 4 ok, 1 invalid_url"
     )
-    assert lines[2].startswith("download  4 videos (0 done before): 3 ok, 1 unavailable;")
-    assert lines[3].startswith("yt8m      60 records in 2 file(s) -> ")
+    assert lines[2].startswith("download   4 videos (0 done before): 3 ok, 1 unavailable;")
+    assert lines[3].startswith("preprocess 3 videos (0 done before): 2 ok, 1 filtered:speech;")
+    assert lines[4].startswith("yt8m       60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
 
 

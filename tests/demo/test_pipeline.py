@@ -7,27 +7,30 @@ from svm_toolkit.manifest import read_manifest
 
 
 def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
-    config = CorpusConfig(clips=4, songs=3, seconds=1.5)
+    config = CorpusConfig(clips=5, songs=3, seconds=3.5)  # clip 2 talks, clip 4 is letterboxed
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
-    stages = ["corpus", "manifest", "download", "yt8m"]
+    stages = ["corpus", "manifest", "download", "preprocess", "yt8m"]
     assert [s.stage for s in report.stages] == stages == [s.stage for s in lines]
-    assert report.stages[2].summary.startswith("5 videos (0 done before): 4 ok, 1 unavailable;")
+    assert report.stages[2].summary.startswith("6 videos (0 done before): 5 ok, 1 unavailable;")
+    assert report.stages[3].summary.startswith(
+        "5 videos (0 done before): 4 ok, 1 filtered:speech; 1 with black borders cropped;"
+    )
     media = tmp_path / "dataset" / "media"
     assert sorted(p.name for p in media.iterdir()) == ["de"]  # no scratch folder left
-    assert sorted(p.name for p in (media / "de").iterdir()) == [f"demo00{i}.mp4" for i in range(4)]
+    assert sorted(p.name for p in (media / "de").iterdir()) == [f"demo00{i}.mp4" for i in range(5)]
 
     rows = read_manifest(report.dataset).to_pylist()
     by_id = {r["sample_id"]: r for r in rows}
-    assert set(by_id) == {"demo000", "demo001", "demo002", "demo003", "broken000", "gone000"}
+    assert set(by_id) == {f"demo00{i}" for i in range(5)} | {"broken000", "gone000"}
     assert by_id["broken000"]["status"] == "invalid_url"
-    assert by_id["demo000"]["music_id"] == "song000" and by_id["demo000"]["duration_s"] == 1.5
-    assert report.info.samples == 6
+    assert by_id["demo000"]["music_id"] == "song000" and by_id["demo000"]["duration_s"] == 3.5
+    assert report.info.samples == 7
     assert (
-        report.stages[1].summary == "7 rows -> 6 samples (1 duplicate merged): 5 ok, 1 invalid_url"
+        report.stages[1].summary == "8 rows -> 7 samples (1 duplicate merged): 6 ok, 1 invalid_url"
     )
 
-    assert report.stages[3].summary.startswith("60 records in 2 file(s) -> ")
+    assert report.stages[4].summary.startswith("60 records in 2 file(s) -> ")
     yt8m = read_manifest(tmp_path / "yt8m" / "dataset").to_pylist()
     assert {r["status"] for r in yt8m} == {"ok", "unavailable"}
     assert all(
@@ -37,7 +40,8 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     )
 
     again = run_demo(tmp_path, config)
-    assert again.stages[2].summary.startswith("0 videos (5 done before): nothing to do")
+    assert again.stages[2].summary.startswith("0 videos (6 done before): nothing to do")
+    assert again.stages[3].summary.startswith("0 videos (5 done before): nothing to do")
     assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
         r["sample_id"] for r in rows
     ]

@@ -6,8 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.filters import FILTER_PRESETS, FILTERS, FilterConfig, judge
-from svm_toolkit.preprocess.signals import audio_signals, measure, video_signals
+from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor
+from svm_toolkit.preprocess.signals import Signals, audio_signals, video_signals
+from svm_toolkit.probe import MediaFacts
 from svm_toolkit.testing import MediaSpec, make_media
 
 BASE = FilterConfig()
@@ -26,6 +30,15 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "dark": MediaSpec(seconds=4, video="black", fps=10),
     }
     return {name: make_media(root / f"{name}.mp4", spec) for name, spec in specs.items()}
+
+
+def measure(path: Path) -> tuple[MediaFacts, Signals]:
+    """Facts and signals as ``svm preprocess`` computes them."""
+    result = Preprocessor(DatasetLayout(path.parent), PreprocessConfig(workers=1))(
+        PreprocessJob(path.stem, path.name)
+    )
+    assert result.facts is not None and result.signals is not None, result.detail
+    return result.facts, result.signals
 
 
 def status(path: Path, config: FilterConfig = BASE) -> str | None:

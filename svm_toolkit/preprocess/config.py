@@ -1,0 +1,63 @@
+"""``svm preprocess`` settings: filters, crop, speech, Mel recipes, workers; with presets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Final
+
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.preprocess.filters import FILTER_PRESETS, FilterConfig
+from svm_toolkit.preprocess.recipes import LibrosaMel, get_recipes
+from svm_toolkit.preprocess.speech import SpeechConfig
+from svm_toolkit.schema import check_retry
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessConfig:
+    """How ``svm preprocess`` treats each downloaded video.
+
+    Attributes:
+        filters: filter thresholds (a preset's by default).
+        mel: Mel recipes to compute for videos that pass (``imagebind``, ``vggish``, ``librosa``).
+        librosa: parameters of the ``librosa`` recipe.
+        speech: how the speech ratio is measured.
+        frames: frames sampled per video for the crop, the picture signals and the hashes.
+        crop_limit: brightest 8-bit luma still counted as a black border (cropdetect's 24).
+        fingerprint_s: audio fingerprinted from the start, seconds (fpcalc's 120).
+        write_cropped: also write each passing video, cropped, to ``preprocess/cropped/``.
+        workers: parallel processes (1: in this process).
+        retry: statuses whose samples this run redoes (``--retry``); empty: only new ones.
+        commit_every_s: commit the outputs at least this often, seconds.
+    """
+
+    filters: FilterConfig = FilterConfig()
+    mel: tuple[str, ...] = ()
+    librosa: LibrosaMel = LibrosaMel()
+    speech: SpeechConfig = SpeechConfig()
+    frames: int = 8
+    crop_limit: int = 24
+    fingerprint_s: float = 120.0
+    write_cropped: bool = False
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    retry: tuple[str, ...] = ()
+    commit_every_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        get_recipes(self.mel)  # unknown names fail here, before any work
+        if self.frames < 2 or self.workers < 1 or self.fingerprint_s <= 0:
+            raise ConfigError(
+                f"preprocess needs frames >= 2, workers >= 1 and fingerprint_s > 0; got "
+                f"frames={self.frames}, workers={self.workers}, fingerprint_s={self.fingerprint_s}"
+            )
+        if not 0 <= self.crop_limit < 255:
+            raise ConfigError(f"crop_limit is an 8-bit luma level, got {self.crop_limit}")
+        check_retry(self.retry)
+
+
+#: Presets: the papers' filters, and the Mel recipe each paper's audio model takes.
+PREPROCESS_PRESETS: Final = {
+    "generic": PreprocessConfig(),
+    "svm10k": PreprocessConfig(filters=FILTER_PRESETS["svm10k"], mel=("imagebind",)),
+    "yt8m_music": PreprocessConfig(filters=FILTER_PRESETS["yt8m_music"], mel=("vggish",)),
+}

@@ -1,0 +1,176 @@
+"""Named Mel recipes: the registry ``svm preprocess --mel`` and the extractors read.
+
+A recipe turns 16 kHz mono audio into *units*: the arrays a model takes one at a time (an
+ImageBind 2 s clip, a VGGish 0.96 s example, one frame of a generic spectrogram), each with the
+time it starts at. Shards store a sample's units as a list of flat float32 vectors; the recipe's
+``unit_shape`` restores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from svm_toolkit.config import to_dict
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.preprocess.mel import (
+    ImageBindAudio,
+    VGGishAudio,
+    clip_starts,
+    imagebind_fbank,
+    vggish_examples,
+)
+
+SAMPLE_RATE: Final = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class MelUnits:
+    """One sample's Mel units.
+
+    Attributes:
+        units: float32, shape (n, *unit_shape).
+        times_s: float32, shape (n,): where each unit starts in the audio, seconds.
+    """
+
+    units: npt.NDArray[np.float32]
+    times_s: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class LibrosaMel:
+    """A generic log-Mel spectrogram with every librosa parameter exposed.
+
+    Attributes:
+        n_fft: FFT size, samples.
+        win_length: window length, samples.
+        hop_length: hop, samples (160 = 10 ms at 16 kHz).
+        n_mels: Mel bands.
+        fmin, fmax: band edges, Hz (``fmax=None``: Nyquist).
+        power: 1 for magnitude, 2 for power.
+        htk: HTK Mel scale instead of Slaney's.
+        norm: filter normalisation (``"slaney"`` or ``None``).
+        window: window name as scipy knows it.
+        center: pad so frames are centred on their time.
+        top_db: dynamic range kept below the peak, dB (``None``: keep all).
+    """
+
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    power: float = 2.0
+    htk: bool = False
+    norm: str | None = "slaney"
+    window: str = "hann"
+    center: bool = True
+    top_db: float | None = 80.0
+
+
+def librosa_log_mel(
+    waveform: npt.NDArray[np.float32], config: LibrosaMel = LibrosaMel()
+) -> npt.NDArray[np.float32]:
+    """``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0)``.
+
+    Returns:
+        float32, shape (frames, n_mels), dB; one frame every ``hop_length`` samples.
+    """
+    import librosa  # imported here: librosa pulls numba, ~1 s, and only this recipe needs it
+
+    mel: npt.NDArray[np.float32] = librosa.feature.melspectrogram(
+        y=np.asarray(waveform, dtype=np.float32),
+        sr=SAMPLE_RATE,
+        n_fft=config.n_fft,
+        win_length=config.win_length,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        fmin=config.fmin,
+        fmax=config.fmax,
+        power=config.power,
+        htk=config.htk,
+        norm=config.norm,
+        window=config.window,
+        center=config.center,
+    )
+    amin, db = 1e-10, 10.0 if config.power == 2.0 else 20.0
+    log_mel = db * np.log10(np.maximum(mel, amin))
+    if config.top_db is not None:
+        log_mel = np.maximum(log_mel, log_mel.max(initial=-np.inf) - config.top_db)
+    return log_mel.T.astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class MelRecipe:
+    """A named recipe: how to compute units and what one unit looks like.
+
+    Attributes:
+        name: registry key, also the shard folder ``preprocess/mel_<name>/``.
+        unit_shape: shape of one unit.
+        compute: 16 kHz mono float32 audio, shape (samples,) -> units.
+        config: the constants, recorded in the shards' provenance.
+    """
+
+    name: str
+    unit_shape: tuple[int, ...]
+    compute: Callable[[npt.NDArray[np.float32]], MelUnits] = field(repr=False)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit_size(self) -> int:
+        """Values in one unit."""
+        return prod(self.unit_shape)
+
+
+def _imagebind(audio: npt.NDArray[np.float32]) -> MelUnits:
+    config = ImageBindAudio()
+    starts = clip_starts(len(audio) / SAMPLE_RATE, config.clip_duration_s, config.clips_per_video)
+    return MelUnits(imagebind_fbank(audio, config), np.asarray(starts, dtype=np.float32))
+
+
+def _vggish(audio: npt.NDArray[np.float32]) -> MelUnits:
+    config = VGGishAudio()
+    units = vggish_examples(audio, config)
+    times = np.arange(len(units), dtype=np.float32) * np.float32(config.example_hop_s)
+    return MelUnits(units, times)
+
+
+def librosa_recipe(config: LibrosaMel = LibrosaMel()) -> MelRecipe:
+    """The ``librosa`` recipe with the given parameters (one unit per spectrogram frame)."""
+
+    def compute(audio: npt.NDArray[np.float32]) -> MelUnits:
+        units = librosa_log_mel(audio, config)
+        step = np.float32(config.hop_length / SAMPLE_RATE)
+        return MelUnits(units, np.arange(len(units), dtype=np.float32) * step)
+
+    return MelRecipe("librosa", (config.n_mels,), compute, to_dict(config))
+
+
+MEL_RECIPES: Final[Mapping[str, MelRecipe]] = {
+    recipe.name: recipe
+    for recipe in (
+        MelRecipe("imagebind", (1, 128, 204), _imagebind, to_dict(ImageBindAudio())),
+        MelRecipe("vggish", (96, 64), _vggish, to_dict(VGGishAudio())),
+        librosa_recipe(),
+    )
+}
+
+
+def get_recipes(names: tuple[str, ...], librosa: LibrosaMel = LibrosaMel()) -> list[MelRecipe]:
+    """Look recipes up by name; ``librosa`` takes its parameters from ``librosa``.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the known ones).
+    """
+    unknown = [n for n in names if n not in MEL_RECIPES]
+    if unknown:
+        raise ConfigError(
+            f"unknown Mel recipe {', '.join(unknown)}; choose from {', '.join(MEL_RECIPES)}"
+        )
+    return [librosa_recipe(librosa) if n == "librosa" else MEL_RECIPES[n] for n in names]

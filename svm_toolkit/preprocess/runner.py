@@ -1,0 +1,380 @@
+"""``svm preprocess``: every downloaded video -> ``ledger/preprocess-*`` + ``preprocess/``.
+
+Outputs, all sharded and resumable:
+
+* ``ledger/preprocess-*.parquet``: one row per sample per run: status (``ok``,
+  ``filtered:<name>``, ``decode_error``...), probe facts, every filter score, the failing filters
+  and the crop box (:data:`~svm_toolkit.schema.PREPROCESS_FIELDS`);
+* ``preprocess/fingerprints/part-*.parquet``: perceptual hashes and Chromaprint fingerprints;
+* ``preprocess/mel_<recipe>/part-*.parquet``: the Mel units of each requested recipe.
+
+Samples run in a pool of worker processes (each loads the speech model once). The fingerprint
+and Mel shards are always committed before the ledger rows that point at them, so a killed run
+redoes exactly the samples without a committed ledger row; a re-run also redoes ``ok`` samples
+that lack a requested Mel recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+from tqdm import tqdm
+
+from svm_toolkit.config import to_dict
+from svm_toolkit.errors import InputError
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
+from svm_toolkit.preprocess.config import PreprocessConfig
+from svm_toolkit.preprocess.recipes import MelRecipe, MelUnits
+from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor, PreprocessResult
+from svm_toolkit.schema import (
+    COL,
+    FINGERPRINT_SCHEMA,
+    PREPROCESS_FIELDS,
+    Status,
+    ledger_schema,
+    mel_schema,
+    with_provenance,
+)
+
+logger = logging.getLogger(__name__)
+
+STAGE: Final = "preprocess"
+DOWNLOAD_STAGE: Final = "download"
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessSummary:
+    """What one ``svm preprocess`` run did.
+
+    Attributes:
+        candidates: downloaded samples (download status ``ok``).
+        skipped: candidates done before and not redone.
+        attempted: samples this run preprocessed.
+        by_status: outcomes of this run.
+        cropped: videos of this run with black borders (a crop smaller than the frame).
+        media_seconds: duration of the videos this run read, seconds.
+        seconds: wall time, seconds.
+    """
+
+    candidates: int
+    skipped: int
+    attempted: int
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    cropped: int = 0
+    media_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        """One line: attempted, skipped, statuses, crops and speed."""
+        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "nothing to do"
+        speed = self.media_seconds / max(self.seconds, 1e-9)
+        return (
+            f"{self.attempted:,} videos ({self.skipped:,} done before): {statuses}; "
+            f"{self.cropped:,} with black borders cropped; {self.media_seconds / 60:,.1f} min "
+            f"of video in {self.seconds:.1f} s ({speed:,.0f}x real time)"
+        )
+
+
+def plan_jobs(
+    layout: DatasetLayout, config: PreprocessConfig, missing_mel: Callable[[str], bool]
+) -> tuple[list[PreprocessJob], int, int]:
+    """Return the jobs to run, the number of candidates and how many were skipped.
+
+    Args:
+        layout: the dataset.
+        config: ``retry`` names statuses to redo.
+        missing_mel: whether an ``ok`` sample lacks one of the requested Mel recipes.
+
+    Raises:
+        InputError: nothing has been downloaded yet.
+    """
+    downloads = read_shards(layout.ledger_dir, DOWNLOAD_STAGE, columns=[COL.status, COL.media_path])
+    if downloads is None:
+        raise InputError(
+            f"{layout.root}: no downloads yet (ledger/{DOWNLOAD_STAGE}-*.parquet); "
+            f"run 'svm download {layout.root}' first"
+        )
+    done = _latest_statuses(layout)
+    jobs: list[PreprocessJob] = []
+    candidates = skipped = 0
+    for row in downloads.to_pylist():
+        if row[COL.status] != Status.OK.value or not row[COL.media_path]:
+            continue
+        candidates += 1
+        sample_id = row[COL.sample_id]
+        previous = done.get(sample_id)
+        redo = previous is None or previous in config.retry
+        redo = redo or (previous == Status.OK.value and missing_mel(sample_id))
+        if not redo:
+            skipped += 1
+            continue
+        jobs.append(PreprocessJob(sample_id, row[COL.media_path]))
+    return jobs, candidates, skipped
+
+
+def run_preprocess(
+    dataset: Path,
+    config: PreprocessConfig = PreprocessConfig(),
+    *,
+    on_result: Callable[[PreprocessResult], None] | None = None,
+) -> PreprocessSummary:
+    """Preprocess every downloaded sample of the dataset that is not done yet.
+
+    Args:
+        dataset: the dataset root (after ``svm download``).
+        config: filters, recipes, workers.
+        on_result: called after each sample (progress, tests).
+
+    Raises:
+        InputError: nothing downloaded yet.
+        BusyError: another process is preprocessing this dataset.
+    """
+    started = time.perf_counter()
+    layout = DatasetLayout(Path(dataset))
+    preprocessor = Preprocessor(layout, config)
+    settings = to_dict(config)
+    with ExitStack() as stack:
+        ledger = stack.enter_context(
+            ShardWriter(
+                layout.ledger_dir,
+                STAGE,
+                with_provenance(ledger_schema(*PREPROCESS_FIELDS), STAGE, settings),
+                limits=ShardLimits(max_rows=5_000),
+            )
+        )
+        prints = stack.enter_context(
+            ShardWriter(
+                layout.fingerprints_dir,
+                "part",
+                with_provenance(FINGERPRINT_SCHEMA, STAGE, settings),
+                limits=ShardLimits(max_rows=20_000),
+            )
+        )
+        mels = {
+            recipe.name: stack.enter_context(
+                ShardWriter(
+                    layout.mel_dir(recipe.name),
+                    "part",
+                    _mel_schema(recipe, settings),
+                    limits=ShardLimits(max_rows=5_000, max_bytes=256 * 2**20),
+                )
+            )
+            for recipe in preprocessor.recipes
+        }
+        jobs, candidates, skipped = plan_jobs(
+            layout, config, lambda sid: any(sid not in w.done_ids for w in mels.values())
+        )
+        logger.info(
+            "preprocess: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
+        )
+        outputs = _Outputs(ledger, prints, mels)
+        counts: Counter[str] = Counter()
+        cropped = 0
+        media_seconds = 0.0
+        last_commit = time.monotonic()
+        bar = tqdm(total=len(jobs), desc="preprocess", unit="video", disable=None, leave=False)
+        try:
+            for result in _results(jobs, preprocessor, config):
+                outputs.add(result)
+                counts[result.status] += 1
+                cropped += _has_borders(result)
+                media_seconds += (result.facts.duration_s or 0.0) if result.facts else 0.0
+                bar.update()
+                bar.set_postfix(
+                    ok=counts[Status.OK.value],
+                    dropped=sum(counts.values()) - counts[Status.OK.value],
+                )
+                if on_result is not None:
+                    on_result(result)
+                if time.monotonic() - last_commit >= config.commit_every_s:
+                    outputs.commit()
+                    last_commit = time.monotonic()
+        finally:  # done, an error or Ctrl-C: what is finished is committed
+            bar.close()
+            outputs.commit()
+    summary = PreprocessSummary(
+        candidates=candidates,
+        skipped=skipped,
+        attempted=sum(counts.values()),
+        by_status=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        cropped=cropped,
+        media_seconds=media_seconds,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info("preprocess: %s", summary.describe())
+    return summary
+
+
+class _Outputs:
+    """The stage's writers, committed data first and ledger last."""
+
+    def __init__(
+        self, ledger: ShardWriter, prints: ShardWriter, mels: Mapping[str, ShardWriter]
+    ) -> None:
+        self.ledger, self.prints, self.mels = ledger, prints, mels
+        self.pending: list[dict[str, Any]] = []
+
+    def add(self, result: PreprocessResult) -> None:
+        if result.status == Status.OK.value:
+            self.prints.write([_fingerprint_row(result)])
+            for name, writer in self.mels.items():
+                writer.write(_mel_table(result.sample_id, result.mels.get(name), writer.schema))
+        self.pending.append(_ledger_row(result))
+
+    def commit(self) -> None:
+        self.prints.flush()
+        for writer in self.mels.values():
+            writer.flush()
+        if self.pending:
+            self.ledger.write(self.pending)
+            self.pending = []
+        self.ledger.flush()
+
+
+def _results(
+    jobs: list[PreprocessJob], preprocessor: Preprocessor, config: PreprocessConfig
+) -> Iterator[PreprocessResult]:
+    """Run the jobs in this process (one worker) or in a process pool, yielding as they end."""
+    if config.workers == 1 or len(jobs) <= 1:
+        yield from map(preprocessor, jobs)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["svm_toolkit.preprocess.sample", "torch"])
+    pool: Executor = ProcessPoolExecutor(
+        max_workers=config.workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(preprocessor.layout, preprocessor.config),
+    )
+    queue = iter(jobs)
+    pending: set[Future[PreprocessResult]] = set()
+    try:
+        while True:
+            while len(pending) < 4 * config.workers and (job := next(queue, None)) is not None:
+                pending.add(pool.submit(_work, job))
+            if not pending:
+                return
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker: Preprocessor | None = None
+
+
+def _init_worker(layout: DatasetLayout, config: PreprocessConfig) -> None:
+    """Worker set-up: its own preprocessor, one thread for torch (processes are the parallelism)."""
+    global _worker
+    import torch
+
+    torch.set_num_threads(1)
+    _worker = Preprocessor(layout, config)
+
+
+def _work(job: PreprocessJob) -> PreprocessResult:
+    assert _worker is not None, "worker used before _init_worker"
+    return _worker(job)
+
+
+def _latest_statuses(layout: DatasetLayout) -> dict[str, str]:
+    """Each sample's newest preprocess status in the ledger."""
+    table = read_shards(layout.ledger_dir, STAGE, columns=[COL.status])
+    if table is None:
+        return {}
+    ids, statuses = (table.column(c).to_pylist() for c in (COL.sample_id, COL.status))
+    return dict(zip(ids, statuses, strict=True))
+
+
+def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any]) -> Any:
+    return with_provenance(
+        mel_schema(recipe.unit_size),
+        STAGE,
+        settings,
+        recipe=recipe.name,
+        unit_shape=list(recipe.unit_shape),
+        recipe_config=dict(recipe.config),
+    )
+
+
+def _mel_table(sample_id: str, units: MelUnits | None, schema: pa.Schema) -> pa.Table:
+    """One sample's units as a one-row table (no units when the video has no audio)."""
+    size = schema.field(COL.mel).type.value_type.list_size
+    flat = np.zeros(0, np.float32) if units is None else units.units.reshape(-1)
+    times = np.zeros(0, np.float32) if units is None else units.times_s
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size)
+    mel = pa.ListArray.from_arrays(pa.array([0, len(vectors)], pa.int32()), vectors)
+    stamps = pa.ListArray.from_arrays(
+        pa.array([0, len(times)], pa.int32()), pa.array(times, pa.float32())
+    )
+    return pa.Table.from_arrays([pa.array([sample_id]), mel, stamps], schema=schema)
+
+
+def _has_borders(result: PreprocessResult) -> bool:
+    facts, crop = result.facts, result.crop
+    if facts is None or crop is None or not facts.width or not facts.height:
+        return False
+    return crop.width < facts.width - 1 or crop.height < facts.height - 1
+
+
+def _fingerprint_row(result: PreprocessResult) -> dict[str, Any]:
+    return {
+        COL.sample_id: result.sample_id,
+        COL.phash: list(result.phash),
+        COL.phash_times_s: list(result.phash_times_s),
+        COL.chromaprint: result.chromaprint
+        if result.chromaprint is not None
+        else np.zeros(0, np.uint32),
+    }
+
+
+def _ledger_row(result: PreprocessResult) -> dict[str, Any]:
+    facts, signals, crop = result.facts, result.signals, result.crop
+    row: dict[str, Any] = {
+        COL.sample_id: result.sample_id,
+        COL.stage: STAGE,
+        COL.status: result.status,
+        COL.detail: result.detail,
+        COL.attempts: 1,
+        COL.started_at: result.started_at,
+        COL.seconds: result.seconds,
+        COL.media_path: result.media_path,
+        COL.failed_filters: list(result.failed_filters),
+        "cropped_path": result.cropped_path,
+    }
+    if facts is not None:
+        row.update(
+            media_duration_s=facts.duration_s,
+            width=facts.width,
+            height=facts.height,
+            rotation=facts.rotation,
+            fps=facts.fps,
+            video_codec=facts.video_codec,
+            audio_codec=facts.audio_codec,
+            audio_rate=facts.audio_rate,
+            audio_channels=facts.audio_channels,
+        )
+    if signals is not None:
+        row.update(
+            loudness_dbfs=signals.loudness_dbfs,
+            silence_ratio=signals.silence_ratio,
+            motion=signals.motion,
+            black_ratio=signals.black_ratio,
+            speech_ratio=signals.speech_ratio,
+        )
+    if crop is not None:
+        row.update(crop_x=crop.x, crop_y=crop.y, crop_w=crop.width, crop_h=crop.height)
+    return row

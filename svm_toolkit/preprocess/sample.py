@@ -1,0 +1,191 @@
+"""One video through preprocessing: probe → frames → crop → audio → signals → filters → outputs.
+
+Each file is opened a few times but decoded sparingly: headers (probe), ``frames`` keyframes
+(crop, picture signals, perceptual hashes) and the whole soundtrack at 16 kHz (loudness, speech,
+Chromaprint, Mel), never every video frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from svm_toolkit import ffmpeg
+from svm_toolkit.errors import SampleError
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.preprocess.audio import load_audio
+from svm_toolkit.preprocess.config import PreprocessConfig
+from svm_toolkit.preprocess.crop import (
+    CropBox,
+    FrameSample,
+    detect_crop,
+    read_frames,
+    upright_filters,
+)
+from svm_toolkit.preprocess.filters import judge
+from svm_toolkit.preprocess.fingerprint import chromaprint, phash
+from svm_toolkit.preprocess.recipes import MelUnits, get_recipes
+from svm_toolkit.preprocess.signals import Signals, audio_signals, video_signals
+from svm_toolkit.preprocess.speech import SpeechDetector
+from svm_toolkit.probe import MediaFacts, probe_media
+from svm_toolkit.schema import Status
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessJob:
+    """A downloaded sample: its id and its media file (relative to the dataset root)."""
+
+    sample_id: str
+    media_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessResult:
+    """What preprocessing found out about one sample.
+
+    Attributes:
+        sample_id, media_path: the job's.
+        status: ``ok``, ``filtered:<name>``, ``decode_error``, ``not_media``, ``io_error``...
+        detail: why, for anything but ``ok``.
+        started_at: when the work began (UTC).
+        seconds: wall time, seconds.
+        facts, signals: probe facts and filter scores (``None`` when the file is unreadable).
+        failed_filters: every filter the video fails, in registry order.
+        crop: the content box in coded pixels (``None`` without a picture).
+        phash, phash_times_s: 64-bit hashes of the cropped frames and their times, seconds.
+        chromaprint: raw audio fingerprint (``None`` without audio).
+        mels: recipe name -> units, for videos that pass.
+        cropped_path: the cropped copy, relative to the dataset root (``write_cropped``).
+    """
+
+    sample_id: str
+    media_path: str
+    status: str
+    detail: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seconds: float = 0.0
+    facts: MediaFacts | None = None
+    signals: Signals | None = None
+    failed_filters: tuple[str, ...] = ()
+    crop: CropBox | None = None
+    phash: tuple[int, ...] = ()
+    phash_times_s: tuple[float, ...] = ()
+    chromaprint: npt.NDArray[np.uint32] | None = None
+    mels: dict[str, MelUnits] = field(default_factory=dict)
+    cropped_path: str | None = None
+
+
+class Preprocessor:
+    """Preprocess one sample at a time; holds the speech model, loaded once per process."""
+
+    def __init__(self, layout: DatasetLayout, config: PreprocessConfig) -> None:
+        self.layout = layout
+        self.config = config
+        self.recipes = get_recipes(config.mel, config.librosa)
+        self.speech = SpeechDetector(config.speech)
+
+    def __call__(self, job: PreprocessJob) -> PreprocessResult:
+        """Preprocess one sample; expected failures become statuses, never exceptions."""
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        try:
+            result = self._run(job)
+        except SampleError as exc:
+            result = PreprocessResult(job.sample_id, job.media_path, exc.status, exc.detail)
+        except OSError as exc:  # the disk, not the video: retryable with --retry io_error
+            detail = f"{exc.strerror or exc} ({exc.filename or job.media_path})"
+            result = PreprocessResult(job.sample_id, job.media_path, Status.IO_ERROR.value, detail)
+        return dataclasses.replace(result, started_at=started, seconds=time.perf_counter() - clock)
+
+    def _run(self, job: PreprocessJob) -> PreprocessResult:
+        path = self.layout.root / job.media_path
+        if not path.is_file():
+            raise SampleError(Status.IO_ERROR.value, f"{job.media_path}: media file is missing")
+        facts = probe_media(path)
+        frames: FrameSample | None = None
+        crop = None
+        motion = black = None
+        if facts.has_video:
+            frames = read_frames(path, self.config.frames)
+            facts = dataclasses.replace(facts, rotation=frames.rotation)
+            crop = detect_crop(frames.luma, limit=self.config.crop_limit)
+            motion, black = video_signals(_cropped(frames.luma, crop))
+        audio = load_audio(path) if facts.has_audio else None
+        loudness = silence = speech = None
+        if audio is not None:
+            loudness, silence = audio_signals(audio)
+            if self.config.filters.max_speech_ratio is not None:
+                speech = self.speech.speech_ratio(audio)
+        signals = Signals(loudness, silence, motion, black, speech)
+        status, verdicts = judge(facts, signals, self.config.filters)
+        result = PreprocessResult(
+            job.sample_id,
+            job.media_path,
+            status or Status.OK.value,
+            "; ".join(f"{v.name}: {v.detail}" for v in verdicts if not v.passed),
+            facts=facts,
+            signals=signals,
+            failed_filters=tuple(v.name for v in verdicts if not v.passed),
+            crop=crop,
+        )
+        if status is not None:
+            return result  # filtered: nothing more is needed of it
+        hashes: tuple[int, ...] = ()
+        times: tuple[float, ...] = ()
+        if frames is not None and crop is not None:
+            hashes = tuple(phash(f) for f in _cropped(frames.luma, crop))
+            times = tuple(float(t) for t in frames.times_s)
+        fingerprint = None
+        mels: dict[str, MelUnits] = {}
+        if audio is not None:
+            fingerprint = chromaprint(audio, max_seconds=self.config.fingerprint_s)
+            mels = {recipe.name: recipe.compute(audio) for recipe in self.recipes}
+        cropped = None
+        if self.config.write_cropped and crop is not None:
+            cropped = self._write_cropped(job.sample_id, path, crop, facts.rotation)
+        return dataclasses.replace(
+            result,
+            phash=hashes,
+            phash_times_s=times,
+            chromaprint=fingerprint,
+            mels=mels,
+            cropped_path=cropped,
+        )
+
+    def _write_cropped(self, sample_id: str, source: Path, crop: CropBox, rotation: int) -> str:
+        """Re-encode the cropped, upright video (audio copied); returns its relative path."""
+        target = self.layout.cropped_path(sample_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            ffmpeg.run(
+                [
+                    "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                    "-noautorotate", "-i", str(source),
+                    "-vf", upright_filters(crop, rotation),
+                    "-metadata:s:v:0", "rotate=0",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+                    "-c:a", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp),
+                ]
+            )  # fmt: skip
+            os.replace(tmp, target)
+        except ffmpeg.FFmpegError as exc:
+            raise SampleError(Status.DECODE_ERROR.value, f"cropping failed: {exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target.relative_to(self.layout.root).as_posix()
+
+
+def _cropped(luma: npt.NDArray[np.uint8], crop: CropBox) -> npt.NDArray[np.uint8]:
+    """The crop box of each frame, shape (frames, crop.height, crop.width)."""
+    return luma[:, crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
