@@ -56,7 +56,7 @@ def phash(image: npt.NDArray[np.uint8]) -> int:
         low-frequency block being above the block's median.
     """
     dct = _dct_matrix(THUMB_SIZE)
-    coefficients = dct @ _area_resize(image, THUMB_SIZE) @ dct.T
+    coefficients = np.round(dct @ _area_resize(image, THUMB_SIZE) @ dct.T, 6)  # no float dust
     low = coefficients[:HASH_SIZE, :HASH_SIZE].reshape(-1)
     bits = low > np.median(low)
     return int.from_bytes(np.packbits(bits).tobytes(), "big")

@@ -56,8 +56,9 @@ class SpeechDetector:
     def _load(self) -> Any:
         if self._model is None:
             try:
-                with warnings.catch_warnings():  # torch.jit.load's deprecation notice
+                with warnings.catch_warnings():  # deprecation notices of torch.jit and importlib
                     warnings.simplefilter("ignore", FutureWarning)
+                    warnings.simplefilter("ignore", DeprecationWarning)
                     from silero_vad import load_silero_vad
 
                     self._model = load_silero_vad()

@@ -33,6 +33,7 @@ def svm(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
         (("env",), "bug reports"),
         (("download",), "--cookies-from-browser"),
         (("manifest", "yt8m"), "--lookup-base"),
+        (("preprocess",), "filtered:<name>"),
     ],
 )
 def test_help_teaches(args: tuple[str, ...], expected: str) -> None:
@@ -133,6 +134,14 @@ def test_demo_command(tmp_path: Path) -> None:
     assert lines[3].startswith("preprocess 3 videos (0 done before): 2 ok, 1 filtered:speech;")
     assert lines[4].startswith("yt8m       60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
+
+
+def test_preprocess_before_download_and_bad_options_exit_2(tmp_path: Path) -> None:
+    result = svm("preprocess", tmp_path)
+    assert result.returncode == 2 and "run 'svm download" in result.stderr
+    result = svm("preprocess", tmp_path, "--mel", "imagebind,mfcc")
+    assert result.returncode == 2
+    assert "unknown Mel recipe mfcc; choose from imagebind, vggish, librosa" in result.stderr
 
 
 def test_manifest_yt8m(tmp_path: Path) -> None:

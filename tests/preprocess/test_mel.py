@@ -101,3 +101,28 @@ def test_vggish_examples() -> None:
     silent = vggish_examples(np.zeros(SR))
     np.testing.assert_allclose(silent, np.log(0.01), rtol=1e-6)
     assert vggish_examples(np.zeros(SR // 2)).shape == (0, 96, 64)
+
+
+def test_recipe_registry_shapes_and_the_librosa_recipe_on_a_sine() -> None:
+    import librosa
+
+    from svm_toolkit.errors import ConfigError
+    from svm_toolkit.preprocess.recipes import MEL_RECIPES, LibrosaMel, get_recipes
+
+    sr = 16_000
+    tone = np.sin(2 * np.pi * 440.0 * np.arange(5 * sr) / sr).astype(np.float32)
+    for name, recipe in MEL_RECIPES.items():
+        out = recipe.compute(tone)
+        assert out.units.shape[1:] == recipe.unit_shape, name
+        assert len(out.times_s) == len(out.units) and out.units.dtype == np.float32
+    (custom,) = get_recipes(("librosa",), LibrosaMel(n_mels=64, fmax=8000.0, top_db=None))
+    units = custom.compute(tone)
+    assert units.units.shape[1] == 64
+    assert units.times_s[1] == pytest.approx(0.01)
+    basis = librosa.filters.mel(sr=sr, n_fft=512, n_mels=64, fmin=0.0, fmax=8000.0)
+    predicted = int(
+        basis[:, round(440.0 * 512 / sr)].argmax()
+    )  # the filter that weighs 440 Hz most
+    assert int(units.units.mean(axis=0).argmax()) == predicted
+    with pytest.raises(ConfigError, match="unknown Mel recipe"):
+        get_recipes(("mfcc",))

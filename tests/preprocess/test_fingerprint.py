@@ -1,0 +1,70 @@
+"""Duplicate signals: Chromaprint on re-encoded vs different audio, perceptual hashes of frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svm_toolkit import ffmpeg
+from svm_toolkit.demo.corpus import CorpusConfig, plan_corpus, song_audio
+from svm_toolkit.preprocess import chromaprint, chromaprint_similarity, hamming, load_audio, phash
+from svm_toolkit.preprocess.crop import read_frames
+from svm_toolkit.testing import MediaSpec, make_media
+from svm_toolkit.testing.speech import write_wav
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two songs as WAV, and the first re-encoded as AAC, Opus and MP3."""
+    root = tmp_path_factory.mktemp("prints")
+    clips = plan_corpus(root, CorpusConfig(clips=2, songs=2, seconds=12))
+    paths = {}
+    for name, clip in zip(("a", "b"), clips, strict=True):
+        audio = song_audio(clip.song, seconds=12.0, sample_rate=44_100)
+        paths[name] = write_wav(root / f"{name}.wav", audio, 44_100)
+    for container in ("m4a", "ogg", "mp3"):
+        spec = MediaSpec(seconds=12, video=None, container=container, audio_file=paths["a"])
+        paths[f"a.{container}"] = make_media(root / f"a.{container}", spec)
+    return paths
+
+
+def test_the_same_audio_re_encoded_has_the_same_fingerprint(songs: dict[str, Path]) -> None:
+    original = chromaprint(load_audio(songs["a"]))
+    assert original.dtype == np.uint32 and len(original) > 50
+    for container in ("m4a", "ogg", "mp3"):
+        copy = chromaprint(load_audio(songs[f"a.{container}"]))
+        assert chromaprint_similarity(original, copy) > 0.9, container
+
+
+def test_different_audio_has_a_different_fingerprint(songs: dict[str, Path]) -> None:
+    a, b = (chromaprint(load_audio(songs[n])) for n in ("a", "b"))
+    assert chromaprint_similarity(a, b) < 0.85
+    assert chromaprint_similarity(a, a[40:]) == 1.0  # a cut copy matches at its offset
+    assert chromaprint_similarity(a, np.zeros(0, np.uint32)) == 0.0
+
+
+def test_fingerprint_of_silence_and_short_audio() -> None:
+    assert len(chromaprint(np.zeros(SR // 2, np.float32))) == 0
+
+
+def test_phash_survives_re_encoding_and_scaling_but_not_another_picture(tmp_path: Path) -> None:
+    a = make_media(tmp_path / "a.mp4", MediaSpec(seconds=2, size=(320, 240), video="testsrc2"))
+    small = tmp_path / "s.webm"  # the same video, half the size, another codec
+    ffmpeg.run(["-loglevel", "error", "-i", str(a), "-vf", "scale=160:120", "-c:v", "libvpx-vp9",
+                "-deadline", "realtime", "-an", str(small)])  # fmt: skip
+    bars = make_media(tmp_path / "b.mp4", MediaSpec(seconds=2, size=(320, 240), video="bars"))
+    first = [read_frames(p, 2).luma[0] for p in (a, small, bars)]
+    hashes = [phash(f) for f in first]
+    assert hamming(hashes[0], hashes[1]) <= 8
+    assert hamming(hashes[0], hashes[2]) >= 20
+    assert 0 <= hashes[0] < 2**64
+
+
+def test_phash_of_tiny_and_flat_images() -> None:
+    assert phash(np.full((8, 8), 16, np.uint8)) == 1 << 63  # only the DC term is above 0
+    tiny = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    assert phash(tiny) == phash(tiny.copy())
