@@ -11,6 +11,8 @@ import numpy.typing as npt
 from svm_toolkit.errors import SampleError
 from svm_toolkit.schema import Status
 
+_BATCH_FRAMES = 256  # decoded frames resampled together (~6 s of AAC at 44.1 kHz)
+
 
 def load_audio(path: Path, *, sample_rate: int = 16_000) -> npt.NDArray[np.float32]:
     """Decode a file's first audio stream, downmixed to mono and resampled.
@@ -32,12 +34,18 @@ def load_audio(path: Path, *, sample_rate: int = 16_000) -> npt.NDArray[np.float
                 raise SampleError(Status.NO_AUDIO.value, f"{path.name}: no audio stream")
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks = [
-                out.to_ndarray().reshape(-1)
-                for frame in container.decode(stream)
-                for out in resampler.resample(frame)
+            chunks: list[npt.NDArray[np.float32]] = []
+            batch: list[av.AudioFrame] = []
+            for frame in container.decode(stream):
+                if batch and (len(batch) >= _BATCH_FRAMES or not _same_kind(batch[0], frame)):
+                    chunks += _resample(resampler, batch)
+                    batch = []
+                batch.append(frame)
+            chunks += _resample(resampler, batch)
+            chunks += [
+                np.asarray(out.to_ndarray(), np.float32).reshape(-1)
+                for out in resampler.resample(None)
             ]
-            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
     except av.error.FFmpegError as exc:
         raise SampleError(
             Status.DECODE_ERROR.value, f"{path.name}: cannot decode audio: {exc}"
@@ -45,3 +53,28 @@ def load_audio(path: Path, *, sample_rate: int = 16_000) -> npt.NDArray[np.float
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def _same_kind(a: av.AudioFrame, b: av.AudioFrame) -> bool:
+    return (a.format.name, a.layout.name, a.sample_rate) == (
+        b.format.name,
+        b.layout.name,
+        b.sample_rate,
+    )
+
+
+def _resample(
+    resampler: av.AudioResampler, frames: list[av.AudioFrame]
+) -> list[npt.NDArray[np.float32]]:
+    """Resample decoded frames of one kind in one call (one call per frame costs 2x the time)."""
+    if not frames:
+        return []
+    first = frames[0]
+    joined = np.concatenate([f.to_ndarray() for f in frames], axis=-1)
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(joined), format=first.format.name, layout=first.layout.name
+    )
+    frame.sample_rate = first.sample_rate
+    return [
+        np.asarray(out.to_ndarray(), np.float32).reshape(-1) for out in resampler.resample(frame)
+    ]
