@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import av
 import numpy as np
@@ -34,6 +33,30 @@ class CropBox:
     def as_ffmpeg(self) -> str:
         """The ``crop=w:h:x:y`` filter for ffmpeg."""
         return f"crop={self.width}:{self.height}:{self.x}:{self.y}"
+
+    def shown(self, rotation: int, width: int, height: int) -> CropBox:
+        """The same box on the picture as shown (what ffmpeg crops after its autorotate).
+
+        Args:
+            rotation: the display rotation PyAV reports, degrees; the shown picture is
+                ``np.rot90(coded, rotation // 90)``.
+            width: the coded frame width, pixels.
+            height: the coded frame height, pixels.
+
+        Raises:
+            ValueError: a rotation that is not a multiple of 90 degrees.
+        """
+        turn = rotation % 360
+        x, y, w, h = self.x, self.y, self.width, self.height
+        boxes = {
+            0: (x, y, w, h),
+            90: (y, width - (x + w), h, w),
+            180: (width - (x + w), height - (y + h), w, h),
+            270: (height - (y + h), x, h, w),
+        }
+        if turn not in boxes:
+            raise ValueError(f"unsupported rotation {rotation} degrees")
+        return CropBox(*boxes[turn])
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,25 +143,6 @@ def _sequential(
             while target is not None and frame.time is not None and frame.time >= target - 0.05:
                 target = next(pending, None)
     return frames
-
-
-#: ffmpeg filters that turn coded frames upright, by the rotation PyAV reports (``np.rot90(frame,
-#: rotation // 90)`` shows the picture as players do; ffmpeg's autorotate does the same).
-_UPRIGHT: Final = {0: "", 90: "transpose=cclock", -180: "hflip,vflip", -90: "transpose=clock"}
-
-
-def upright_filters(box: CropBox, rotation: int) -> str:
-    """The ffmpeg filter graph that crops a coded frame and turns it upright.
-
-    Run it with ``-noautorotate`` (the box is in coded pixels, before any rotation).
-
-    Raises:
-        ValueError: a rotation that is not a multiple of 90 degrees.
-    """
-    turn = ((rotation + 180) % 360) - 180  # in [-180, 180): 270 -> -90, 180 -> -180
-    if turn not in _UPRIGHT:
-        raise ValueError(f"unsupported rotation {rotation} degrees")
-    return ",".join(f for f in (box.as_ffmpeg(), _UPRIGHT[turn]) if f)
 
 
 def sample_frames(path: Path, count: int = 8) -> npt.NDArray[np.uint8]:

@@ -28,7 +28,6 @@ from svm_toolkit.preprocess.crop import (
     FrameSample,
     detect_crop,
     read_frames,
-    upright_filters,
 )
 from svm_toolkit.preprocess.filters import judge
 from svm_toolkit.preprocess.fingerprint import chromaprint, phash
@@ -152,7 +151,8 @@ class Preprocessor:
             mels = {recipe.name: recipe.compute(audio) for recipe in self.recipes}
         cropped = None
         if self.config.write_cropped and crop is not None:
-            cropped = self._write_cropped(job.sample_id, path, crop, facts.rotation)
+            shown = crop.shown(facts.rotation, facts.width or 0, facts.height or 0)
+            cropped = self._write_cropped(job.sample_id, path, shown)
         return dataclasses.replace(
             result,
             phash=hashes,
@@ -162,8 +162,12 @@ class Preprocessor:
             cropped_path=cropped,
         )
 
-    def _write_cropped(self, sample_id: str, source: Path, crop: CropBox, rotation: int) -> str:
-        """Re-encode the cropped, upright video (audio copied); returns its relative path."""
+    def _write_cropped(self, sample_id: str, source: Path, shown: CropBox) -> str:
+        """Re-encode the video cropped to ``shown`` after ffmpeg turns it upright (audio copied).
+
+        Returns:
+            The cropped file, relative to the dataset root.
+        """
         target = self.layout.cropped_path(sample_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
@@ -171,9 +175,7 @@ class Preprocessor:
             ffmpeg.run(
                 [
                     "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                    "-noautorotate", "-i", str(source),
-                    "-vf", upright_filters(crop, rotation),
-                    "-metadata:s:v:0", "rotate=0",
+                    "-i", str(source), "-vf", shown.as_ffmpeg(),
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
                     "-c:a", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp),
                 ]

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from svm_toolkit import ffmpeg
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardWriter, read_shards
@@ -190,3 +191,19 @@ def test_retry_redoes_a_fixed_video_and_write_cropped(tmp_path: Path) -> None:
 def test_no_downloads_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="svm download"):
         run_preprocess(tmp_path, CONFIG)
+
+
+def test_a_rotated_video_is_measured_as_shown_and_cropped_upright(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "ds")
+    boxed = root / "media" / "bo" / "boxed.mp4"
+    turned = boxed.with_name("turned.mp4")
+    ffmpeg.run(["-loglevel", "error", "-i", str(boxed), "-c", "copy",
+                "-metadata:s:v:0", "rotate=90", str(turned)])  # fmt: skip
+    boxed.unlink()
+    turned.rename(boxed)  # coded 160 x 240 with bars top and bottom, shown turned by 90 degrees
+    run_preprocess(root, dataclasses.replace(CONFIG, write_cropped=True))
+    row = ledger(root)["boxed"]
+    assert row[COL.status] == "ok" and abs(row["rotation"]) == 90
+    assert (row["crop_w"], row["crop_h"]) == (160, 90)  # in coded pixels
+    upright = read_frames(root / row["cropped_path"], 2)
+    assert upright.rotation == 0 and upright.luma.shape[1:] == (160, 90)  # shown: 90 wide, 160 tall
