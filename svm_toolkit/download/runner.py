@@ -29,7 +29,7 @@ from svm_toolkit.download.config import DownloadConfig
 from svm_toolkit.download.pacing import CircuitBreaker, HostLimiter, RateLimiter
 from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
 
@@ -148,7 +148,9 @@ def run_download(
     limits = ShardLimits(max_rows=2000)
     with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
         shutil.rmtree(scratch_root(layout), ignore_errors=True)  # a killed run's; we hold the lock
-        jobs, candidates, skipped = plan_jobs(layout.root, config, _latest_statuses(layout))
+        jobs, candidates, skipped = plan_jobs(
+            layout.root, config, latest_statuses(layout.ledger_dir, STAGE)
+        )
         logger.info(
             "download: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
         )
@@ -182,15 +184,6 @@ def _pacing(
         config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
     )
     return Pacing(RateLimiter(config.rate, sleep=pause), breaker, pause, stop)
-
-
-def _latest_statuses(layout: DatasetLayout) -> dict[str, str]:
-    """Each sample's newest download status in the ledger."""
-    table = read_shards(layout.ledger_dir, STAGE, columns=[COL.status])
-    if table is None:
-        return {}
-    ids, statuses = (table.column(c).to_pylist() for c in (COL.sample_id, COL.status))
-    return dict(zip(ids, statuses, strict=True))
 
 
 def _run_jobs(

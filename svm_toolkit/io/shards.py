@@ -131,6 +131,15 @@ def read_shards(
     return table.take(sorted(last.values()))
 
 
+def latest_statuses(directory: Path, prefix: str) -> dict[str, str]:
+    """Each sample's newest status in a stage's ledger shards (empty before the first commit)."""
+    table = read_shards(directory, prefix, columns=[COL.status])
+    if table is None:
+        return {}
+    ids, statuses = (table.column(c).to_pylist() for c in (COL.sample_id, COL.status))
+    return dict(zip(ids, statuses, strict=True))
+
+
 class ShardWriter:
     """Write rows of one schema to size-bounded, atomically committed Parquet shards.
 

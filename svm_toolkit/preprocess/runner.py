@@ -34,7 +34,7 @@ from tqdm import tqdm
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.recipes import MelRecipe, MelUnits
 from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor, PreprocessResult
@@ -106,7 +106,7 @@ def plan_jobs(
             f"{layout.root}: no downloads yet (ledger/{DOWNLOAD_STAGE}-*.parquet); "
             f"run 'svm download {layout.root}' first"
         )
-    done = _latest_statuses(layout)
+    done = latest_statuses(layout.ledger_dir, STAGE)
     jobs: list[PreprocessJob] = []
     candidates = skipped = 0
     for row in downloads.to_pylist():
@@ -288,15 +288,6 @@ def _init_worker(layout: DatasetLayout, config: PreprocessConfig) -> None:
 def _work(job: PreprocessJob) -> PreprocessResult:
     assert _worker is not None, "worker used before _init_worker"
     return _worker(job)
-
-
-def _latest_statuses(layout: DatasetLayout) -> dict[str, str]:
-    """Each sample's newest preprocess status in the ledger."""
-    table = read_shards(layout.ledger_dir, STAGE, columns=[COL.status])
-    if table is None:
-        return {}
-    ids, statuses = (table.column(c).to_pylist() for c in (COL.sample_id, COL.status))
-    return dict(zip(ids, statuses, strict=True))
 
 
 def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any]) -> Any:

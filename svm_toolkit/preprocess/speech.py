@@ -4,10 +4,10 @@ MVBind drops videos whose audio is dominated by speech. Silero VAD scores 32 ms 
 samples at 16 kHz) with a recurrent state, one chunk per call, which runs at ~45x real time on one
 core. To keep it cheap the audio is cut into segments of at least ``min_segment_s`` (up to
 ``max_streams`` of them) that are scored side by side as one batch, each with its own state started
-``warmup_s`` early so it has settled when its segment begins: ~150x real time on an 8 s clip, ~490x
-on long audio (64 streams), one core. On speech and on speech mixed under music the speech ratio
-agrees with one sequential pass within 0.02; on stationary synthetic tones a long sequential pass
-drifts towards "speech" while restarted segments do not.
+``warmup_s`` early so it has settled when its segment begins: 56-155x real time on an 8.8 s
+clip, ~490x on long audio (64 streams), one core. On speech and on speech mixed under music the
+speech ratio agrees with one sequential pass within 0.02; on stationary synthetic tones a long
+sequential pass drifts towards "speech" while restarted segments do not.
 """
 
 from __future__ import annotations

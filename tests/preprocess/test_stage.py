@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -55,14 +56,10 @@ def make_dataset(root: Path) -> Path:
     broken.parent.mkdir(parents=True, exist_ok=True)
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     rows.append(_download_row("broken", broken.relative_to(root).as_posix()))
-    schema = with_provenance(ledger_schema(pa_field_media_path()), "download")
+    schema = with_provenance(ledger_schema(pa.field(COL.media_path, pa.string())), "download")
     with ShardWriter(layout.ledger_dir, "download", schema) as writer:
         writer.write(rows)
     return root
-
-
-def pa_field_media_path():  # type: ignore[no-untyped-def]
-    return next(f for f in PREPROCESS_FIELDS if f.name == COL.media_path)
 
 
 def _download_row(sample_id: str, media_path: str) -> dict[str, object]:
