@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
+from svm_toolkit import ffmpeg
 from svm_toolkit.errors import SampleError
 from svm_toolkit.preprocess import load_audio
+from svm_toolkit.preprocess.audio import _samples
 from svm_toolkit.testing import MediaSpec, make_media
 
 
@@ -34,3 +38,20 @@ def test_no_audio_and_garbage(tmp_path: Path, media_dir: Path) -> None:
     with pytest.raises(SampleError) as err:
         load_audio(tmp_path / "bad.mp4")
     assert err.value.status == "decode_error"
+
+
+@pytest.mark.parametrize(("name", "codec"), [("x.m4a", "aac"), ("x.wav", "pcm_s16le")])
+def test_frame_samples_equal_pyav_to_ndarray(tmp_path: Path, name: str, codec: str) -> None:
+    """Planar (AAC's fltp) and packed (WAV's s16) stereo read straight from the frame planes."""
+    path = tmp_path / name
+    subprocess.run(
+        [ffmpeg.require(), "-v", "error", "-f", "lavfi", "-i", "sine=frequency=330:duration=1",
+         "-f", "lavfi", "-i", "anoisesrc=duration=1", "-filter_complex", "[0][1]amerge=inputs=2",
+         "-c:a", codec, str(path)],
+        check=True,
+    )  # fmt: skip
+    with av.open(str(path)) as container:
+        frames = list(container.decode(audio=0))
+    assert frames and len(frames[0].layout.channels) == 2
+    expected = np.concatenate([frame.to_ndarray() for frame in frames], axis=-1)
+    np.testing.assert_array_equal(_samples(frames), expected)

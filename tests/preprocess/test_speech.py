@@ -52,9 +52,33 @@ def test_noise_and_silence_are_not_speech(
     assert detector.speech_ratio(np.zeros(100, np.float32)) == 0.0  # under one 32 ms chunk
 
 
-def test_side_by_side_segments_agree_with_one_sequential_pass(
-    detector: SpeechDetector, voice: np.ndarray
+def test_sequence_export_equals_the_torchscript_model_chunk_by_chunk(
+    detector: SpeechDetector, voice: np.ndarray, songs: list[np.ndarray]
 ) -> None:
-    sequential = SpeechDetector(SpeechConfig(max_streams=1))
-    assert detector.probabilities(voice).shape == sequential.probabilities(voice).shape == (250,)
-    assert abs(detector.speech_ratio(voice) - sequential.speech_ratio(voice)) < 0.05
+    """The ONNX sequence export against the wheel's reference model called once per 32 ms chunk."""
+    import torch
+    from silero_vad import load_silero_vad
+
+    reference = load_silero_vad()  # TorchScript, nothing fetched
+    for audio in (voice[: 4 * SR], (0.6 * voice + 0.3 * songs[0])[: 4 * SR]):
+        reference.reset_states()
+        with torch.inference_mode():
+            expected = [
+                reference(torch.from_numpy(audio[i : i + 512].copy()), SR).item()
+                for i in range(0, len(audio) - 511, 512)
+            ]
+        np.testing.assert_allclose(detector.score(audio), expected, atol=1e-4)
+
+
+def test_long_soundtracks_are_sampled_in_windows(
+    detector: SpeechDetector, voice: np.ndarray, songs: list[np.ndarray]
+) -> None:
+    """60 s, speech for the first 40 s then music: the sampled ratio estimates the whole one."""
+    long = np.concatenate([np.tile(voice, 5), np.tile(songs[0], 3)[: 20 * SR]]).astype(np.float32)
+    whole = SpeechDetector(SpeechConfig(max_scored_s=None))
+    config = detector.config
+    assert whole.probabilities(long).shape == (60 * SR // 512,)
+    windows = np.ceil(config.max_scored_s / config.window_s) * round(config.window_s * SR / 512)
+    assert detector.probabilities(long).shape == (windows,)
+    assert abs(detector.speech_ratio(long) - whole.speech_ratio(long)) < 0.1
+    assert detector.probabilities(voice).shape == (250,)  # 8 s: short enough to score whole
