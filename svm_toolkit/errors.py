@@ -34,6 +34,10 @@ class MissingToolError(SvmError):
     """A required external program (ffmpeg, ffprobe) is not installed."""
 
 
+class MissingWeightsError(SvmError):
+    """A model's weights file is missing or is not that model's (message says where to get it)."""
+
+
 class BusyError(SvmError):
     """Another process is writing the same output."""
 

@@ -269,17 +269,19 @@ def ledger_schema(*extra: pa.Field) -> pa.Schema:
     return pa.schema([*LEDGER_SCHEMA, *extra])
 
 
-def feature_schema(dim: int, *, sequence: bool = False) -> pa.Schema:
+def feature_schema(dim: int, *, sequence: bool = False, pooled: bool = False) -> pa.Schema:
     """Return the Arrow schema of an extractor's feature shards.
 
     Args:
         dim: embedding dimension ``D`` (> 0).
         sequence: per-time-step features: ``embeddings`` is a list of ``T`` vectors and
             ``timestamps_s`` the ``T`` start times in seconds; otherwise one pooled vector.
+        pooled: with ``sequence``, also the pooled ``embedding`` of the steps.
 
     Returns:
         ``sample_id: string`` then ``embedding: fixed_size_list<float16>[D]``, or
-        ``embeddings: list<fixed_size_list<float16>[D]>`` and ``timestamps_s: list<float32>``.
+        ``embeddings: list<fixed_size_list<float16>[D]>`` and ``timestamps_s: list<float32>``
+        (then ``embedding`` when ``pooled``).
     """
     if dim <= 0:
         raise ValueError(f"embedding dim must be > 0, got {dim}")
@@ -290,7 +292,7 @@ def feature_schema(dim: int, *, sequence: bool = False) -> pa.Schema:
             pa.field(COL.embeddings, pa.list_(vector), nullable=False),
             pa.field(COL.timestamps_s, pa.list_(pa.float32()), nullable=False),
         ]
-    else:
+    if pooled or not sequence:
         fields.append(pa.field(COL.embedding, vector, nullable=False))
     return pa.schema(fields)
 

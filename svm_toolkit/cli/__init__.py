@@ -16,6 +16,7 @@ import click
 
 from svm_toolkit import __version__
 from svm_toolkit.cli.download import download
+from svm_toolkit.cli.extract import extract, extractors
 from svm_toolkit.cli.manifest import manifest
 from svm_toolkit.cli.preprocess import preprocess
 from svm_toolkit.cli.tools import demo, env
@@ -61,6 +62,8 @@ def cli(verbose: int, quiet: bool) -> None:
 cli.add_command(manifest)
 cli.add_command(download)
 cli.add_command(preprocess)
+cli.add_command(extract)
+cli.add_command(extractors)
 cli.add_command(env)
 cli.add_command(demo)
 

@@ -25,6 +25,9 @@ from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
 from svm_toolkit.demo.yt8m import run_yt8m_demo
 from svm_toolkit.download import DownloadConfig, run_download
+from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.registry import OFFLINE_DEFAULTS
+from svm_toolkit.extract.runner import run_extract
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
@@ -110,6 +113,10 @@ def run_demo(
     started = time.perf_counter()
     preprocessed = run_preprocess(dataset, PREPROCESS_PRESETS["svm10k"])
     done("preprocess", preprocessed.describe(), started)
+
+    started = time.perf_counter()
+    extracted = run_extract(dataset, ExtractConfig(extractors=OFFLINE_DEFAULTS, device="cpu"))
+    done("extract", extracted.describe(), started)
 
     started = time.perf_counter()
     yt8m = run_yt8m_demo(directory / "yt8m")

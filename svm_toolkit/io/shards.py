@@ -49,12 +49,15 @@ class ShardLimits:
         max_bytes: in-memory Arrow bytes per shard (also the writer's buffer bound), bytes.
         row_group_rows: rows per Parquet row group.
         compression: Parquet codec.
+        vector_columns: float columns (embeddings) written with byte-stream-split encoding and
+            without statistics or dictionary, which only cost space and time on such data.
     """
 
     max_rows: int = 50_000
     max_bytes: int = 128 * 2**20
     row_group_rows: int = 8_192
     compression: str = "zstd"
+    vector_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_rows < 1 or self.max_bytes < 1 or self.row_group_rows < 1:
@@ -316,6 +319,7 @@ class ShardWriter:
                 tmp,
                 compression=self.limits.compression,
                 row_group_size=self.limits.row_group_rows,
+                **_encoding(self.schema, self.limits.vector_columns),
             )
         counts = self._status_counts(table)
         stats = {
@@ -378,3 +382,17 @@ def write_table_atomic(table: pa.Table, path: Path, *, compression: str = "zstd"
     path.parent.mkdir(parents=True, exist_ok=True)
     with _atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression=compression)
+
+
+def _encoding(schema: pa.Schema, vectors: Sequence[str]) -> dict[str, Any]:
+    """``pq.write_table`` options: byte-stream-split leaves and no stats/dictionary for vectors."""
+    if not vectors:
+        return {}
+    others = [name for name in schema.names if name not in vectors]
+    leaves = {}
+    for name in vectors:
+        path, kind = name, schema.field(name).type
+        while pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
+            path, kind = f"{path}.list.element", kind.value_type
+        leaves[path] = "BYTE_STREAM_SPLIT"
+    return {"use_dictionary": others, "write_statistics": others, "column_encoding": leaves}

@@ -132,7 +132,10 @@ def test_demo_command(tmp_path: Path) -> None:
     )
     assert lines[2].startswith("download   4 videos (0 done before): 3 ok, 1 unavailable;")
     assert lines[3].startswith("preprocess 3 videos (0 done before): 2 ok, 1 filtered:speech;")
-    assert lines[4].startswith("yt8m       60 records in 2 file(s) -> ")
+    assert lines[4].startswith(
+        "extract    2 videos (0 done before): 2 efficientnet_lite0 ok, 2 vmnet_music ok;"
+    )
+    assert lines[5].startswith("yt8m       60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
 
 

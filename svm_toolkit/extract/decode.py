@@ -1,0 +1,88 @@
+"""Decode one video once for every extractor: frames at a fixed rate, one ffmpeg filter graph.
+
+Crop, frame-rate sampling and scaling all run inside ffmpeg (``crop → fps → scale``), so only the
+sampled frames are scaled and converted to RGB, and nothing is re-encoded. ffmpeg auto-rotates,
+so the crop box is the one of the picture as shown.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from svm_toolkit import ffmpeg
+from svm_toolkit.errors import SampleError
+from svm_toolkit.preprocess.crop import CropBox
+from svm_toolkit.schema import Status
+
+
+@dataclass(frozen=True, slots=True)
+class FramePlan:
+    """How to decode one video's frames.
+
+    Attributes:
+        fps: frames per second to sample, frames/s.
+        short_side: short side after scaling, pixels (the largest ``resize`` asked for).
+        crop: the box to keep, in pixels of the picture as shown (``None``: the whole frame).
+        size: width and height of the picture as shown, pixels (before the crop).
+        threads: ffmpeg decoder threads (1: processes are the parallelism).
+    """
+
+    fps: float
+    short_side: int
+    crop: CropBox | None
+    size: tuple[int, int]
+    threads: int = 1
+
+    def output_size(self) -> tuple[int, int]:
+        """Width and height of the frames ffmpeg writes (even, short side = ``short_side``)."""
+        w, h = (self.crop.width, self.crop.height) if self.crop else self.size
+        scale = self.short_side / min(w, h)
+        return _even(w * scale), _even(h * scale)
+
+    def filter_graph(self) -> str:
+        """The ``-vf`` argument: crop, sample ``fps``, scale, RGB."""
+        out_w, out_h = self.output_size()
+        steps = [self.crop.as_ffmpeg()] if self.crop else []
+        steps += [f"fps={self.fps:g}", f"scale={out_w}:{out_h}:flags=bilinear", "format=rgb24"]
+        return ",".join(steps)
+
+
+def read_video_frames(
+    path: Path, plan: FramePlan
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """Decode the sampled frames of one video.
+
+    Returns:
+        uint8 frames, shape (T, H, W, 3), RGB; float32 times, shape (T,), seconds
+        (frame i is the one shown at ``i / fps``).
+
+    Raises:
+        SampleError: ``decode_error`` when ffmpeg cannot decode the file.
+    """
+    out_w, out_h = plan.output_size()
+    args = [
+        ffmpeg.require(), "-v", "error", "-nostdin", "-threads", str(plan.threads),
+        "-i", str(path), "-an", "-sn", "-vf", plan.filter_graph(),
+        "-f", "rawvideo", "pipe:1",
+    ]  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise SampleError(
+            Status.DECODE_ERROR.value,
+            f"{path.name}: ffmpeg could not decode the video: {message[-1] if message else '?'}",
+        )
+    frame_bytes = out_w * out_h * 3
+    count = len(proc.stdout) // frame_bytes
+    frames = np.frombuffer(proc.stdout, np.uint8, count=count * frame_bytes)
+    frames = frames.reshape(count, out_h, out_w, 3).copy()  # writable, for torch.from_numpy
+    return frames, (np.arange(count, dtype=np.float32) / np.float32(plan.fps))
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2) * 2)

@@ -1,0 +1,1 @@
+"""Model architectures (torch modules) the extractors and baselines build."""
