@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -157,6 +158,17 @@ class Extractor(ABC):
         mean = steps.mean(axis=0) if len(steps) else np.zeros(self.contract.dim, np.float32)
         norm = float(np.linalg.norm(mean))
         return (mean / norm if norm > 0 else mean).astype(np.float32)
+
+
+def cache_dir() -> Path:
+    """The toolkit's weights cache folder.
+
+    ``$SVM_CACHE_DIR``, else ``$XDG_CACHE_HOME/svm_toolkit``, else ``~/.cache/svm_toolkit``.
+    """
+    if explicit := os.environ.get("SVM_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "svm_toolkit"
 
 
 def sha256(path: Path, *, block: int = 1 << 20) -> str:

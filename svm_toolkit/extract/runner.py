@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -222,7 +223,6 @@ class _Video:
     """A video whose units are being embedded."""
 
     sample_id: str
-    started: float
     steps: dict[str, npt.NDArray[np.float32]]  # name -> (T, D), filled as batches finish
     times: dict[str, npt.NDArray[np.float32]]
     missing: dict[str, int]  # name -> units not embedded yet
@@ -395,7 +395,6 @@ def run_extract(
                 if prepared.units:
                     video = _Video(
                         prepared.sample_id,
-                        time.perf_counter() - prepared.seconds,
                         steps={
                             n: np.zeros((len(u.data), extractors[n].contract.dim), np.float32)
                             for n, u in prepared.units.items()
@@ -488,8 +487,6 @@ def _feature_rows(video: _Video, name: str, extractor: Extractor) -> pa.Table:
 
 
 def _ledger_row(sample_id: str, name: str, status: str, detail: str = "") -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     return {
         COL.sample_id: sample_id,
         COL.stage: ledger_prefix(name),

@@ -7,14 +7,13 @@ architecture and the Mel recipe are imported inside methods so listing extractor
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import numpy as np
 
 from svm_toolkit.errors import SampleError
-from svm_toolkit.extract.base import Extractor, Media, Units
+from svm_toolkit.extract.base import Extractor, Media, Units, cache_dir
 from svm_toolkit.extract.contract import InputContract
 
 if TYPE_CHECKING:
@@ -34,17 +33,6 @@ WEIGHTS_HELP: Final = (
 #: CLIP's RGB statistics, which ImageBind's vision transform normalises with.
 CLIP_MEAN: Final = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD: Final = (0.26862954, 0.26130258, 0.27577711)
-
-
-def cache_dir() -> Path:
-    """The toolkit's weights cache directory.
-
-    ``$SVM_CACHE_DIR``, else ``$XDG_CACHE_HOME/svm_toolkit``, else ``~/.cache/svm_toolkit``.
-    """
-    if explicit := os.environ.get("SVM_CACHE_DIR"):
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "svm_toolkit"
 
 
 class _ImageBind(Extractor):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -26,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit.errors import MissingWeightsError, SampleError
-from svm_toolkit.extract.base import Extractor, Media, Units
+from svm_toolkit.extract.base import Extractor, Media, Units, cache_dir
 from svm_toolkit.extract.contract import InputContract
 from svm_toolkit.preprocess.mel import VGGishAudio, vggish_examples
 from svm_toolkit.schema import Status
@@ -61,17 +60,6 @@ PCA_HELP: Final = (
     f"VGGish's PCA parameters: TF's vggish_pca_params.npz ({PCA_URL}) or torchvggish's "
     "vggish_pca_params-970ea276.pth (keys pca_eigen_vectors, pca_means)"
 )
-
-
-def cache_dir() -> Path:
-    """The weights cache folder.
-
-    ``$SVM_CACHE_DIR``, else ``$XDG_CACHE_HOME/svm_toolkit``, else ``~/.cache/svm_toolkit``.
-    """
-    if env := os.environ.get("SVM_CACHE_DIR"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "svm_toolkit"
 
 
 class VGGish(Extractor):
