@@ -42,6 +42,10 @@ class BusyError(SvmError):
     """Another process is writing the same output."""
 
 
+class WorkerCrashError(SvmError):
+    """A worker process died (out of memory, or a crash in native code); finished work is kept."""
+
+
 class SampleError(SvmError):
     """An expected per-sample failure; stages turn it into a ledger row, never a crash.
 

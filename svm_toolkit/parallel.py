@@ -5,7 +5,10 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from svm_toolkit.errors import WorkerCrashError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +30,9 @@ def bounded_map(
     pool (``preload``: modules imported once in the server, e.g. ``torch``) runs at most
     ``in_flight_per_worker * workers`` items at a time, so memory stays bounded however many
     items there are. Stopping the iteration cancels what has not started.
+
+    Raises:
+        WorkerCrashError: a worker process died (the pool is then unusable).
     """
     if workers <= 1:
         if initializer is not None:
@@ -51,6 +57,14 @@ def bounded_map(
                 return
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield future.result()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    raise WorkerCrashError(
+                        f"a worker process died ({exc}); it may have run out of memory "
+                        "(try fewer --workers) or crashed in native code. What finished is "
+                        "saved: run the same command again to resume"
+                    ) from exc
+                yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -86,6 +86,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from svm_toolkit.jit import first_call
+
 FloatArray = npt.NDArray[np.float32]
 
 #: (descriptor, rows) computed for each HPSS part, in the reference's stacking order.
@@ -481,8 +483,9 @@ def clip_descriptors(clip: FloatArray, config: VMNetMusicConfig = DEFAULT_CONFIG
     y = np.ascontiguousarray(clip, dtype=np.float32)
     if y.shape != (config.clip_samples,):
         raise ValueError(f"clip has shape {y.shape}, expected ({config.clip_samples},)")
-    harmonic, percussive = _hpss(y, config)
-    with warnings.catch_warnings():
+    with first_call("vmnet_music"), warnings.catch_warnings():
+        # the first call in a process compiles (or loads) numba kernels: see svm_toolkit.jit
+        harmonic, percussive = _hpss(y, config)
         # silent parts: librosa warns that no pitch was found for the tuning estimate (0 used)
         warnings.filterwarnings("ignore", message=".*[Tt]uning.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*[Ee]mpty.*", category=UserWarning)

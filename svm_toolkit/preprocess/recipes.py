@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import ConfigError
+from svm_toolkit.jit import first_call
 from svm_toolkit.preprocess.mel import (
     ImageBindAudio,
     VGGishAudio,
@@ -84,21 +85,22 @@ def librosa_log_mel(
     """
     import librosa  # imported here: librosa pulls numba, ~1 s, and only this recipe needs it
 
-    mel: npt.NDArray[np.float32] = librosa.feature.melspectrogram(
-        y=np.asarray(waveform, dtype=np.float32),
-        sr=SAMPLE_RATE,
-        n_fft=config.n_fft,
-        win_length=config.win_length,
-        hop_length=config.hop_length,
-        n_mels=config.n_mels,
-        fmin=config.fmin,
-        fmax=config.fmax,
-        power=config.power,
-        htk=config.htk,
-        norm=config.norm,
-        window=config.window,
-        center=config.center,
-    )
+    with first_call("librosa_log_mel"):  # compiles (or loads) numba kernels: svm_toolkit.jit
+        mel: npt.NDArray[np.float32] = librosa.feature.melspectrogram(
+            y=np.asarray(waveform, dtype=np.float32),
+            sr=SAMPLE_RATE,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            n_mels=config.n_mels,
+            fmin=config.fmin,
+            fmax=config.fmax,
+            power=config.power,
+            htk=config.htk,
+            norm=config.norm,
+            window=config.window,
+            center=config.center,
+        )
     amin, db = 1e-10, 10.0 if config.power == 2.0 else 20.0
     log_mel = db * np.log10(np.maximum(mel, amin))
     if config.top_db is not None:
