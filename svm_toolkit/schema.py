@@ -67,6 +67,7 @@ class COL:
     phash_times_s: Final = "phash_times_s"
     chromaprint: Final = "chromaprint"
     mel: Final = "mel"
+    group: Final = "group"
 
 
 class Status(StrEnum):
@@ -330,6 +331,17 @@ FINGERPRINT_SCHEMA: Final = pa.schema(
         pa.field(COL.phash, pa.list_(pa.uint64())),
         pa.field(COL.phash_times_s, pa.list_(pa.float32())),
         pa.field(COL.chromaprint, pa.list_(pa.uint32())),
+    ]
+)
+
+
+#: ``splits.parquet``: each sample's split and the group that kept it together (the smallest
+#: sample id of the group; a sample alone is its own group).
+SPLITS_SCHEMA: Final = pa.schema(
+    [
+        pa.field(COL.sample_id, pa.string(), nullable=False),
+        pa.field(COL.split, pa.string(), nullable=False),
+        pa.field(COL.group, pa.string(), nullable=False),
     ]
 )
 

@@ -19,6 +19,7 @@ from svm_toolkit.cli.download import download
 from svm_toolkit.cli.extract import extract, extractors
 from svm_toolkit.cli.manifest import manifest
 from svm_toolkit.cli.preprocess import preprocess
+from svm_toolkit.cli.splits import splits
 from svm_toolkit.cli.tools import demo, env
 from svm_toolkit.errors import SvmError
 
@@ -64,6 +65,7 @@ cli.add_command(download)
 cli.add_command(preprocess)
 cli.add_command(extract)
 cli.add_command(extractors)
+cli.add_command(splits)
 cli.add_command(env)
 cli.add_command(demo)
 

@@ -32,6 +32,7 @@ from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
 from svm_toolkit.preprocess.runner import run_preprocess
+from svm_toolkit.splits import SplitConfig, ValidateConfig, make_splits, validate_splits
 from svm_toolkit.testing.server import LoopbackServer, Route
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,15 @@ def run_demo(
     started = time.perf_counter()
     extracted = run_extract(dataset, ExtractConfig(extractors=OFFLINE_DEFAULTS, device="cpu"))
     done("extract", extracted.describe(), started)
+
+    started = time.perf_counter()
+    made = make_splits(dataset, SplitConfig(), overwrite=True)
+    done("splits", made.describe(), started)
+
+    started = time.perf_counter()
+    report = validate_splits(dataset, ValidateConfig(features=OFFLINE_DEFAULTS))
+    report.write(dataset / "splits_report")
+    done("validate", report.describe(), started)
 
     started = time.perf_counter()
     yt8m = run_yt8m_demo(directory / "yt8m")

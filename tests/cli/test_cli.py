@@ -135,7 +135,9 @@ def test_demo_command(tmp_path: Path) -> None:
     assert lines[4].startswith(
         "extract    2 videos (0 done before): 2 efficientnet_lite0 ok, 2 vmnet_music ok;"
     )
-    assert lines[5].startswith("yt8m       60 records in 2 file(s) -> ")
+    assert lines[5].startswith("splits     2 samples: train ")
+    assert lines[6].startswith("validate   2 samples (train ")
+    assert lines[7].startswith("yt8m       60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
 
 

@@ -10,7 +10,8 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     config = CorpusConfig(clips=5, songs=3, seconds=3.5)  # clip 2 talks, clip 4 is letterboxed
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
-    stages = ["corpus", "manifest", "download", "preprocess", "extract", "yt8m"]
+    stages = ["corpus", "manifest", "download", "preprocess", "extract", "splits", "validate"]
+    stages.append("yt8m")
     assert [s.stage for s in report.stages] == stages == [s.stage for s in lines]
     assert report.stages[2].summary.startswith("6 videos (0 done before): 5 ok, 1 unavailable;")
     assert report.stages[3].summary.startswith(
@@ -33,7 +34,11 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert report.stages[4].summary.startswith(
         "4 videos (0 done before): 4 efficientnet_lite0 ok, 4 vmnet_music ok;"
     )
-    assert report.stages[5].summary.startswith("60 records in 2 file(s) -> ")
+    assert report.stages[5].summary.startswith("4 samples: train ")  # songs keep clips together
+    assert "links: music_id " in report.stages[5].summary
+    assert report.stages[6].summary.endswith(": clean") or " 0 errors" in report.stages[6].summary
+    assert (tmp_path / "dataset" / "splits.parquet").exists()
+    assert report.stages[7].summary.startswith("60 records in 2 file(s) -> ")
     yt8m = read_manifest(tmp_path / "yt8m" / "dataset").to_pylist()
     assert {r["status"] for r in yt8m} == {"ok", "unavailable"}
     assert all(
@@ -46,6 +51,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert again.stages[2].summary.startswith("0 videos (6 done before): nothing to do")
     assert again.stages[3].summary.startswith("0 videos (5 done before): nothing to do")
     assert again.stages[4].summary.startswith("0 videos (4 done before): nothing to do")
+    assert again.stages[5].summary.endswith("unchanged")
     assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
         r["sample_id"] for r in rows
     ]

@@ -1,0 +1,287 @@
+"""The registered split checks. Each takes the :class:`Context` and returns findings.
+
+Errors (results on such splits are wrong):
+  schema, same_video, same_song, near_duplicate_video, missing_media, missing_features
+Warnings (results are suspect):
+  split_sizes, distribution_shift, large_groups
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from svm_toolkit.schema import COL
+from svm_toolkit.splits.inputs import SplitInputs
+from svm_toolkit.splits.links import Links, components, find_links
+from svm_toolkit.splits.matching import MatchConfig
+from svm_toolkit.splits.report import Finding, Level
+
+SPLIT_NAMES: Final = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks look at.
+
+    Attributes:
+        inputs: the dataset's samples, fingerprints and feature ids.
+        split: each sample's split index into :data:`SPLIT_NAMES` (-1: in no split).
+        ratios: the intended shares of train, val and test.
+        features: extractors every sample in a split must have features from.
+        problems: ``(file, message)`` for split files that did not read cleanly.
+        match: thresholds of the fingerprint searches.
+        size_tolerance: allowed distance of a split's share from its ratio.
+        max_shift: largest Kolmogorov-Smirnov distance (or label total variation) between a
+            split and train before it is a warning.
+        max_group_share: a group larger than this share of the samples (and >= 10) is a warning.
+    """
+
+    inputs: SplitInputs
+    split: npt.NDArray[np.int64]
+    ratios: tuple[float, float, float]
+    features: tuple[str, ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()
+    match: MatchConfig = field(default_factory=MatchConfig)
+    size_tolerance: float = 0.05
+    max_shift: float = 0.25
+    max_group_share: float = 0.05
+
+    @functools.cached_property
+    def links(self) -> dict[str, Links]:
+        """Every link kind's pairs (fingerprint searches run once, on first use)."""
+        kinds = ("video_id", "url", "music_id", "audio", "picture")
+        return {x.kind: x for x in find_links(self.inputs, kinds, self.match)}
+
+    @property
+    def ids(self) -> list[str]:
+        """Sample ids, row order."""
+        return [str(x) for x in self.inputs.samples.index]
+
+    def assigned(self) -> npt.NDArray[np.bool_]:
+        """Samples in some split."""
+        return self.split >= 0
+
+
+Check = Callable[[Context], list[Finding]]
+CHECKS: dict[str, tuple[Level, Check]] = {}
+
+
+def check(name: str, level: Level) -> Callable[[Check], Check]:
+    """Register a check under ``name``; its findings have ``level``."""
+
+    def register(fn: Check) -> Check:
+        CHECKS[name] = (level, fn)
+        return fn
+
+    return register
+
+
+def _label(ctx: Context, i: int) -> str:
+    return f"{ctx.ids[i]} ({SPLIT_NAMES[ctx.split[i]]})"
+
+
+def _crossing(ctx: Context, name: str, kinds: tuple[str, ...]) -> list[Finding]:
+    """One finding per group of linked samples that lies in more than one split."""
+    links = [ctx.links[k] for k in kinds]
+    group = components(len(ctx.split), links)
+    assigned = np.flatnonzero(ctx.assigned())
+    found = []
+    members: dict[int, list[int]] = {}
+    for i in assigned.tolist():
+        members.setdefault(int(group[i]), []).append(i)
+    what = " or ".join(x.what for x in links)
+    for rows in members.values():
+        if len({int(ctx.split[i]) for i in rows}) < 2:
+            continue
+        rows.sort(key=lambda i: (int(ctx.split[i]), ctx.ids[i]))
+        shown = ", ".join(_label(ctx, i) for i in rows[:4]) + (", ..." if len(rows) > 4 else "")
+        found.append(
+            Finding(
+                name,
+                Level.ERROR,
+                f"{len(rows)} samples share {what} across splits: {shown}; "
+                "re-make the splits (svm splits make --overwrite) or move them into one split",
+                tuple(ctx.ids[i] for i in rows),
+            )
+        )
+    return found
+
+
+@check("schema", Level.ERROR)
+def _schema(ctx: Context) -> list[Finding]:
+    problems = [*ctx.problems, *ctx.inputs.problems]
+    return [Finding("schema", Level.ERROR, f"{file}: {message}") for file, message in problems]
+
+
+@check("same_video", Level.ERROR)
+def _same_video(ctx: Context) -> list[Finding]:
+    return _crossing(ctx, "same_video", ("video_id", "url"))
+
+
+@check("same_song", Level.ERROR)
+def _same_song(ctx: Context) -> list[Finding]:
+    return _crossing(ctx, "same_song", ("music_id", "audio"))
+
+
+@check("near_duplicate_video", Level.ERROR)
+def _near_duplicate(ctx: Context) -> list[Finding]:
+    return _crossing(ctx, "near_duplicate_video", ("picture",))
+
+
+@check("missing_media", Level.ERROR)
+def _missing_media(ctx: Context) -> list[Finding]:
+    usable = ctx.inputs.samples["usable"].to_numpy()
+    rows = np.flatnonzero(ctx.assigned() & ~usable)
+    if not len(rows):
+        return []
+    stage = ctx.inputs.samples["stage"].iloc[0]
+    return [
+        Finding(
+            "missing_media",
+            Level.ERROR,
+            f"{len(rows)} samples in a split have no usable media (they failed or were "
+            f"filtered up to the {stage} stage); drop them from the splits or retry that stage",
+            tuple(ctx.ids[i] for i in rows),
+        )
+    ]
+
+
+@check("missing_features", Level.ERROR)
+def _missing_features(ctx: Context) -> list[Finding]:
+    found = []
+    for name in ctx.features:
+        have = ctx.inputs.features.get(name, set())
+        rows = [i for i in np.flatnonzero(ctx.assigned()).tolist() if ctx.ids[i] not in have]
+        if rows:
+            found.append(
+                Finding(
+                    "missing_features",
+                    Level.ERROR,
+                    f"{len(rows)} samples in a split have no {name} features; run "
+                    f"'svm extract DATASET -e {name}'",
+                    tuple(ctx.ids[i] for i in rows),
+                )
+            )
+    return found
+
+
+@check("split_sizes", Level.WARNING)
+def _split_sizes(ctx: Context) -> list[Finding]:
+    total = int(ctx.assigned().sum())
+    if not total:
+        return [Finding("split_sizes", Level.WARNING, "no sample is in any split")]
+    found = []
+    for i, (name, ratio) in enumerate(zip(SPLIT_NAMES, ctx.ratios, strict=True)):
+        share = float((ctx.split == i).sum()) / total
+        if abs(share - ratio) > ctx.size_tolerance:
+            found.append(
+                Finding(
+                    "split_sizes",
+                    Level.WARNING,
+                    f"{name} holds {share:.1%} of the samples, intended {ratio:.0%} "
+                    f"(tolerance {ctx.size_tolerance:.0%}); large groups or given splits "
+                    "can cause this",
+                )
+            )
+    return found
+
+
+def ks_distance(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> float:
+    """Two-sample Kolmogorov-Smirnov distance: the largest gap between the two CDFs, in [0, 1]."""
+    x, y = np.sort(x), np.sort(y)
+    grid = np.concatenate([x, y])
+    gap = np.searchsorted(x, grid, side="right") / len(x) - np.searchsorted(
+        y, grid, side="right"
+    ) / len(y)
+    return float(np.abs(gap).max())
+
+
+@check("distribution_shift", Level.WARNING)
+def _distribution_shift(ctx: Context) -> list[Finding]:
+    samples = ctx.inputs.samples
+    found = []
+    train = ctx.split == 0
+    for name, unit in ((COL.duration_s, "s"), ("height", "px")):
+        values = samples[name].to_numpy(dtype=float)
+        base = values[train & np.isfinite(values)]
+        for i, split in list(enumerate(SPLIT_NAMES))[1:]:
+            rows = np.flatnonzero((ctx.split == i) & np.isfinite(values))
+            if len(base) < 10 or len(rows) < 10:
+                continue
+            distance = ks_distance(base, values[rows])
+            if distance > ctx.max_shift:
+                far = rows[np.argsort(-np.abs(values[rows] - np.median(base)))[:10]]
+                found.append(
+                    Finding(
+                        "distribution_shift",
+                        Level.WARNING,
+                        f"{name} differs between train (median {np.median(base):g} {unit}) and "
+                        f"{split} (median {np.median(values[rows]):g} {unit}): KS distance "
+                        f"{distance:.2f} > {ctx.max_shift:g}; samples furthest from train listed",
+                        tuple(ctx.ids[j] for j in far),
+                    )
+                )
+    found += _label_shift(ctx)
+    return found
+
+
+def _label_shift(ctx: Context) -> list[Finding]:
+    labels = ctx.inputs.samples[COL.labels].tolist()
+    if not any(labels):
+        return []
+
+    def distribution(mask: npt.NDArray[np.bool_]) -> dict[object, float]:
+        counts: dict[object, float] = {}
+        for i in np.flatnonzero(mask).tolist():
+            for label in labels[i]:
+                counts[label] = counts.get(label, 0.0) + 1.0
+        total = sum(counts.values()) or 1.0
+        return {k: v / total for k, v in counts.items()}
+
+    base = distribution(ctx.split == 0)
+    found = []
+    for i, split in list(enumerate(SPLIT_NAMES))[1:]:
+        mask = ctx.split == i
+        if mask.sum() < 10:
+            continue
+        other = distribution(mask)
+        distance = 0.5 * sum(abs(base.get(k, 0.0) - other.get(k, 0.0)) for k in base | other)
+        if distance > ctx.max_shift:
+            found.append(
+                Finding(
+                    "distribution_shift",
+                    Level.WARNING,
+                    f"labels differ between train and {split}: total variation {distance:.2f} > "
+                    f"{ctx.max_shift:g}; make the splits with --stratify",
+                )
+            )
+    return found
+
+
+@check("large_groups", Level.WARNING)
+def _large_groups(ctx: Context) -> list[Finding]:
+    links = [ctx.links[k] for k in ("video_id", "url", "music_id", "audio", "picture")]
+    group = components(len(ctx.split), links)
+    assigned = ctx.assigned()
+    total = int(assigned.sum())
+    sizes = np.bincount(group[assigned], minlength=int(group.max(initial=0)) + 1)
+    limit = max(10, int(ctx.max_group_share * total))
+    found = []
+    for g in np.flatnonzero(sizes > limit).tolist():
+        rows = np.flatnonzero(assigned & (group == g))
+        found.append(
+            Finding(
+                "large_groups",
+                Level.WARNING,
+                f"{len(rows)} samples ({len(rows) / total:.1%}) share a video or a song; one "
+                "group this size swings a split's metrics",
+                tuple(sorted(ctx.ids[i] for i in rows)),
+            )
+        )
+    return found
