@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from svm_toolkit.splits.links import components, same_value
+from svm_toolkit.splits.links import Links, components, same_value
 from svm_toolkit.splits.matching import MatchConfig, audio_matches, picture_matches
 
 
@@ -69,8 +69,6 @@ def test_black_frames_shared_by_many_videos_are_not_evidence(rng: np.random.Gene
 def test_same_value_links_and_components() -> None:
     a, b = same_value(["x", None, "y", "x", "", "y", "x"])
     assert sorted(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 3), (0, 6), (2, 5)]
-    from svm_toolkit.splits.links import Links
-
     labels = components(7, [Links("t", a, b, "t")])
     assert labels[0] == labels[3] == labels[6] and labels[2] == labels[5]
     assert len({labels[0], labels[1], labels[2], labels[4]}) == 4
