@@ -73,7 +73,7 @@ class MakeSummary:
         groups: groups of more than one sample, and the size of the largest group.
         links: pairs found per link kind.
         given: samples whose split came from the manifest.
-        left_out: samples without usable media (not in any split).
+        left_out: samples that failed or were filtered (not in any split).
         unchanged: ``splits.parquet`` already held exactly these splits.
         seconds: wall time.
     """
@@ -93,7 +93,7 @@ class MakeSummary:
         splits = " · ".join(f"{k} {v:,}" for k, v in self.by_split.items())
         links = ", ".join(f"{k} {v:,}" for k, v in self.links.items() if v) or "none"
         notes = [f"{self.given:,} given in the manifest"] if self.given else []
-        notes += [f"{self.left_out:,} without media left out"] if self.left_out else []
+        notes += [f"{self.left_out:,} failed or filtered left out"] if self.left_out else []
         notes += ["unchanged"] if self.unchanged else []
         return (
             f"{total:,} samples: {splits}; {self.groups:,} groups kept together "
