@@ -69,6 +69,10 @@ if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 
 # 3. The virtual environment and the package.
-[ -x .venv/bin/python ] || "$py" -m venv .venv
+# a .venv left half-made by an interrupted run (no pip yet) is made again
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv
+  "$py" -m venv .venv
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 echo "setup: ready ($(.venv/bin/svm --version); $(ffmpeg -version | head -n 1 | cut -d' ' -f1-3))"
