@@ -16,13 +16,13 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from svm_toolkit.schema import COL
+from svm_toolkit.schema import COL, Split
 from svm_toolkit.splits.inputs import SplitInputs
 from svm_toolkit.splits.links import Links, components, find_links
 from svm_toolkit.splits.matching import MatchConfig
 from svm_toolkit.splits.report import Finding, Level
 
-SPLIT_NAMES: Final = ("train", "val", "test")
+SPLIT_NAMES: Final = tuple(s.value for s in Split)  # train, val, test
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ class Context:
         """Every link kind's pairs (fingerprint searches run once, on first use)."""
         kinds = ("video_id", "url", "music_id", "audio", "picture")
         return {x.kind: x for x in find_links(self.inputs, kinds, self.match)}
+
+    @functools.cached_property
+    def groups(self) -> npt.NDArray[np.int64]:
+        """Each sample's group under every leak link (video id, URL, music id, audio, picture)."""
+        kinds = ("video_id", "url", "music_id", "audio", "picture")
+        return components(len(self.split), [self.links[k] for k in kinds])
 
     @property
     def ids(self) -> list[str]:
@@ -266,8 +272,7 @@ def _label_shift(ctx: Context) -> list[Finding]:
 
 @check("large_groups", Level.WARNING)
 def _large_groups(ctx: Context) -> list[Finding]:
-    links = [ctx.links[k] for k in ("video_id", "url", "music_id", "audio", "picture")]
-    group = components(len(ctx.split), links)
+    group = ctx.groups
     assigned = ctx.assigned()
     total = int(assigned.sum())
     sizes = np.bincount(group[assigned], minlength=int(group.max(initial=0)) + 1)

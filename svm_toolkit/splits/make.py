@@ -33,7 +33,7 @@ from svm_toolkit.splits.matching import MatchConfig
 logger = logging.getLogger(__name__)
 
 STAGE = "splits"
-SPLITS: tuple[Split, ...] = (Split.TRAIN, Split.VAL, Split.TEST)
+SPLITS: tuple[Split, ...] = tuple(Split)  # train, val, test
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,13 @@ from svm_toolkit.manifest.values import parse_split
 from svm_toolkit.schema import COL, SPLITS_SCHEMA, check_columns, read_provenance
 from svm_toolkit.splits.checks import CHECKS, SPLIT_NAMES, Context
 from svm_toolkit.splits.inputs import SplitInputs, load_inputs
-from svm_toolkit.splits.links import components
+from svm_toolkit.splits.make import SplitConfig
 from svm_toolkit.splits.matching import MatchConfig
 from svm_toolkit.splits.report import SplitReport
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RATIOS = (0.8, 0.1, 0.1)
+DEFAULT_RATIOS = SplitConfig().ratios  # for splits given in the manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +139,7 @@ def _distributions(ctx: Context) -> dict[str, dict[str, list[float]]]:
     for name in (COL.duration_s, "height"):
         values = samples[name].to_numpy(dtype=float)
         out[name] = {split: values[ctx.split == i].tolist() for i, split in enumerate(SPLIT_NAMES)}
-    links = [ctx.links[k] for k in ("video_id", "url", "music_id", "audio", "picture")]
-    group = components(len(ctx.split), links)
+    group = ctx.groups
     sizes = np.bincount(group[ctx.assigned()], minlength=int(group.max(initial=0)) + 1)
     out["group_size"] = {
         split: sizes[group[ctx.split == i]].astype(float).tolist()
