@@ -21,6 +21,7 @@ from svm_toolkit.cli.manifest import manifest
 from svm_toolkit.cli.preprocess import preprocess
 from svm_toolkit.cli.splits import splits
 from svm_toolkit.cli.tools import demo, env
+from svm_toolkit.cli.train import evaluate, train
 from svm_toolkit.errors import SvmError
 
 EXIT_CODES: Final = """\b
@@ -49,6 +50,11 @@ def cli(verbose: int, quiet: bool) -> None:
       svm manifest urls urls.csv -o DATASET     URL lists -> DATASET/manifest.parquet
       svm manifest yt8m RECORDS --vocabulary F -o DATASET   YouTube-8M -> manifest
       svm download DATASET                      media of every sample, with a ledger
+      svm preprocess DATASET                    probe, filter, crop, Mel, fingerprints
+      svm extract DATASET                       features -> DATASET/features/<extractor>/
+      svm splits make DATASET                   leak-free train/val/test splits
+      svm train DATASET --preset tivm           a baseline -> DATASET/runs/<name>/
+      svm evaluate RUN                          Recall@K, both directions, vs chance
       svm manifest info DATASET                 what a dataset holds
     Start with `svm demo`: it builds a small dataset offline and runs every stage.
     """
@@ -66,6 +72,8 @@ cli.add_command(preprocess)
 cli.add_command(extract)
 cli.add_command(extractors)
 cli.add_command(splits)
+cli.add_command(train)
+cli.add_command(evaluate)
 cli.add_command(env)
 cli.add_command(demo)
 

@@ -1,0 +1,239 @@
+"""``svm train`` and ``svm evaluate``: the bundled baselines and the Recall@K evaluator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from svm_toolkit.config import load_overrides, replace
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.evaluate.metrics import DEFAULT_KS
+from svm_toolkit.evaluate.protocol import EvalConfig
+from svm_toolkit.schema import Split
+from svm_toolkit.train.config import TRAIN_PRESETS
+
+_SPLITS = click.Choice([s.value for s in Split])
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--preset",
+    type=click.Choice(list(TRAIN_PRESETS)),
+    default="tivm",
+    show_default=True,
+    help="Starting point: tivm (vggish + resnet50), mvbind (ImageBind), offline (demo).",
+)
+@click.option("--audio", help="Audio extractor whose features the music tower reads.")
+@click.option("--video", help="Visual extractor whose features the video tower reads.")
+@click.option("--model", type=click.Choice(["tivm", "mvbind"]), help="Dual encoder.")
+@click.option(
+    "--encoder", type=click.Choice(["transformer", "lstm", "mean"]), help="TIVM temporal encoder."
+)
+@click.option("--loss", type=click.Choice(["infonce", "triplet"]), help="Objective.")
+@click.option("--width", type=click.IntRange(min=2), help="Hidden width d.")
+@click.option("--embed-dim", type=click.IntRange(min=1), help="Joint embedding size.")
+@click.option("--layers", type=click.IntRange(min=1), help="Transformer / LSTM layers.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Most epochs.")
+@click.option("--batch-size", type=click.IntRange(min=2), help="Pairs per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Crop length, s.")
+@click.option("--patience", type=click.IntRange(min=0), help="Early-stopping epochs (0: off).")
+@click.option("--seed", type=int, help="Fixes initialisation, batches, crops and dropout.")
+@click.option("--device", help="cpu, cuda, cuda:N or auto.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML of TrainConfig fields (model: {...}, loss: {...}); flags win.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder [default: DATASET/runs/<model>-<encoder>-<loss>].",
+)
+@click.option("--mmap", is_flag=True, help="Memory-map features from RUN/cache (large sets).")
+@click.option("--overwrite", is_flag=True, help="Start afresh in a folder holding another run.")
+def train(
+    dataset: Path,
+    preset: str,
+    config_file: Path | None,
+    output: Path | None,
+    mmap: bool,
+    overwrite: bool,
+    **flags: Any,
+) -> None:
+    """Train a baseline on the paired features of DATASET's train split.
+
+    \b
+    Models:
+      tivm    per-second features -> 2-3 linear layers -> temporal encoder (transformer,
+              lstm or mean) -> pooling -> L2-normalised embedding, per modality (TIVM)
+      mvbind  pooled clip embeddings -> projection heads (MVBind, over ImageBind)
+    Losses: infonce (symmetric, learnable temperature) or triplet (margin, hardest
+    negative); videos sharing a music_id are positives of each other, never negatives.
+
+    \b
+    Each epoch is scored on the val split (Recall@10, both directions); the best epoch
+    is kept and training stops after --patience epochs without gain. Killed runs resume
+    from RUN/last.pt when the same command is run again.
+
+    \b
+    Output in RUN: config.json, last.pt, best.pt, epochs.csv/json, curves.png.
+    Then: svm evaluate RUN
+
+    \b
+    Examples:
+      svm train data/yt8m --audio vggish --video resnet50 --encoder transformer --loss infonce
+      svm train data/svm10k --preset mvbind -o runs/mvbind
+      svm train svm-demo/dataset --preset offline --epochs 40
+    """
+    from svm_toolkit.train.trainer import StepProgress
+    from svm_toolkit.train.trainer import train as run_training
+
+    config = TRAIN_PRESETS[preset]
+    if config_file is not None:
+        config = replace(config, load_overrides(config_file), where=str(config_file))
+    model = {
+        "name": flags.pop("model"),
+        "encoder": flags.pop("encoder"),
+        "width": flags.pop("width"),
+    }
+    model |= {"embed_dim": flags.pop("embed_dim"), "encoder_layers": flags.pop("layers")}
+    loss = {"name": flags.pop("loss")}
+    top = {"window_s": flags.pop("window"), **flags}
+    try:
+        config = replace(config, {**top, "model": model, "loss": loss}, where="flags")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    m = config.model
+    run = output or dataset / "runs" / f"{m.name}-{m.encoder}-{config.loss.name}"
+    bar = tqdm(desc="train", unit="step", disable=None, leave=False)
+
+    def step(progress: StepProgress) -> None:
+        bar.total = progress.steps
+        if progress.step == 1:
+            bar.reset(total=progress.steps)
+            bar.set_description(f"epoch {progress.epoch}")
+        bar.update()
+        bar.set_postfix(loss=f"{progress.loss:.3f}", pairs_s=f"{progress.samples_per_s:,.0f}")
+
+    def epoch(row: dict[str, float]) -> None:
+        val = " ".join(f"{k[4:]} {v:.1f}" for k, v in row.items() if k.startswith("val_"))
+        bar.write(f"epoch {int(row['epoch']):>3}  loss {row['train_loss']:.4f}  {val}")
+
+    summary = run_training(
+        dataset, config, run, overwrite=overwrite, mmap=mmap, on_step=step, on_epoch=epoch
+    )
+    bar.close()
+    click.echo(f"train: {summary.describe()}")
+    click.echo(f"run: {summary.run}")
+    click.echo(f"next: svm evaluate {summary.run}")
+
+
+@click.command()
+@click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--split", type=_SPLITS, default=Split.TEST.value, show_default=True)
+@click.option("--audio", help="With a DATASET: the audio extractor scored zero-shot.")
+@click.option("--video", help="With a DATASET: the visual extractor scored zero-shot.")
+@click.option(
+    "--dataset",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Evaluate a run on another dataset than the one it was trained on.",
+)
+@click.option(
+    "--positives",
+    type=click.Choice(["music_id", "pair"]),
+    default="music_id",
+    show_default=True,
+    help="music_id: any video sharing the song is a hit; pair: only the own partner.",
+)
+@click.option("--pool-size", type=click.IntRange(min=2), help="Also rank within N-candidate pools.")
+@click.option("--pool-seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="The K of R@K."
+)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Zero-shot output folder [default: DATASET/runs/zero-shot-VIDEO-AUDIO].",
+)
+@click.option(
+    "--compare", is_flag=True, help="Print the metrics.json of several runs side by side."
+)
+def evaluate(
+    targets: tuple[Path, ...],
+    split: str,
+    audio: str | None,
+    video: str | None,
+    dataset: Path | None,
+    positives: str,
+    pool_size: int | None,
+    pool_seeds: int,
+    ks: str,
+    device: str,
+    output: Path | None,
+    compare: bool,
+) -> None:
+    """Recall@K of a trained RUN, or zero-shot of two extractors on a DATASET.
+
+    \b
+    Protocol (stated with every result):
+      both directions: video->music and music->video
+      full gallery: every pair of the split, N stated; --pool-size N adds pools of N
+        candidates (the split dealt into disjoint pools), averaged over --pool-seeds
+      multi-positive: videos sharing a music_id count as hits (--positives pair: no)
+      exact cosine ranks in bounded-memory chunks (GPU when present); ties count
+        against the query; median and mean rank and MRR over all queries
+    Each row has the chance level of a random ranking beneath it.
+
+    \b
+    Output: a table, RUN/metrics.json and RUN/recall.png (Recall@K curves).
+
+    \b
+    Examples:
+      svm evaluate data/svm10k/runs/tivm-transformer-infonce
+      svm evaluate RUN --pool-size 1000 --pool-seeds 5
+      svm evaluate data/svm10k --audio imagebind_audio --video imagebind_vision
+      svm evaluate --compare runs/transformer runs/lstm runs/mean
+    """
+    from svm_toolkit.evaluate.report import protocol_line, render_comparison, render_metrics
+    from svm_toolkit.evaluate.runner import evaluate_features, evaluate_run
+    from svm_toolkit.train.checkpoint import RunFiles, read_json
+
+    if compare:
+        runs = {str(t): read_json(RunFiles(t).metrics) for t in targets}
+        click.echo(render_comparison(runs))
+        return
+    if len(targets) != 1:
+        raise ConfigError("give one RUN or DATASET (or several runs with --compare)")
+    try:
+        config = EvalConfig(
+            ks=tuple(int(k) for k in ks.split(",") if k.strip()),
+            positives="pair" if positives == "pair" else "music_id",
+            pool_size=pool_size,
+            pool_seeds=pool_seeds,
+            device=device,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--ks/--pool-size: {exc}") from None
+    target = targets[0]
+    if RunFiles(target).config.exists():
+        result = evaluate_run(target, config, split=split, dataset=dataset)
+    elif audio and video:
+        out = output or target / "runs" / f"zero-shot-{video}-{audio}"
+        result = evaluate_features(target, out, config, audio=audio, video=video, split=split)
+    else:
+        raise ConfigError(
+            f"{target}: not a run folder (no config.json); to score raw features zero-shot "
+            "give the dataset with --audio and --video"
+        )
+    click.echo(protocol_line(result.metrics))
+    click.echo(render_metrics(result.metrics))
+    click.echo(f"written: {', '.join(str(p) for p in result.written)}")

@@ -1,0 +1,92 @@
+"""``svm evaluate``: score a run (or raw features) and write ``metrics.json`` and ``recall.png``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
+from svm_toolkit.evaluate.report import ARROWS, write_results
+from svm_toolkit.evaluate.sources import raw_embeddings, run_embeddings
+from svm_toolkit.schema import Split
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One evaluation: its ``metrics.json`` content and the files written.
+
+    Attributes:
+        metrics: what ``metrics.json`` holds (protocol, then per direction full-gallery metrics,
+            the Recall@K curve and the pool statistics).
+        written: ``metrics.json`` and ``recall.png``.
+    """
+
+    metrics: Mapping[str, Any]
+    written: tuple[Path, ...]
+
+    def describe(self) -> str:
+        """One line: R@1 and R@10 per direction next to chance, and the gallery size."""
+        parts = []
+        for name, result in self.metrics["directions"].items():
+            full = result["full"]
+            recall, chance = full["recall"], full["chance_recall"]
+            at = [k for k in ("1", "10") if k in recall]
+            scores = " · ".join(f"R@{k} {recall[k]:.1f}% (chance {chance[k]:.1f}%)" for k in at)
+            parts.append(f"{ARROWS.get(name, name)} {scores}")
+        pairs = self.metrics["protocol"]["pairs"]
+        return f"{self.metrics['protocol']['split']} gallery {pairs}: " + "; ".join(parts)
+
+
+def evaluate_run(
+    run: Path,
+    config: EvalConfig = EvalConfig(),
+    *,
+    split: str = Split.TEST,
+    dataset: Path | None = None,
+) -> Evaluation:
+    """Evaluate a run's best model on one split of its dataset; results go into the run folder."""
+    device = _device(config.device)
+    pairs = run_embeddings(run, split=split, dataset=dataset, device=device)
+    return _evaluate(pairs, config, run, split=split, source=f"run {run}")
+
+
+def evaluate_features(
+    dataset: Path,
+    out: Path,
+    config: EvalConfig = EvalConfig(),
+    *,
+    audio: str,
+    video: str,
+    split: str = Split.TEST,
+) -> Evaluation:
+    """Score two extractors' raw embeddings against each other (zero-shot) into ``out``."""
+    pairs = raw_embeddings(dataset, audio=audio, video=video, split=split)
+    return _evaluate(pairs, config, out, split=split, source=f"zero-shot {video} vs {audio}")
+
+
+def _evaluate(
+    pairs: PairedEmbeddings, config: EvalConfig, out: Path, *, split: str, source: str
+) -> Evaluation:
+    result = evaluate_pairs(pairs, config)
+    metrics = result.to_dict()
+    protocol = {"split": str(split), "source": source, **result.protocol}
+    metrics["protocol"] = protocol
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_results(
+        metrics, out, title=f"{out.name}: {split} split, N = {len(pairs.sample_ids)}"
+    )
+    logger.info("evaluate: %s", ", ".join(str(p) for p in written))
+    return Evaluation(metrics, written)
+
+
+def _device(spec: str) -> str:
+    if spec != "auto":
+        return spec
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

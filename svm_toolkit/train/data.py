@@ -1,0 +1,192 @@
+"""Training and evaluation data: an audio and a visual extractor's features paired by sample.
+
+Pairs are the samples that have both features and a split (``splits.parquet``, else the
+manifest's split column). Each sample's song (``music_id``) comes from the manifest and defines
+the multi-positive groups. Training batches are random temporal crops of ``window_s`` seconds,
+the same span in both modalities; evaluation takes the fixed window centred in each clip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow.parquet as pq
+
+from svm_toolkit.errors import InputError
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.manifest import read_manifest
+from svm_toolkit.manifest.values import parse_split
+from svm_toolkit.schema import COL, Split
+from svm_toolkit.train.bank import FeatureBank
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A batch of ``B`` pairs, as float32 arrays ready for the model.
+
+    Attributes:
+        rows: int64, shape (B,): the pairs' rows in :class:`PairedData`.
+        video: float32, shape (B, Lv, Dv); zero where padded.
+        video_mask: bool, shape (B, Lv): True on real steps.
+        audio: float32, shape (B, La, Da).
+        audio_mask: bool, shape (B, La).
+        groups: int64, shape (B,): equal values are each other's positives.
+    """
+
+    rows: npt.NDArray[np.int64]
+    video: npt.NDArray[np.float32]
+    video_mask: npt.NDArray[np.bool_]
+    audio: npt.NDArray[np.float32]
+    audio_mask: npt.NDArray[np.bool_]
+    groups: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class PairedData:
+    """``N`` samples with both features, row-aligned.
+
+    Attributes:
+        video: the visual extractor's bank, row i = sample i.
+        audio: the audio extractor's bank, row i = sample i.
+        splits: ``N`` split names.
+        music_ids: ``N`` songs (``None`` when unknown).
+        groups: int64, shape (N,): samples sharing a song share a value; others are alone.
+        dropped: why samples with a split were left out, e.g. ``{"no efficientnet_lite0": 3}``.
+    """
+
+    video: FeatureBank
+    audio: FeatureBank
+    splits: tuple[str, ...]
+    music_ids: tuple[str | None, ...]
+    groups: npt.NDArray[np.int64]
+    dropped: dict[str, int]
+
+    @property
+    def sample_ids(self) -> tuple[str, ...]:
+        """The ``N`` sample ids."""
+        return self.video.sample_ids
+
+    def rows(self, split: str) -> npt.NDArray[np.int64]:
+        """int64 rows of one split, in sample order."""
+        return np.flatnonzero(np.asarray(self.splits) == split).astype(np.int64)
+
+    def durations(self) -> npt.NDArray[np.float64]:
+        """float64, shape (N,): each sample's length, the longer of its two feature spans, s."""
+        return np.maximum(self.video.durations(), self.audio.durations())
+
+    def batch(
+        self, rows: npt.NDArray[np.int64], start_s: npt.NDArray[np.float64], window_s: float
+    ) -> Batch:
+        """The pairs ``rows`` cropped to ``[start_s, start_s + window_s)`` in both modalities."""
+        video, video_mask = self.video.window(rows, start_s, window_s)
+        audio, audio_mask = self.audio.window(rows, start_s, window_s)
+        return Batch(rows, video, video_mask, audio, audio_mask, self.groups[rows])
+
+    def random_starts(
+        self, rows: npt.NDArray[np.int64], window_s: float, rng: np.random.Generator
+    ) -> npt.NDArray[np.float64]:
+        """Training crops: a start drawn uniformly so the window fits in the clip, seconds."""
+        room = np.maximum(self.durations()[rows] - window_s, 0.0)
+        return np.asarray(rng.uniform(0.0, 1.0, len(rows)) * room, dtype=np.float64)
+
+    def centre_starts(
+        self, rows: npt.NDArray[np.int64], window_s: float
+    ) -> npt.NDArray[np.float64]:
+        """Evaluation crops: the window centred in the clip (the whole clip when shorter), s."""
+        return np.maximum(self.durations()[rows] - window_s, 0.0) / 2
+
+
+def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = None) -> PairedData:
+    """Pair two extractors' features by sample id and attach splits and songs.
+
+    Args:
+        dataset: the dataset root.
+        audio: the audio extractor (e.g. ``vggish``, ``vmnet_music``).
+        video: the visual extractor (e.g. ``resnet50``, ``efficientnet_lite0``).
+        cache: a folder for memory-mapped copies of the features (``None``: in memory).
+
+    Raises:
+        InputError: missing features, no splits, or no sample with both features and a split.
+    """
+    layout = DatasetLayout(Path(dataset))
+    video_bank = FeatureBank.from_shards(layout.features_dir(video), cache=cache)
+    audio_bank = FeatureBank.from_shards(layout.features_dir(audio), cache=cache)
+    split_of = _splits(layout)
+    songs = _music_ids(dataset)
+    in_audio = {s: i for i, s in enumerate(audio_bank.sample_ids)}
+    dropped: Counter[str] = Counter()
+    video_rows, audio_rows = [], []
+    for i, sample_id in enumerate(video_bank.sample_ids):
+        if sample_id in split_of and sample_id in in_audio:
+            video_rows.append(i)
+            audio_rows.append(in_audio[sample_id])
+    paired = {video_bank.sample_ids[i] for i in video_rows}
+    for sample_id in split_of:
+        if sample_id not in paired:
+            missing = [
+                n
+                for n, b in ((video, set(video_bank.sample_ids)), (audio, in_audio))
+                if sample_id not in b
+            ]
+            dropped[f"no {' or '.join(missing)}"] += 1
+    if not video_rows:
+        raise InputError(
+            f"{dataset}: no sample has {video} features, {audio} features and a split; "
+            f"run `svm extract {dataset} --extractor {video},{audio}` and "
+            f"`svm splits make {dataset}`"
+        )
+    vb = video_bank.take(np.asarray(video_rows, dtype=np.int64))
+    ab = audio_bank.take(np.asarray(audio_rows, dtype=np.int64))
+    music_ids = tuple(songs.get(s) for s in vb.sample_ids)
+    groups = np.arange(len(music_ids), dtype=np.int64)
+    first: dict[str, int] = {}
+    for i, song in enumerate(music_ids):
+        if song is not None:
+            groups[i] = first.setdefault(song, i)
+    if dropped:
+        logger.warning("left out (samples with a split): %s", dict(dropped))
+    return PairedData(
+        vb, ab, tuple(split_of[s] for s in vb.sample_ids), music_ids, groups, dict(dropped)
+    )
+
+
+def _splits(layout: DatasetLayout) -> dict[str, str]:
+    """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
+    if layout.splits.exists():
+        table = pq.read_table(layout.splits, columns=[COL.sample_id, COL.split])
+        return dict(
+            zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
+        )
+    manifest = read_manifest(layout.root)
+    out = {}
+    for row, (sample_id, value) in enumerate(
+        zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
+    ):
+        if value is None:
+            continue
+        try:
+            out[sample_id] = parse_split(value).value
+        except ValueError:
+            raise InputError(
+                f"{layout.manifest}: row {row} ({sample_id}) has split {value!r}; "
+                f"use one of {', '.join(s.value for s in Split)}"
+            ) from None
+    if not out:
+        raise InputError(
+            f"{layout.root}: no splits; make them with `svm splits make {layout.root}` "
+            "or give a split column in the URL list"
+        )
+    return out
+
+
+def _music_ids(dataset: Path) -> dict[str, str]:
+    manifest = read_manifest(dataset)
+    ids, songs = (manifest.column(c).to_pylist() for c in (COL.sample_id, COL.music_id))
+    return {s: m for s, m in zip(ids, songs, strict=True) if m is not None}

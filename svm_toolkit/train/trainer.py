@@ -1,0 +1,443 @@
+"""``svm train``: fit a baseline on one dataset's paired features, resumably.
+
+One epoch deals the training pairs into batches with a generator seeded by ``(seed, epoch)``
+and reseeds torch (dropout) the same way, so a run resumed from ``last.pt`` after a kill makes
+exactly the steps an uninterrupted run makes. After each epoch the model embeds the validation
+split (centred windows) and is scored by the evaluator's validation Recall@10 (mean of both
+directions, MRR breaking ties); the best epoch is kept in ``best.pt``, and training stops after
+``patience`` epochs without improvement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from svm_toolkit.config import to_dict
+from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
+from svm_toolkit.schema import Split
+from svm_toolkit.train.checkpoint import (
+    RunFiles,
+    load_checkpoint,
+    read_json,
+    save_checkpoint,
+    write_json,
+    write_rows_csv,
+)
+from svm_toolkit.train.config import LossConfig, ModelConfig, TrainConfig
+from svm_toolkit.train.data import Batch, PairedData, load_pairs
+from svm_toolkit.train.losses import build_loss
+from svm_toolkit.train.models import DualEncoder, Tower, build_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    """One optimiser step, for progress bars."""
+
+    epoch: int
+    step: int
+    steps: int
+    loss: float
+    samples_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSummary:
+    """What a ``svm train`` call did.
+
+    Attributes:
+        run: the run folder.
+        epochs: epochs finished in total (this call and earlier ones).
+        resumed_from: epochs that were already finished when this call started.
+        best_epoch: the epoch kept in ``best.pt`` (1-based).
+        best_val: its validation metrics (R@10 and MRR, mean of both directions).
+        stopped_early: training ended on ``patience``.
+        train_pairs, val_pairs: pairs per split.
+        seconds: wall time of this call, seconds.
+    """
+
+    run: Path
+    epochs: int
+    resumed_from: int
+    best_epoch: int
+    best_val: dict[str, float]
+    stopped_early: bool
+    train_pairs: int
+    val_pairs: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for the CLI and the demo."""
+        resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
+        stop = ", stopped early" if self.stopped_early else ""
+        val = " · ".join(f"{k} {v:.1f}" for k, v in self.best_val.items())
+        return (
+            f"{self.train_pairs} train / {self.val_pairs} val pairs; {self.epochs} epochs"
+            f"{resumed}{stop}; best epoch {self.best_epoch} (val {val}) in {self.seconds:.1f} s"
+        )
+
+
+def resolve_device(spec: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return spec
+
+
+def train(
+    dataset: Path,
+    config: TrainConfig,
+    run: Path,
+    *,
+    overwrite: bool = False,
+    mmap: bool = False,
+    data: PairedData | None = None,
+    on_step: Callable[[StepProgress], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    stop_after: int | None = None,
+) -> TrainSummary:
+    """Train (or resume) a run.
+
+    Args:
+        dataset: the dataset root (features and splits).
+        config: the run's config.
+        run: the run folder; a folder holding another config needs ``overwrite``.
+        overwrite: start afresh in a folder that holds a different run.
+        mmap: memory-map the features from ``RUN/cache`` instead of holding them in memory.
+        data: the paired features, when already loaded (benchmarks, tests).
+        on_step: called after every optimiser step (progress bars).
+        on_epoch: called with each epoch's metrics row.
+        stop_after: end this call after that many epochs in total, as a kill would (tests).
+
+    Raises:
+        InputError: no features, no splits, or no training pairs.
+        ConfigError: the folder holds a run with another config and ``overwrite`` is off.
+    """
+    started = time.perf_counter()
+    files = RunFiles(Path(run))
+    settings = {"dataset": str(Path(dataset).resolve()), "train": to_dict(config)}
+    _claim(files, settings, overwrite=overwrite)
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if data is None:
+        data = load_pairs(
+            dataset, audio=config.audio, video=config.video, cache=files.cache if mmap else None
+        )
+    train_rows, val_rows = data.rows(Split.TRAIN), data.rows(Split.VAL)
+    if len(train_rows) < 2:
+        raise InputError(
+            f"{dataset}: {len(train_rows)} training pairs; at least 2 are needed "
+            "(check `svm splits make` and that both extractors ran)"
+        )
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, video_dim=data.video.dim, audio_dim=data.audio.dim)
+    _fit_standardizers(model, data, train_rows)
+    model.to(device)
+    loss_fn = build_loss(config.loss).to(device)
+    params = [p for p in [*model.parameters(), *loss_fn.parameters()] if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    batch = min(config.batch_size, len(train_rows))
+    steps = max(len(train_rows) // batch, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_cosine(steps * config.epochs, config.warmup)
+    )
+    state: dict[str, Any] = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "history": []}
+    if files.last.exists():
+        saved = load_checkpoint(files.last, device)
+        model.load_state_dict(saved["model"])
+        loss_fn.load_state_dict(saved["loss"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = {k: saved[k] for k in state}
+        state["done"] = saved.get("done", False)
+    resumed_from = int(state["epoch"])
+    while not state.get("done") and state["epoch"] < config.epochs:
+        epoch = int(state["epoch"]) + 1
+        row = _epoch(
+            model,
+            loss_fn,
+            optimizer,
+            scheduler,
+            data,
+            train_rows,
+            config,
+            epoch,
+            batch,
+            steps,
+            device,
+            on_step,
+        )
+        val = _validate(model, data, val_rows, config, device)
+        row.update({f"val_{k}": v for k, v in val.items()})
+        score = [val["r10"], val["mrr"]] if val else [-row["train_loss"]]
+        improved = state["best"] is None or score > state["best"]
+        state.update(epoch=epoch, bad=0 if improved else state["bad"] + 1)
+        if improved:
+            state.update(best=score, best_epoch=epoch)
+            save_checkpoint(
+                files.best,
+                {"model": model.state_dict(), "loss": loss_fn.state_dict(), "epoch": epoch},
+            )
+        state["history"] = [*state["history"], row]
+        state["done"] = (
+            bool(config.patience and state["bad"] >= config.patience) or epoch >= config.epochs
+        )
+        save_checkpoint(
+            files.last,
+            {
+                **{k: state[k] for k in ("epoch", "best", "best_epoch", "bad", "history", "done")},
+                "model": model.state_dict(),
+                "loss": loss_fn.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+        )
+        write_rows_csv(files.epochs_csv, state["history"])
+        write_json(files.epochs_json, state["history"])
+        logger.info("epoch %d: %s", epoch, row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if stop_after is not None and epoch >= stop_after:
+            break
+    history: list[dict[str, float]] = state["history"]
+    if state.get("done"):
+        from svm_toolkit.train.plots import plot_curves
+
+        plot_curves(history, files.curves)
+    best = history[state["best_epoch"] - 1] if state["best_epoch"] else {}
+    return TrainSummary(
+        run=files.root,
+        epochs=int(state["epoch"]),
+        resumed_from=resumed_from,
+        best_epoch=int(state["best_epoch"]),
+        best_val={k[4:]: float(v) for k, v in best.items() if k in ("val_r10", "val_mrr")},
+        stopped_early=bool(state.get("done")) and int(state["epoch"]) < config.epochs,
+        train_pairs=len(train_rows),
+        val_pairs=len(val_rows),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _claim(files: RunFiles, settings: dict[str, Any], *, overwrite: bool) -> None:
+    """Make the run folder this config's, or refuse to mix two runs in one folder."""
+    if files.config.exists() and read_json(files.config) != settings:
+        if not overwrite:
+            raise ConfigError(
+                f"{files.root} holds a run with another config; pass --overwrite to start "
+                "afresh there, or choose another -o folder"
+            )
+        for path in (files.last, files.best, files.epochs_csv, files.epochs_json, files.curves):
+            path.unlink(missing_ok=True)
+    files.root.mkdir(parents=True, exist_ok=True)
+    write_json(files.config, settings)
+
+
+def _warmup_cosine(total: int, warmup: float) -> Callable[[int], float]:
+    """LR multiplier: linear from ~0 to 1 over the warm-up steps, then cosine to 0."""
+    ramp = max(int(total * warmup), 1)
+
+    def factor(step: int) -> float:
+        if step < ramp:
+            return (step + 1) / ramp
+        progress = (step - ramp) / max(total - ramp, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _fit_standardizers(model: DualEncoder, data: PairedData, rows: npt.NDArray[np.int64]) -> None:
+    """Per-dimension mean and std of the training steps, chunked to bound memory."""
+    for tower, bank in ((model.video, data.video), (model.audio, data.audio)):
+        assert isinstance(tower, Tower)
+        total = np.zeros(bank.dim)
+        square = np.zeros(bank.dim)
+        count = 0
+        for start in range(0, len(rows), 4096):
+            for row in rows[start : start + 4096]:
+                steps = np.asarray(
+                    bank.values[bank.offsets[row] : bank.offsets[row + 1]], np.float64
+                )
+                total += steps.sum(axis=0)
+                square += (steps**2).sum(axis=0)
+                count += len(steps)
+        mean = total / count
+        std = np.sqrt(np.maximum(square / count - mean**2, 0.0))
+        tower.standardize.fit(torch.from_numpy(mean).float(), torch.from_numpy(std).float())
+
+
+def _tensors(batch: Batch, device: str) -> tuple[torch.Tensor, ...]:
+    return tuple(
+        torch.from_numpy(a).to(device, non_blocking=True)
+        for a in (batch.video, batch.video_mask, batch.audio, batch.audio_mask, batch.groups)
+    )
+
+
+def _autocast(device: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA; full precision on CPU (reproducible)."""
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _epoch(
+    model: DualEncoder,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    data: PairedData,
+    rows: npt.NDArray[np.int64],
+    config: TrainConfig,
+    epoch: int,
+    batch: int,
+    steps: int,
+    device: str,
+    on_step: Callable[[StepProgress], None] | None,
+) -> dict[str, float]:
+    """One epoch of optimiser steps; returns its metrics row."""
+    torch.manual_seed(config.seed * 1_000_003 + epoch)
+    rng = np.random.default_rng([config.seed, epoch])
+    order = rng.permutation(rows)
+    model.train()
+    started = time.perf_counter()
+    losses = []
+    for step in range(steps):
+        chosen = order[step * batch : (step + 1) * batch]
+        video, video_mask, audio, audio_mask, groups = _tensors(
+            data.batch(chosen, data.random_starts(chosen, config.window_s, rng), config.window_s),
+            device,
+        )
+        with _autocast(device):
+            v, a = model(video, video_mask, audio, audio_mask)
+        loss = loss_fn(v, a, groups)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            elapsed = time.perf_counter() - started
+            on_step(StepProgress(epoch, step + 1, steps, losses[-1], (step + 1) * batch / elapsed))
+    seconds = time.perf_counter() - started
+    return {
+        "epoch": epoch,
+        "train_loss": float(np.mean(losses)),
+        "lr": float(scheduler.get_last_lr()[0]),
+        "temperature": float(getattr(loss_fn, "temperature", float("nan"))),
+        "seconds": seconds,
+        "samples_per_s": steps * batch / seconds,
+    }
+
+
+def encode(
+    model: DualEncoder,
+    data: PairedData,
+    rows: npt.NDArray[np.int64],
+    *,
+    window_s: float,
+    device: str,
+    batch_size: int = 512,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Embed the pairs ``rows`` on their centred windows.
+
+    Returns:
+        ``(video, music)``: float32, shape (len(rows), E) each, L2-normalised.
+    """
+    model.eval()
+    out_v, out_a = [], []
+    with torch.inference_mode():
+        for chosen in _chunks(rows, batch_size):
+            video, video_mask, audio, audio_mask, _ = _tensors(
+                data.batch(chosen, data.centre_starts(chosen, window_s), window_s), device
+            )
+            with _autocast(device):
+                v, a = model(video, video_mask, audio, audio_mask)
+            out_v.append(v.float().cpu().numpy())
+            out_a.append(a.float().cpu().numpy())
+    return np.concatenate(out_v), np.concatenate(out_a)
+
+
+def paired_embeddings(
+    model: DualEncoder,
+    data: PairedData,
+    rows: npt.NDArray[np.int64],
+    config: TrainConfig,
+    device: str,
+) -> PairedEmbeddings:
+    """The evaluator's input for the pairs ``rows``."""
+    video, music = encode(model, data, rows, window_s=config.window_s, device=device)
+    return PairedEmbeddings(
+        tuple(data.sample_ids[i] for i in rows),
+        video,
+        music,
+        tuple(data.music_ids[i] for i in rows),
+    )
+
+
+def _validate(
+    model: DualEncoder,
+    data: PairedData,
+    rows: npt.NDArray[np.int64],
+    config: TrainConfig,
+    device: str,
+) -> dict[str, float]:
+    """Validation R@1/5/10 and MRR (percent, mean of both directions); empty without val."""
+    if len(rows) == 0:
+        return {}
+    result = evaluate_pairs(
+        paired_embeddings(model, data, rows, config, device),
+        EvalConfig(ks=(1, 5, 10), device=device),
+    )
+    directions = list(result.directions.values())
+    out = {f"r{k}": float(np.mean([d.full.recall[k] for d in directions])) for k in (1, 5, 10)}
+    out["mrr"] = float(np.mean([100 * d.full.mrr for d in directions]))
+    return out
+
+
+def _chunks(rows: npt.NDArray[np.int64], size: int) -> Iterator[npt.NDArray[np.int64]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def load_run(run: Path, device: str = "cpu") -> tuple[TrainConfig, DualEncoder]:
+    """The config and the best model (``best.pt``) of a run folder."""
+    files = RunFiles(Path(run))
+    config = train_config_from_dict(read_json(files.config).get("train", {}))
+    state = load_checkpoint(files.best, device)
+    video_dim = state["model"]["video.standardize.mean"].shape[0]
+    audio_dim = state["model"]["audio.standardize.mean"].shape[0]
+    model = build_model(config.model, video_dim=video_dim, audio_dim=audio_dim)
+    model.load_state_dict(state["model"])
+    return config, model.to(device)
+
+
+def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig from ``config.json``.
+
+    Raises:
+        InputError: fields this version does not know.
+    """
+    try:
+        return TrainConfig(
+            **{
+                **values,
+                "model": ModelConfig(**values["model"]),
+                "loss": LossConfig(**values["loss"]),
+            }
+        )
+    except (TypeError, KeyError) as exc:
+        raise InputError(f"run config does not match this version's TrainConfig: {exc}") from None
