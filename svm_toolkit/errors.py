@@ -46,6 +46,10 @@ class WorkerCrashError(SvmError):
     """A worker process died (out of memory, or a crash in native code); finished work is kept."""
 
 
+class TrainingDivergedError(SvmError):
+    """Training produced a non-finite loss (the message says which step and what to change)."""
+
+
 class SampleError(SvmError):
     """An expected per-sample failure; stages turn it into a ledger row, never a crash.
 

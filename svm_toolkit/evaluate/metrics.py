@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -122,8 +123,15 @@ def chance_median_rank(positives: npt.NDArray[np.int64], gallery: int) -> float:
             ),
             0.0,
         )
-        median = float(ranks[np.argmax(1.0 - tail >= 0.5)])
-        medians.append(np.full(int(np.sum(positives == p)), median))
+        median = int(ranks[np.argmax(1.0 - tail >= 0.5)])
+        # The CDF can be exactly one half (N = 100, p = 1: r = 50), where float rounding may
+        # land on either side: settle the boundary exactly, 2 C(N - r, p) <= C(N, p).
+        total, q = math.comb(gallery, int(p)), int(p)
+        while median > 1 and 2 * math.comb(gallery - median + 1, q) <= total:
+            median -= 1
+        while median < gallery and 2 * math.comb(gallery - median, q) > total:
+            median += 1
+        medians.append(np.full(int(np.sum(positives == p)), float(median)))
     return float(np.median(np.concatenate(medians)))
 
 

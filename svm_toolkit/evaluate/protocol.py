@@ -135,7 +135,9 @@ class DirectionResult:
             "median_rank": stats([p.median_rank for p in self.pools]),
             "mean_rank": stats([p.mean_rank for p in self.pools]),
             "mrr": stats([p.mrr for p in self.pools]),
-            "chance_recall": {str(k): self.pools[0].chance_recall[k] for k in ks},
+            "chance_recall": {
+                str(k): float(np.mean([p.chance_recall[k] for p in self.pools])) for k in ks
+            },
         }
 
 

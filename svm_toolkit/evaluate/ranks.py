@@ -48,7 +48,8 @@ def retrieval_ranks(
         int64, shape (Q,), on the queries' device: 1 + the negatives scoring >= the best positive.
 
     Raises:
-        ValueError: mismatched shapes, or a query without any positive in the gallery.
+        ValueError: mismatched shapes, non-finite embeddings, or a query without any positive
+            in the gallery.
     """
     import torch
 
@@ -58,6 +59,9 @@ def retrieval_ranks(
         )
     if query_groups.shape != (queries.shape[0],) or gallery_groups.shape != (gallery.shape[0],):
         raise ValueError("one group per query and per gallery item is needed")
+    if not (bool(torch.isfinite(queries).all()) and bool(torch.isfinite(gallery).all())):
+        # NaN scores compare false, so NaN embeddings would rank every query first.
+        raise ValueError("queries and gallery must be finite (NaN or inf embeddings)")
     device = queries.device
     gallery = gallery.float()
     order = torch.argsort(gallery_groups.to(device), stable=True)

@@ -52,6 +52,8 @@ class LossConfig:
         learn_temperature: learn it (as a clamped log logit scale) or keep it fixed.
         margin: the triplet margin on cosine similarities.
         hard_negatives: triplet on the hardest negative of each row (VSE++), else the mean.
+        hard_after_steps: optimiser steps on the mean of all negatives before the hardest take
+            over (hardest negatives from a random start collapse the embedding; VSE++ warms up).
         multi_positive: samples sharing a ``music_id`` are positives, not negatives.
     """
 
@@ -60,10 +62,11 @@ class LossConfig:
     learn_temperature: bool = True
     margin: float = 0.2
     hard_negatives: bool = True
+    hard_after_steps: int = 500
     multi_positive: bool = True
 
     def __post_init__(self) -> None:
-        if self.temperature <= 0 or self.margin < 0:
+        if self.temperature <= 0 or self.margin < 0 or self.hard_after_steps < 0:
             raise ValueError(f"temperature must be > 0 and margin >= 0: {self}")
 
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Final
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from svm_toolkit.errors import ConfigError
@@ -31,8 +30,10 @@ def positive_mask(groups: torch.Tensor, multi_positive: bool) -> torch.Tensor:
 class InfoNCE(nn.Module):
     """Symmetric InfoNCE with a (learnable) temperature, as CLIP trains.
 
-    Each row's loss is the mean over its positives of ``-log softmax`` of the scaled cosine
-    similarities (one positive: the usual cross-entropy); the two directions are averaged.
+    Each row's loss is ``-log`` of the softmax mass on its positives, ``logsumexp(all) -
+    logsumexp(positives)`` of the scaled cosine similarities (MIL-NCE; with one positive the
+    usual cross-entropy), so videos of one song are pulled together, never apart, matching the
+    evaluator's "any positive is a hit". The two directions are averaged.
     """
 
     def __init__(self, config: LossConfig) -> None:
@@ -51,11 +52,11 @@ class InfoNCE(nn.Module):
     ) -> torch.Tensor:
         """Scalar loss of (B, E) video and music embeddings."""
         logits = self.log_scale.exp().clamp(max=MAX_LOGIT_SCALE) * (video.float() @ audio.float().T)
-        positives = positive_mask(groups, self.multi_positive).float()
+        positives = positive_mask(groups, self.multi_positive)
 
         def direction(scores: torch.Tensor) -> torch.Tensor:
-            log_p = F.log_softmax(scores, dim=1)
-            return -((log_p * positives).sum(dim=1) / positives.sum(dim=1)).mean()
+            on_positives = scores.masked_fill(~positives, float("-inf"))
+            return (torch.logsumexp(scores, dim=1) - torch.logsumexp(on_positives, dim=1)).mean()
 
         return (direction(logits) + direction(logits.T)) / 2
 
@@ -64,15 +65,20 @@ class Triplet(nn.Module):
     """Bidirectional triplet margin loss on cosine similarities (VSE++ with hard negatives).
 
     For each pair, ``max(0, margin + s(negative) - s(positive))`` for video→music and
-    music→video negatives; the hardest negative of each row (``hard_negatives``) or the mean
-    over all negatives.
+    music→video negatives; the mean over all negatives for the first ``hard_after_steps``
+    training steps, then the hardest negative of each row (``hard_negatives``). The step count
+    is a buffer, so it is saved and resumed with the checkpoint.
     """
+
+    steps: torch.Tensor
 
     def __init__(self, config: LossConfig) -> None:
         super().__init__()
         self.margin = config.margin
         self.hard = config.hard_negatives
+        self.hard_after = config.hard_after_steps
         self.multi_positive = config.multi_positive
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     @property
     def temperature(self) -> float:
@@ -87,10 +93,13 @@ class Triplet(nn.Module):
         own = scores.diagonal()
         negatives = ~positive_mask(groups, self.multi_positive)
         count = negatives.sum(dim=1).clamp(min=1)
+        hard = self.hard and int(self.steps) >= self.hard_after
+        if self.training:
+            self.steps += 1
 
         def direction(violation: torch.Tensor) -> torch.Tensor:
             violation = violation.clamp(min=0) * negatives
-            rows = violation.max(dim=1).values if self.hard else violation.sum(dim=1) / count
+            rows = violation.max(dim=1).values if hard else violation.sum(dim=1) / count
             return rows.mean()
 
         return (

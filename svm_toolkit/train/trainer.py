@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from svm_toolkit.config import to_dict
-from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.errors import ConfigError, InputError, TrainingDivergedError
 from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
 from svm_toolkit.schema import Split
 from svm_toolkit.train.checkpoint import (
@@ -324,6 +324,11 @@ def _epoch(
         with _autocast(device):
             v, a = model(video, video_mask, audio, audio_mask)
         loss = loss_fn(v, a, groups)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; "
+                f"lower --lr (now {config.lr:g}) and run again with --overwrite"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

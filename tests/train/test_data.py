@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from svm_toolkit.errors import InputError
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.testing.pairs import PairsSpec, write_pairs
+from svm_toolkit.train.bank import FeatureBank
+from svm_toolkit.train.data import load_pairs
+
+SPEC = PairsSpec(pairs=40, songs=30, steps=6, audio_steps=1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_pairs(tmp_path_factory.mktemp("pairs"), SPEC)
+
+
+def test_bank_reads_every_step_in_row_order(dataset: Path) -> None:
+    directory = DatasetLayout(dataset).features_dir(SPEC.video)
+    bank = FeatureBank.from_shards(directory)
+    shards = sorted(directory.glob("part-*.parquet"))
+    assert len(shards) == 2
+    table = pq.read_table(shards)
+    assert bank.sample_ids == tuple(table.column("sample_id").to_pylist())
+    assert bank.values.shape == (40 * 6, SPEC.video_dim)
+    first = np.asarray(table.column("embeddings")[0].as_py(), dtype=np.float16)
+    np.testing.assert_array_equal(bank.values[:6], first)
+    np.testing.assert_array_equal(bank.offsets[:3], [0, 6, 12])
+    np.testing.assert_array_equal(bank.durations(), np.full(40, 6.0))
+
+
+def test_memory_mapped_cache_equals_in_memory(dataset: Path, tmp_path: Path) -> None:
+    directory = DatasetLayout(dataset).features_dir(SPEC.video)
+    memory = FeatureBank.from_shards(directory)
+    first = FeatureBank.from_shards(directory, cache=tmp_path)
+    again = FeatureBank.from_shards(directory, cache=tmp_path)  # read back from the cache
+    assert isinstance(again.values, np.memmap)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    for bank in (first, again):
+        assert bank.sample_ids == memory.sample_ids
+        np.testing.assert_array_equal(bank.values, memory.values)
+        np.testing.assert_array_equal(bank.offsets, memory.offsets)
+        np.testing.assert_array_equal(bank.times_s, memory.times_s)
+
+
+def test_windows_take_overlapping_steps_and_pad(dataset: Path) -> None:
+    bank = FeatureBank.from_shards(DatasetLayout(dataset).features_dir(SPEC.video))
+    rows = np.array([0, 1, 2])
+    x, mask = bank.window(rows, np.array([0.0, 2.5, 5.0]), 3.0)
+    # row 0: steps at 0, 1, 2; row 1: 2 (covers 2.5), 3, 4, 5 (starts before 5.5); row 2: 5
+    np.testing.assert_array_equal(mask.sum(axis=1), [3, 4, 1])
+    assert x.shape == (3, 4, SPEC.video_dim) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[1], bank.values[6 + 2 : 6 + 6].astype(np.float32))
+    assert not x[0, 3].any() and not x[2, 1:].any()  # padding is zero
+
+
+def test_a_single_clip_level_step_is_in_every_window(dataset: Path) -> None:
+    bank = FeatureBank.from_shards(DatasetLayout(dataset).features_dir(SPEC.audio))
+    x, mask = bank.window(np.array([0, 1]), np.array([0.0, 4.0]), 2.0)
+    assert mask.tolist() == [[True], [True]]
+    np.testing.assert_array_equal(x[:, 0], bank.values[:2].astype(np.float32))
+
+
+def test_pairs_carry_splits_songs_and_groups(dataset: Path) -> None:
+    data = load_pairs(dataset, audio=SPEC.audio, video=SPEC.video)
+    assert len(data.sample_ids) == 40 and data.dropped == {}
+    assert data.video.sample_ids == data.audio.sample_ids
+    assert sum(len(data.rows(s)) for s in ("train", "val", "test")) == 40
+    # pairs 0 and 30 share song 0: one group, one split
+    assert data.music_ids[0] == data.music_ids[30] == "song000000"
+    assert data.groups[0] == data.groups[30] == 0 and data.groups[1] == 1
+    assert data.splits[0] == data.splits[30]
+    starts = data.random_starts(data.rows("train"), 4.0, np.random.default_rng(0))
+    assert ((starts >= 0) & (starts <= 2.0)).all()
+    np.testing.assert_array_equal(data.centre_starts(np.array([0]), 4.0), [1.0])
+
+
+def test_missing_features_and_splits_are_clear_errors(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no features of 'resnet50' yet; run `svm extract"):
+        load_pairs(dataset, audio=SPEC.audio, video="resnet50")
+    copy = write_pairs(tmp_path / "nosplits", PairsSpec(pairs=8))
+    DatasetLayout(copy).splits.unlink()
+    with pytest.raises(InputError, match="no splits; make them with `svm splits make"):
+        load_pairs(copy, audio="synthetic_audio", video="synthetic_video")
