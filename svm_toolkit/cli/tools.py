@@ -10,6 +10,7 @@ from tqdm import tqdm
 from svm_toolkit.cli import render
 from svm_toolkit.demo import CorpusConfig, StageReport, run_demo
 from svm_toolkit.env import environment
+from svm_toolkit.evaluate.report import protocol_line, render_metrics
 
 _DEFAULT = CorpusConfig()
 
@@ -73,7 +74,12 @@ def demo(directory: Path, clips: int, seconds: float) -> None:
 
     report = run_demo(directory, corpus, on_clip=clip_done, on_stage=stage_done)
     bar.close()
+    if report.evaluation is not None:
+        click.echo(f"\nRecall@K of the demo run: {protocol_line(report.evaluation.metrics)}")
+        click.echo(render_metrics(report.evaluation.metrics))
     total = sum(s.seconds for s in report.stages)
     click.echo(f"\ndemo: {len(report.stages)} stages in {total:.1f} s; dataset at {report.dataset}")
     click.echo(f"  samples {report.info.samples:,}: {render.counts(report.info.by_status)}")
     click.echo(f"next: svm manifest info {report.dataset}")
+    if report.evaluation is not None:
+        click.echo(f"      svm evaluate {report.evaluation.written[0].parent}")

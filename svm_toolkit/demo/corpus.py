@@ -85,8 +85,8 @@ class CorpusConfig:
         seed: random seed; the same seed gives the same corpus.
     """
 
-    clips: int = 60
-    songs: int = 50
+    clips: int = 100
+    songs: int = 83
     seconds: float = 8.0
     size: tuple[int, int] = (240, 424)
     fps: int = 15

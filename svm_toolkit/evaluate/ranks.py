@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_CHUNK_BYTES: Final = 256 * 2**20
+#: Counts are summed in float32, exact below 2**24.
+MAX_GALLERY: Final = 2**24
 
 
 def chunk_rows(gallery: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
@@ -48,8 +50,8 @@ def retrieval_ranks(
         int64, shape (Q,), on the queries' device: 1 + the negatives scoring >= the best positive.
 
     Raises:
-        ValueError: mismatched shapes, non-finite embeddings, or a query without any positive
-            in the gallery.
+        ValueError: mismatched shapes, non-finite embeddings, a query without any positive in
+            the gallery, or a gallery of 2**24 items or more.
     """
     import torch
 
@@ -59,9 +61,13 @@ def retrieval_ranks(
         )
     if query_groups.shape != (queries.shape[0],) or gallery_groups.shape != (gallery.shape[0],):
         raise ValueError("one group per query and per gallery item is needed")
-    if not (bool(torch.isfinite(queries).all()) and bool(torch.isfinite(gallery).all())):
+    if not (bool(torch.isfinite(queries.sum())) and bool(torch.isfinite(gallery.sum()))):
         # NaN scores compare false, so NaN embeddings would rank every query first.
         raise ValueError("queries and gallery must be finite (NaN or inf embeddings)")
+    if gallery.shape[0] >= MAX_GALLERY:
+        raise ValueError(
+            f"a gallery of {gallery.shape[0]:,} is too large (at most {MAX_GALLERY:,})"
+        )
     device = queries.device
     gallery = gallery.float()
     order = torch.argsort(gallery_groups.to(device), stable=True)
@@ -83,7 +89,9 @@ def retrieval_ranks(
         where = order[(lo[rows, None] + offsets[None, :]).clamp(max=order.shape[0] - 1)]
         positive = scores.gather(1, where)  # (B, P), the positives' own scores
         best = positive.masked_fill(~valid, float("-inf")).max(dim=1).values  # (B,)
-        at_least = (scores >= best[:, None]).sum(dim=1)
         tied_positives = ((positive >= best[:, None]) & valid).sum(dim=1)
-        ranks[rows] = 1 + at_least - tied_positives
+        # In place, the block becomes 1.0 where a score reaches the best positive: one pass and
+        # no new (B, G) tensor (a bool mask summed as int64 costs more than the matmul's tail).
+        at_least = scores.ge_(best[:, None]).sum(dim=1)  # exact counts: G < 2**24
+        ranks[rows] = 1 + at_least.long() - tied_positives
     return ranks

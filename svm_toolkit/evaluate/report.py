@@ -112,13 +112,11 @@ def write_results(metrics: Mapping[str, Any], directory: Path, *, title: str) ->
 
 def plot_recall(metrics: Mapping[str, Any], path: Path, *, title: str) -> Path:
     """Recall@K against K (log scale) for both directions, with the chance curve dashed."""
-    import matplotlib
-    import matplotlib.ticker
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
+    from matplotlib.ticker import ScalarFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
     for name, result in metrics["directions"].items():
         curve = result["curve"]
         ax.plot(curve["k"], curve["recall"], marker=".", label=ARROWS.get(name, name))
@@ -126,12 +124,11 @@ def plot_recall(metrics: Mapping[str, Any], path: Path, *, title: str) -> Path:
     ks = [k for k in metrics["directions"][next(iter(metrics["directions"]))]["curve"]["k"]]
     ax.plot(ks, [100 * min(k / n, 1.0) for k in ks], "k--", lw=1, label="chance (one positive)")
     ax.set(xscale="log", xlabel="K", ylabel="Recall@K (%)", ylim=(0, 100), title=title)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.grid(alpha=0.3)
     ax.legend()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
     return path
 

@@ -107,13 +107,13 @@ class ExtractSummary:
 
     def describe(self) -> str:
         """One line: videos, statuses per extractor, steps and speed."""
-        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "nothing to do"
+        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items())
         steps = ", ".join(f"{name} {n:,} steps" for name, n in self.steps.items())
         speed = self.attempted / max(self.seconds, 1e-9)
-        return (
-            f"{self.attempted:,} videos ({self.skipped:,} done before): {statuses}; {steps}; "
-            f"{speed:,.1f} videos/s on {self.device}"
-        )
+        head = f"{self.attempted:,} videos ({self.skipped:,} done before): "
+        if not self.attempted:
+            return head + "nothing to do"
+        return f"{head}{statuses}; {steps}; {speed:,.1f} videos/s on {self.device}"
 
 
 def plan_jobs(

@@ -118,13 +118,11 @@ def plot_distributions(
     distributions: Mapping[str, Mapping[str, Sequence[float]]], path: Path
 ) -> Path:
     """One panel per quantity, one histogram per split (as shares, so sizes compare)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     names = [n for n, per_split in distributions.items() if any(len(v) for v in per_split.values())]
-    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.5 * max(1, len(names)), 3.4))
+    fig = Figure(figsize=(4.5 * max(1, len(names)), 3.4))
+    axes = fig.subplots(1, max(1, len(names)))
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, names, strict=False):
         values = [np.asarray(v, float) for v in distributions[name].values() if len(v)]
@@ -150,6 +148,5 @@ def plot_distributions(
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)
     return path

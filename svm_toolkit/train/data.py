@@ -123,7 +123,8 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
     in_audio = {s: i for i, s in enumerate(audio_bank.sample_ids)}
     dropped: Counter[str] = Counter()
     video_rows, audio_rows = [], []
-    for i, sample_id in enumerate(video_bank.sample_ids):
+    # sample-id order: the shards' row order depends on which worker finished first
+    for i, sample_id in sorted(enumerate(video_bank.sample_ids), key=lambda pair: pair[1]):
         if sample_id in split_of and sample_id in in_audio:
             video_rows.append(i)
             audio_rows.append(in_audio[sample_id])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,15 +11,11 @@ from svm_toolkit.train.checkpoint import write_bytes_atomic
 
 def plot_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
     """Write ``curves.png``: training loss (left) and validation R@1/5/10 (right) per epoch."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     epochs = [row["epoch"] for row in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
     left.plot(epochs, [row["train_loss"] for row in history], marker=".")
     left.set(xlabel="epoch", ylabel="training loss", title="loss")
     for k in (1, 5, 10):
@@ -31,6 +28,5 @@ def plot_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
         right.legend()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
     return path

@@ -82,7 +82,13 @@ class TrainSummary:
 
     def describe(self) -> str:
         """One line for the CLI and the demo."""
-        resumed = f", resumed after epoch {self.resumed_from}" if self.resumed_from else ""
+        resumed = (
+            " (done before)"
+            if self.resumed_from == self.epochs
+            else f", resumed after epoch {self.resumed_from}"
+            if self.resumed_from
+            else ""
+        )
         stop = ", stopped early" if self.stopped_early else ""
         val = " · ".join(f"{k} {v:.1f}" for k, v in self.best_val.items())
         return (

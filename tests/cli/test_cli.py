@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from svm_toolkit.testing.pairs import PairsSpec, write_pairs
 from svm_toolkit.testing.yt8m import synthetic_videos, write_vocabulary, write_yt8m
 from svm_toolkit.yt8m import Layout
 from tests.manifest.helpers import write_list
@@ -30,6 +31,8 @@ def svm(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
         (("manifest", "urls"), "Formats: .csv"),
         (("manifest", "info"), "by source, status and split"),
         (("demo",), "loopback HTTP server"),
+        (("train",), "resume"),
+        (("evaluate",), "ties count"),
         (("env",), "bug reports"),
         (("download",), "--cookies-from-browser"),
         (("manifest", "yt8m"), "--lookup-base"),
@@ -137,7 +140,9 @@ def test_demo_command(tmp_path: Path) -> None:
     )
     assert lines[5].startswith("splits     2 samples: train ")
     assert lines[6].startswith("validate   2 samples (train ")
-    assert lines[7].startswith("yt8m       60 records in 2 file(s) -> ")
+    assert lines[7].startswith("train      ")
+    assert lines[8].startswith("evaluate   skipped: ")
+    assert lines[9].startswith("yt8m       60 records in 2 file(s) -> ")
     assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
 
 
@@ -185,3 +190,32 @@ def test_manifest_yt8m(tmp_path: Path) -> None:
         and "did you mean 'Music video'?" in bad.stderr
         and "Traceback" not in bad.stderr
     )
+
+
+def test_train_evaluate_and_compare(tmp_path: Path) -> None:
+    dataset = write_pairs(tmp_path / "ds", PairsSpec(pairs=80, steps=4, audio_steps=2))
+    common = ["--audio", "synthetic_audio", "--video", "synthetic_video", "--device", "cpu"]
+    small = ["--width", "16", "--embed-dim", "8", "--epochs", "2", "--batch-size", "16"]
+    for encoder in ("transformer", "mean"):
+        result = svm(
+            "train", dataset, *common, *small, "--encoder", encoder, "--window", "4",
+            "-o", tmp_path / encoder,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == f"next: svm evaluate {tmp_path / encoder}"
+        assert "epoch   2  loss " in result.stdout
+        result = svm("evaluate", tmp_path / encoder, "--pool-size", "5", "--pool-seeds", "2")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith("test split, ") and "pools of 5 candidates" in lines[0]
+        assert lines[1].split()[:3] == ["direction", "gallery", "R@1"]
+        assert "  pools of 5" in result.stdout and "chance" in result.stdout
+    result = svm("evaluate", "--compare", tmp_path / "transformer", tmp_path / "mean")
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path / "mean") in result.stdout and "music→video" in result.stdout
+    result = svm("train", dataset, *common, *small, "--seed", "3", "-o", tmp_path / "mean")
+    assert result.returncode == 2 and "--overwrite" in result.stderr  # another run's folder
+    result = svm("evaluate", dataset)
+    assert result.returncode == 2 and "not a run folder" in result.stderr
+    result = svm("evaluate", dataset, "--audio", "synthetic_audio", "--video", "synthetic_video")
+    assert result.returncode == 2 and "needs one embedding space" in result.stderr

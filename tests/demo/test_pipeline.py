@@ -11,7 +11,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
     stages = ["corpus", "manifest", "download", "preprocess", "extract", "splits", "validate"]
-    stages.append("yt8m")
+    stages += ["train", "evaluate", "yt8m"]
     assert [s.stage for s in report.stages] == stages == [s.stage for s in lines]
     assert report.stages[2].summary.startswith("6 videos (0 done before): 5 ok, 1 unavailable;")
     assert report.stages[3].summary.startswith(
@@ -38,7 +38,12 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert "links: music_id " in report.stages[5].summary
     assert report.stages[6].summary.endswith(": clean") or " 0 errors" in report.stages[6].summary
     assert (tmp_path / "dataset" / "splits.parquet").exists()
-    assert report.stages[7].summary.startswith("60 records in 2 file(s) -> ")
+    assert report.stages[7].summary.startswith("2 train / 1 val pairs; ")
+    assert report.stages[8].summary == (
+        "skipped: 1 pair(s) in test, at least 2 needed (use more --clips)"
+    )  # tests/test_notebooks.py evaluates a bigger corpus
+    assert (tmp_path / "dataset" / "runs" / "tivm-demo" / "best.pt").exists()
+    assert report.stages[9].summary.startswith("60 records in 2 file(s) -> ")
     yt8m = read_manifest(tmp_path / "yt8m" / "dataset").to_pylist()
     assert {r["status"] for r in yt8m} == {"ok", "unavailable"}
     assert all(
@@ -52,6 +57,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert again.stages[3].summary.startswith("0 videos (5 done before): nothing to do")
     assert again.stages[4].summary.startswith("0 videos (4 done before): nothing to do")
     assert again.stages[5].summary.endswith("unchanged")
+    assert " (done before)" in again.stages[7].summary
     assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
         r["sample_id"] for r in rows
     ]

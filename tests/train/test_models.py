@@ -77,7 +77,7 @@ def test_infonce_gradient_pulls_pairs_together_and_learns_temperature() -> None:
     assert loss_fn.log_scale.grad is not None
     before = (_unit(v) * _unit(a)).sum(dim=1)
     after = (_unit(v - 0.5 * v.grad) * _unit(a)).sum(dim=1)  # one descent step
-    assert float(after.mean()) > float(before.mean())
+    assert float(after.mean().detach()) > float(before.mean().detach())
 
 
 def test_multi_positive_does_not_push_apart_videos_of_one_song() -> None:
