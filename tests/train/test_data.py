@@ -87,3 +87,27 @@ def test_missing_features_and_splits_are_clear_errors(dataset: Path, tmp_path: P
     DatasetLayout(copy).splits.unlink()
     with pytest.raises(InputError, match="no splits; make them with `svm splits make"):
         load_pairs(copy, audio="synthetic_audio", video="synthetic_video")
+
+
+def test_youtube8m_frame_features_pair_and_train(tmp_path: Path) -> None:
+    from svm_toolkit.demo.yt8m import run_yt8m_demo
+    from svm_toolkit.splits import SplitConfig, make_splits
+    from svm_toolkit.train.config import ModelConfig, TrainConfig
+    from svm_toolkit.train.trainer import train
+
+    dataset = tmp_path / "dataset"
+    run_yt8m_demo(tmp_path)  # frame-level TFRecords -> features/yt8m_rgb, features/yt8m_audio
+    make_splits(dataset, SplitConfig(ratios=(0.6, 0.2, 0.2)))
+    data = load_pairs(dataset, audio="yt8m_audio", video="yt8m_rgb")
+    assert data.video.dim == 1024 and data.audio.dim == 128
+    assert len(data.sample_ids) > 20 and (np.diff(data.video.offsets) > 1).all()  # per second
+    config = TrainConfig(
+        audio="yt8m_audio",
+        video="yt8m_rgb",
+        model=ModelConfig(width=16, embed_dim=8, heads=2),
+        epochs=1,
+        batch_size=8,
+        window_s=30.0,
+        device="cpu",
+    )
+    assert train(dataset, config, tmp_path / "run").epochs == 1
