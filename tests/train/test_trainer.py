@@ -117,3 +117,37 @@ def test_zero_shot_needs_one_embedding_space(dataset: Path, tmp_path: Path) -> N
 def test_a_diverging_run_stops_with_a_clear_error(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(TrainingDivergedError, match=r"lower --lr \(now 1e\+30\)"):
         train(dataset, config(epochs=2, lr=1e30), tmp_path / "run")
+
+
+def test_svm_train_killed_mid_run_resumes_to_the_same_weights(
+    dataset: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [
+        sys.executable, "-m", "svm_toolkit", "train", str(dataset), "--audio", SPEC.audio,
+        "--video", SPEC.video, "--width", "32", "--embed-dim", "16", "--epochs", "8",
+        "--batch-size", "16", "--window", "4", "--device", "cpu", "--seed", "5",
+    ]  # fmt: skip
+    whole = subprocess.run([*args, "-o", str(tmp_path / "whole")], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([*args, "-o", str(run)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (run / "epochs.csv").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # mid-epoch, after at least one checkpoint
+    proc.wait()
+    done = torch.load(run / "last.pt", weights_only=True)["epoch"]
+    assert 1 <= done < 8
+    again = subprocess.run([*args, "-o", str(run)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert f"resumed after epoch {done}" in again.stdout
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
+    b = torch.load(run / "last.pt", weights_only=True)
+    assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]
+    for name, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][name], tensor, rtol=0, atol=0, msg=name)
