@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from svm_toolkit.device import resolve_device
 from svm_toolkit.evaluate.metrics import DEFAULT_KS, RankMetrics, rank_metrics, recall_curve
 from svm_toolkit.evaluate.ranks import DEFAULT_CHUNK_BYTES, retrieval_ranks
 
@@ -171,9 +172,7 @@ def evaluate_pairs(pairs: PairedEmbeddings, config: EvalConfig = EvalConfig()) -
     """
     import torch
 
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(config.device)
     n = len(pairs.sample_ids)
     if config.pool_size is not None and config.pool_size > n:
         raise ValueError(f"pool size {config.pool_size} is larger than the {n} test pairs")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from svm_toolkit.device import resolve_device
 from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
 from svm_toolkit.evaluate.report import ARROWS, write_results
 from svm_toolkit.evaluate.sources import raw_embeddings, run_embeddings
@@ -50,7 +51,7 @@ def evaluate_run(
     dataset: Path | None = None,
 ) -> Evaluation:
     """Evaluate a run's best model on one split of its dataset; results go into the run folder."""
-    device = _device(config.device)
+    device = resolve_device(config.device)
     pairs = run_embeddings(run, split=split, dataset=dataset, device=device)
     return _evaluate(pairs, config, run, split=split, source=f"run {run}")
 
@@ -82,11 +83,3 @@ def _evaluate(
     )
     logger.info("evaluate: %s", ", ".join(str(p) for p in written))
     return Evaluation(metrics, written)
-
-
-def _device(spec: str) -> str:
-    if spec != "auto":
-        return spec
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -29,6 +29,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
+from svm_toolkit.device import resolve_device
 from svm_toolkit.errors import InputError, SampleError
 from svm_toolkit.extract.base import Extractor, Media, Units, sha256
 from svm_toolkit.extract.config import ExtractConfig
@@ -285,15 +286,6 @@ def _embed(extractor: Extractor, batch: npt.NDArray[Any]) -> npt.NDArray[np.floa
     with torch.inference_mode(), autocast:
         out = extractor.embed(tensor)
     return out.float().cpu().numpy()
-
-
-def resolve_device(spec: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else as given."""
-    if spec != "auto":
-        return spec
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run_extract(

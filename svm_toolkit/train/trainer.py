@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from svm_toolkit.config import to_dict
+from svm_toolkit.device import resolve_device
 from svm_toolkit.errors import ConfigError, InputError, TrainingDivergedError
 from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
 from svm_toolkit.schema import Split
@@ -97,11 +98,35 @@ class TrainSummary:
         )
 
 
-def resolve_device(spec: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec
+@dataclass(slots=True)
+class _Fit:
+    """What every step of one training run works with."""
+
+    model: DualEncoder
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    data: PairedData
+    config: TrainConfig
+    device: str
+    batch: int
+    steps: int
+
+    def state(self) -> dict[str, Any]:
+        """The tensors a checkpoint keeps."""
+        return {
+            "model": self.model.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load(self, saved: dict[str, Any]) -> None:
+        """Restore what :meth:`state` saved."""
+        self.model.load_state_dict(saved["model"])
+        self.loss_fn.load_state_dict(saved["loss"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
 
 
 def train(
@@ -150,69 +175,32 @@ def train(
             f"{dataset}: {len(train_rows)} training pairs; at least 2 are needed "
             "(check `svm splits make` and that both extractors ran)"
         )
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, video_dim=data.video.dim, audio_dim=data.audio.dim)
-    _fit_standardizers(model, data, train_rows)
-    model.to(device)
-    loss_fn = build_loss(config.loss).to(device)
-    params = [p for p in [*model.parameters(), *loss_fn.parameters()] if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    batch = min(config.batch_size, len(train_rows))
-    steps = max(len(train_rows) // batch, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_cosine(steps * config.epochs, config.warmup)
-    )
+    fit = _setup(data, train_rows, config, device)
     state: dict[str, Any] = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "history": []}
     if files.last.exists():
         saved = load_checkpoint(files.last, device)
-        model.load_state_dict(saved["model"])
-        loss_fn.load_state_dict(saved["loss"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
+        fit.load(saved)
         state = {k: saved[k] for k in state}
         state["done"] = saved.get("done", False)
     resumed_from = int(state["epoch"])
     while not state.get("done") and state["epoch"] < config.epochs:
         epoch = int(state["epoch"]) + 1
-        row = _epoch(
-            model,
-            loss_fn,
-            optimizer,
-            scheduler,
-            data,
-            train_rows,
-            config,
-            epoch,
-            batch,
-            steps,
-            device,
-            on_step,
-        )
-        val = _validate(model, data, val_rows, config, device)
+        row = _epoch(fit, train_rows, epoch, on_step)
+        val = _validate(fit, val_rows)
         row.update({f"val_{k}": v for k, v in val.items()})
         score = [val["r10"], val["mrr"]] if val else [-row["train_loss"]]
         improved = state["best"] is None or score > state["best"]
         state.update(epoch=epoch, bad=0 if improved else state["bad"] + 1)
         if improved:
             state.update(best=score, best_epoch=epoch)
-            save_checkpoint(
-                files.best,
-                {"model": model.state_dict(), "loss": loss_fn.state_dict(), "epoch": epoch},
-            )
+            model_state = {k: fit.state()[k] for k in ("model", "loss")}
+            save_checkpoint(files.best, {**model_state, "epoch": epoch})
         state["history"] = [*state["history"], row]
         state["done"] = (
             bool(config.patience and state["bad"] >= config.patience) or epoch >= config.epochs
         )
-        save_checkpoint(
-            files.last,
-            {
-                **{k: state[k] for k in ("epoch", "best", "best_epoch", "bad", "history", "done")},
-                "model": model.state_dict(),
-                "loss": loss_fn.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-            },
-        )
+        kept = ("epoch", "best", "best_epoch", "bad", "history", "done")
+        save_checkpoint(files.last, {**{k: state[k] for k in kept}, **fit.state()})
         write_rows_csv(files.epochs_csv, state["history"])
         write_json(files.epochs_json, state["history"])
         logger.info("epoch %d: %s", epoch, row)
@@ -300,57 +288,69 @@ def _autocast(device: str) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext()
 
 
+def _setup(data: PairedData, rows: npt.NDArray[np.int64], config: TrainConfig, device: str) -> _Fit:
+    """Model (seeded, standardised on the training steps), loss, AdamW and the schedule."""
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, video_dim=data.video.dim, audio_dim=data.audio.dim)
+    _fit_standardizers(model, data, rows)
+    model.to(device)
+    loss_fn = build_loss(config.loss).to(device)
+    params = [p for p in [*model.parameters(), *loss_fn.parameters()] if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    batch = min(config.batch_size, len(rows))
+    steps = max(len(rows) // batch, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_cosine(steps * config.epochs, config.warmup)
+    )
+    return _Fit(model, loss_fn, optimizer, scheduler, data, config, device, batch, steps)
+
+
 def _epoch(
-    model: DualEncoder,
-    loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-    data: PairedData,
+    fit: _Fit,
     rows: npt.NDArray[np.int64],
-    config: TrainConfig,
     epoch: int,
-    batch: int,
-    steps: int,
-    device: str,
     on_step: Callable[[StepProgress], None] | None,
 ) -> dict[str, float]:
     """One epoch of optimiser steps; returns its metrics row."""
+    config, batch = fit.config, fit.batch
     torch.manual_seed(config.seed * 1_000_003 + epoch)
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(rows)
-    model.train()
+    fit.model.train()
     started = time.perf_counter()
     losses = []
-    for step in range(steps):
+    for step in range(fit.steps):
         chosen = order[step * batch : (step + 1) * batch]
+        starts = fit.data.random_starts(chosen, config.window_s, rng)
         video, video_mask, audio, audio_mask, groups = _tensors(
-            data.batch(chosen, data.random_starts(chosen, config.window_s, rng), config.window_s),
-            device,
+            fit.data.batch(chosen, starts, config.window_s), fit.device
         )
-        with _autocast(device):
-            v, a = model(video, video_mask, audio, audio_mask)
-        loss = loss_fn(v, a, groups)
+        with _autocast(fit.device):
+            v, a = fit.model(video, video_mask, audio, audio_mask)
+        loss = fit.loss_fn(v, a, groups)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"the loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}; "
                 f"lower --lr (now {config.lr:g}) and run again with --overwrite"
             )
-        optimizer.zero_grad(set_to_none=True)
+        fit.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        scheduler.step()
+        fit.optimizer.step()
+        fit.scheduler.step()
         losses.append(float(loss.detach()))
         if on_step is not None:
             elapsed = time.perf_counter() - started
-            on_step(StepProgress(epoch, step + 1, steps, losses[-1], (step + 1) * batch / elapsed))
+            on_step(
+                StepProgress(epoch, step + 1, fit.steps, losses[-1], (step + 1) * batch / elapsed)
+            )
     seconds = time.perf_counter() - started
     return {
         "epoch": epoch,
         "train_loss": float(np.mean(losses)),
-        "lr": float(scheduler.get_last_lr()[0]),
-        "temperature": float(getattr(loss_fn, "temperature", float("nan"))),
+        "lr": float(fit.scheduler.get_last_lr()[0]),
+        "temperature": float(getattr(fit.loss_fn, "temperature", float("nan"))),
         "seconds": seconds,
-        "samples_per_s": steps * batch / seconds,
+        "samples_per_s": fit.steps * batch / seconds,
     }
 
 
@@ -399,19 +399,13 @@ def paired_embeddings(
     )
 
 
-def _validate(
-    model: DualEncoder,
-    data: PairedData,
-    rows: npt.NDArray[np.int64],
-    config: TrainConfig,
-    device: str,
-) -> dict[str, float]:
+def _validate(fit: _Fit, rows: npt.NDArray[np.int64]) -> dict[str, float]:
     """Validation R@1/5/10 and MRR (percent, mean of both directions); empty without val."""
     if len(rows) == 0:
         return {}
     result = evaluate_pairs(
-        paired_embeddings(model, data, rows, config, device),
-        EvalConfig(ks=(1, 5, 10), device=device),
+        paired_embeddings(fit.model, fit.data, rows, fit.config, fit.device),
+        EvalConfig(ks=(1, 5, 10), device=fit.device),
     )
     directions = list(result.directions.values())
     out = {f"r{k}": float(np.mean([d.full.recall[k] for d in directions])) for k in (1, 5, 10)}
