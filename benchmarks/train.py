@@ -54,8 +54,11 @@ def generated(pairs: int, seed: int = 0) -> PairedData:
         return FeatureBank(name, ids, values, offsets, times, 1.0)
 
     return PairedData(
+        sample_ids=ids,
         video=bank("resnet50", VIDEO_DIM),
         audio=bank("vggish", AUDIO_DIM),
+        video_rows=np.arange(pairs, dtype=np.int64),
+        audio_rows=np.arange(pairs, dtype=np.int64),
         splits=("train",) * pairs,
         music_ids=(None,) * pairs,
         groups=np.arange(pairs, dtype=np.int64),

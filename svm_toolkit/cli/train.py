@@ -13,7 +13,7 @@ from svm_toolkit.errors import ConfigError
 from svm_toolkit.evaluate.metrics import DEFAULT_KS
 from svm_toolkit.evaluate.protocol import EvalConfig
 from svm_toolkit.schema import Split
-from svm_toolkit.train.config import TRAIN_PRESETS
+from svm_toolkit.train.config import ENCODER_NAMES, LOSS_NAMES, MODEL_NAMES, TRAIN_PRESETS
 
 _SPLITS = click.Choice([s.value for s in Split])
 
@@ -29,11 +29,9 @@ _SPLITS = click.Choice([s.value for s in Split])
 )
 @click.option("--audio", help="Audio extractor whose features the music tower reads.")
 @click.option("--video", help="Visual extractor whose features the video tower reads.")
-@click.option("--model", type=click.Choice(["tivm", "mvbind"]), help="Dual encoder.")
-@click.option(
-    "--encoder", type=click.Choice(["transformer", "lstm", "mean"]), help="TIVM temporal encoder."
-)
-@click.option("--loss", type=click.Choice(["infonce", "triplet"]), help="Objective.")
+@click.option("--model", type=click.Choice(MODEL_NAMES), help="Dual encoder.")
+@click.option("--encoder", type=click.Choice(ENCODER_NAMES), help="TIVM temporal encoder.")
+@click.option("--loss", type=click.Choice(LOSS_NAMES), help="Objective.")
 @click.option("--width", type=click.IntRange(min=2), help="Hidden width d.")
 @click.option("--embed-dim", type=click.IntRange(min=1), help="Joint embedding size.")
 @click.option("--layers", type=click.IntRange(min=1), help="Transformer / LSTM layers.")

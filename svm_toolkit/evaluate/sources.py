@@ -15,9 +15,8 @@ import numpy.typing as npt
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.evaluate.protocol import PairedEmbeddings
-from svm_toolkit.train.bank import FeatureBank
 from svm_toolkit.train.checkpoint import RunFiles, read_json
-from svm_toolkit.train.data import load_pairs
+from svm_toolkit.train.data import PairedData, load_pairs
 
 
 def run_dataset(run: Path) -> Path:
@@ -70,18 +69,14 @@ def raw_embeddings(dataset: Path, *, audio: str, video: str, split: str) -> Pair
         )
     return PairedEmbeddings(
         tuple(data.sample_ids[i] for i in rows),
-        _pooled(data.video, rows),
-        _pooled(data.audio, rows),
+        _pooled(data, "video", rows),
+        _pooled(data, "audio", rows),
         tuple(data.music_ids[i] for i in rows),
     )
 
 
-def _pooled(bank: FeatureBank, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    """float32 (len(rows), D): mean of each row's steps, unit length."""
-    out = np.empty((len(rows), bank.dim), dtype=np.float32)
-    for i, row in enumerate(rows):
-        out[i] = np.asarray(
-            bank.values[bank.offsets[row] : bank.offsets[row + 1]], np.float32
-        ).mean(axis=0)
+def _pooled(data: PairedData, side: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """float32 (len(rows), D): mean of each pair's steps on one side, unit length."""
+    out = np.stack([data.steps(side, int(row)).astype(np.float32).mean(axis=0) for row in rows])
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return np.asarray(out / np.maximum(norms, 1e-12), dtype=np.float32)

@@ -7,6 +7,12 @@ from typing import Final, Literal
 
 LossName = Literal["infonce", "triplet"]
 
+#: The registered names (the registries in ``models`` and ``losses`` are keyed by these; kept
+#: here so that the CLI can list them without importing torch).
+MODEL_NAMES: Final = ("tivm", "mvbind")
+ENCODER_NAMES: Final = ("transformer", "lstm", "mean")
+LOSS_NAMES: Final = ("infonce", "triplet")
+
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:

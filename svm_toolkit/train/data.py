@@ -50,28 +50,40 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class PairedData:
-    """``N`` samples with both features, row-aligned.
+    """``N`` pairs: samples with both features and a split, in sample-id order.
+
+    The banks stay as they were read (a memory-mapped bank is never copied); pair i's steps
+    are row ``video_rows[i]`` of ``video`` and row ``audio_rows[i]`` of ``audio``.
 
     Attributes:
-        video: the visual extractor's bank, row i = sample i.
-        audio: the audio extractor's bank, row i = sample i.
+        sample_ids: the ``N`` sample ids.
+        video: the visual extractor's bank.
+        audio: the audio extractor's bank.
+        video_rows: int64, shape (N,): each pair's row in ``video``.
+        audio_rows: int64, shape (N,): each pair's row in ``audio``.
         splits: ``N`` split names.
         music_ids: ``N`` songs (``None`` when unknown).
         groups: int64, shape (N,): samples sharing a song share a value; others are alone.
         dropped: why samples with a split were left out, e.g. ``{"no efficientnet_lite0": 3}``.
     """
 
+    sample_ids: tuple[str, ...]
     video: FeatureBank
     audio: FeatureBank
+    video_rows: npt.NDArray[np.int64]
+    audio_rows: npt.NDArray[np.int64]
     splits: tuple[str, ...]
     music_ids: tuple[str | None, ...]
     groups: npt.NDArray[np.int64]
     dropped: dict[str, int]
 
-    @property
-    def sample_ids(self) -> tuple[str, ...]:
-        """The ``N`` sample ids."""
-        return self.video.sample_ids
+    def steps(self, side: str, pair: int) -> npt.NDArray[np.float16]:
+        """float16, shape (T, D): the steps of one pair's ``video`` or ``audio`` side."""
+        bank, rows = (
+            (self.video, self.video_rows) if side == "video" else (self.audio, self.audio_rows)
+        )
+        row = rows[pair]
+        return np.asarray(bank.values[bank.offsets[row] : bank.offsets[row + 1]])
 
     def rows(self, split: str) -> npt.NDArray[np.int64]:
         """int64 rows of one split, in sample order."""
@@ -79,14 +91,16 @@ class PairedData:
 
     def durations(self) -> npt.NDArray[np.float64]:
         """float64, shape (N,): each sample's length, the longer of its two feature spans, s."""
-        return np.maximum(self.video.durations(), self.audio.durations())
+        return np.maximum(
+            self.video.durations()[self.video_rows], self.audio.durations()[self.audio_rows]
+        )
 
     def batch(
         self, rows: npt.NDArray[np.int64], start_s: npt.NDArray[np.float64], window_s: float
     ) -> Batch:
         """The pairs ``rows`` cropped to ``[start_s, start_s + window_s)`` in both modalities."""
-        video, video_mask = self.video.window(rows, start_s, window_s)
-        audio, audio_mask = self.audio.window(rows, start_s, window_s)
+        video, video_mask = self.video.window(self.video_rows[rows], start_s, window_s)
+        audio, audio_mask = self.audio.window(self.audio_rows[rows], start_s, window_s)
         return Batch(rows, video, video_mask, audio, audio_mask, self.groups[rows])
 
     def random_starts(
@@ -129,13 +143,10 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
             video_rows.append(i)
             audio_rows.append(in_audio[sample_id])
     paired = {video_bank.sample_ids[i] for i in video_rows}
+    in_video = set(video_bank.sample_ids)
     for sample_id in split_of:
         if sample_id not in paired:
-            missing = [
-                n
-                for n, b in ((video, set(video_bank.sample_ids)), (audio, in_audio))
-                if sample_id not in b
-            ]
+            missing = [n for n, b in ((video, in_video), (audio, in_audio)) if sample_id not in b]
             dropped[f"no {' or '.join(missing)}"] += 1
     if not video_rows:
         raise InputError(
@@ -143,9 +154,8 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
             f"run `svm extract {dataset} --extractor {video},{audio}` and "
             f"`svm splits make {dataset}`"
         )
-    vb = video_bank.take(np.asarray(video_rows, dtype=np.int64))
-    ab = audio_bank.take(np.asarray(audio_rows, dtype=np.int64))
-    music_ids = tuple(songs.get(s) for s in vb.sample_ids)
+    sample_ids = tuple(video_bank.sample_ids[i] for i in video_rows)
+    music_ids = tuple(songs.get(s) for s in sample_ids)
     groups = np.arange(len(music_ids), dtype=np.int64)
     first: dict[str, int] = {}
     for i, song in enumerate(music_ids):
@@ -154,7 +164,15 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
     if dropped:
         logger.warning("left out (samples with a split): %s", dict(dropped))
     return PairedData(
-        vb, ab, tuple(split_of[s] for s in vb.sample_ids), music_ids, groups, dict(dropped)
+        sample_ids,
+        video_bank,
+        audio_bank,
+        np.asarray(video_rows, dtype=np.int64),
+        np.asarray(audio_rows, dtype=np.int64),
+        tuple(split_of[s] for s in sample_ids),
+        music_ids,
+        groups,
+        dict(dropped),
     )
 
 

@@ -256,19 +256,19 @@ def _warmup_cosine(total: int, warmup: float) -> Callable[[int], float]:
 
 def _fit_standardizers(model: DualEncoder, data: PairedData, rows: npt.NDArray[np.int64]) -> None:
     """Per-dimension mean and std of the training steps, chunked to bound memory."""
-    for tower, bank in ((model.video, data.video), (model.audio, data.audio)):
+    for side, tower, dim in (
+        ("video", model.video, data.video.dim),
+        ("audio", model.audio, data.audio.dim),
+    ):
         assert isinstance(tower, Tower)
-        total = np.zeros(bank.dim)
-        square = np.zeros(bank.dim)
+        total = np.zeros(dim)
+        square = np.zeros(dim)
         count = 0
-        for start in range(0, len(rows), 4096):
-            for row in rows[start : start + 4096]:
-                steps = np.asarray(
-                    bank.values[bank.offsets[row] : bank.offsets[row + 1]], np.float64
-                )
-                total += steps.sum(axis=0)
-                square += (steps**2).sum(axis=0)
-                count += len(steps)
+        for row in rows:
+            steps = data.steps(side, int(row)).astype(np.float64)
+            total += steps.sum(axis=0)
+            square += (steps**2).sum(axis=0)
+            count += len(steps)
         mean = total / count
         std = np.sqrt(np.maximum(square / count - mean**2, 0.0))
         tower.standardize.fit(torch.from_numpy(mean).float(), torch.from_numpy(std).float())

@@ -34,6 +34,19 @@ def test_bank_reads_every_step_in_row_order(dataset: Path) -> None:
     np.testing.assert_array_equal(bank.durations(), np.full(40, 6.0))
 
 
+def test_pairs_from_a_memory_mapped_cache_stay_mapped(dataset: Path, tmp_path: Path) -> None:
+    data = load_pairs(dataset, audio=SPEC.audio, video=SPEC.video, cache=tmp_path)
+    assert isinstance(data.video.values, np.memmap) and isinstance(data.audio.values, np.memmap)
+    memory = load_pairs(dataset, audio=SPEC.audio, video=SPEC.video)
+    rows = np.arange(5)
+    x, mask = (
+        data.batch(rows, np.zeros(5), 4.0).video,
+        data.batch(rows, np.zeros(5), 4.0).video_mask,
+    )
+    np.testing.assert_array_equal(x, memory.batch(rows, np.zeros(5), 4.0).video)
+    assert mask.all()
+
+
 def test_memory_mapped_cache_equals_in_memory(dataset: Path, tmp_path: Path) -> None:
     directory = DatasetLayout(dataset).features_dir(SPEC.video)
     memory = FeatureBank.from_shards(directory)
@@ -69,7 +82,12 @@ def test_a_single_clip_level_step_is_in_every_window(dataset: Path) -> None:
 def test_pairs_carry_splits_songs_and_groups(dataset: Path) -> None:
     data = load_pairs(dataset, audio=SPEC.audio, video=SPEC.video)
     assert len(data.sample_ids) == 40 and data.dropped == {}
-    assert data.video.sample_ids == data.audio.sample_ids
+    assert data.sample_ids == tuple(sorted(data.sample_ids))
+    for bank, rows in ((data.video, data.video_rows), (data.audio, data.audio_rows)):
+        assert [bank.sample_ids[r] for r in rows] == list(data.sample_ids)
+    np.testing.assert_array_equal(
+        data.steps("audio", 3), data.audio.values[data.audio_rows[3]][None]
+    )
     assert sum(len(data.rows(s)) for s in ("train", "val", "test")) == 40
     # pairs 0 and 30 share song 0: one group, one split
     assert data.music_ids[0] == data.music_ids[30] == "song000000"

@@ -37,6 +37,18 @@ def test_towers_give_unit_embeddings_that_ignore_padding(model: str, encoder: st
     torch.testing.assert_close(alone[0], v[1], rtol=1e-4, atol=1e-5)
 
 
+def test_registries_match_the_names_the_cli_offers() -> None:
+    from svm_toolkit.train.config import ENCODER_NAMES, LOSS_NAMES, MODEL_NAMES
+    from svm_toolkit.train.losses import LOSSES
+    from svm_toolkit.train.models import MODELS
+
+    assert (tuple(MODELS), tuple(ENCODERS), tuple(LOSSES)) == (
+        MODEL_NAMES,
+        ENCODER_NAMES,
+        LOSS_NAMES,
+    )
+
+
 def test_unknown_names_list_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="known: tivm, mvbind"):
         build_model(ModelConfig(name="clip"), video_dim=4, audio_dim=4)
