@@ -10,6 +10,7 @@ so features on any scale (dB descriptors, unit-norm embeddings) train alike.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Final
@@ -200,15 +201,7 @@ def _tivm(config: ModelConfig, video_dim: int, audio_dim: int) -> DualEncoder:
 
 
 def _mvbind(config: ModelConfig, video_dim: int, audio_dim: int) -> DualEncoder:
-    head = ModelConfig(
-        name=config.name,
-        encoder="mean",
-        width=config.width,
-        embed_dim=config.embed_dim,
-        branch_layers=config.branch_layers,
-        heads=config.heads,
-        dropout=config.dropout,
-    )
+    head = dataclasses.replace(config, encoder="mean")  # steps are pooled before the head
     return DualEncoder(
         Tower(video_dim, head, pool_first=True), Tower(audio_dim, head, pool_first=True)
     )
