@@ -90,6 +90,24 @@ def test_shards_carry_provenance_and_vector_encodings(done: Path) -> None:
     assert len(frame.iloc[0][COL.embedding]) == 1280
 
 
+def test_hugging_face_datasets_reads_the_shards_as_they_are(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    datasets = pytest.importorskip("datasets")  # a dev dependency: never skipped in CI
+    shards = [str(p) for p in committed_shards(done / "features" / "efficientnet_lite0", "part")]
+    loaded = datasets.load_dataset(
+        "parquet", data_files=shards, split="train", cache_dir=str(tmp_path)
+    )
+    assert loaded.num_rows == len(features(done, "efficientnet_lite0"))
+    assert str(loaded.features[COL.embedding]) == "List(Value('float16'), length=1280)"
+    row = loaded.with_format("numpy")[0]
+    assert row[COL.embeddings].shape == (4, 1280)  # its numpy format widens float16 to float32
+    expected = features(done, "efficientnet_lite0")[row[COL.sample_id]][COL.embedding]
+    np.testing.assert_array_equal(row[COL.embedding], np.asarray(expected, np.float32))
+
+
 def test_batches_mixing_videos_equal_one_video_at_a_time(done: Path, tmp_path: Path) -> None:
     root = copy(done, tmp_path / "ds")
     run_extract(root, dataclasses.replace(CONFIG, batch_size=1, extractors=(NAMES[0],)))
