@@ -94,6 +94,12 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     metavar="[NAME=]PATH",
     help="A weights file for an extractor (repeatable); NAME= may be left out with one extractor.",
 )
+@click.option(
+    "--vggish-pca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="VGGish's PCA parameters (vggish_pca_params.npz): store vggish features in the "
+    "AudioSet/YT8M form (PCA, whitening, 8-bit), dequantised.",
+)
 @click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
 def extract(
     dataset: Path,
@@ -102,6 +108,7 @@ def extract(
     batch_size: int,
     workers: int,
     weights: tuple[str, ...],
+    vggish_pca: Path | None,
     retry: str | None,
 ) -> None:
     """Extract features of every preprocessed video of DATASET into sharded Parquet.
@@ -124,6 +131,7 @@ def extract(
       svm extract data/demo                                  # offline defaults
       svm extract data/svm10k -e imagebind_vision,imagebind_audio --weights ~/imagebind_huge.pth
       svm extract data/yt8m -e vggish,resnet50 --device cuda --batch-size 256 --workers 16
+      svm extract data/yt8m -e vggish --vggish-pca ~/vggish_pca_params.npz   # YT8M's form
     """
     chosen = _parse(names)
     config = ExtractConfig(
@@ -133,6 +141,7 @@ def extract(
         workers=workers,
         weights=_weights(weights, chosen),
         retry=tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else (),
+        vggish_pca=str(vggish_pca) if vggish_pca else None,
     )
     summary = run_extract(dataset, config)
     click.echo(f"extract: {summary.describe()}")

@@ -20,6 +20,8 @@ class ExtractConfig:
         fps: frames per second decoded for the visual extractors, frames/s.
         retry: statuses to redo (e.g. ``decode_error``).
         commit_every_s: commit finished videos at least this often, seconds.
+        vggish_pca: VGGish's PCA parameters file: ``vggish`` features in the AudioSet/YT8M form
+            (PCA with whitening, clipped to [-2, 2], 8-bit), stored dequantised; ``None``: raw.
     """
 
     extractors: tuple[str, ...] = OFFLINE_DEFAULTS
@@ -30,3 +32,4 @@ class ExtractConfig:
     fps: float = 1.0
     retry: tuple[str, ...] = ()
     commit_every_s: float = 30.0
+    vggish_pca: str | None = None

@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.device import resolve_device
-from svm_toolkit.errors import InputError, SampleError
+from svm_toolkit.errors import ConfigError, InputError, SampleError
+from svm_toolkit.extract.backends.vggish import VGGish
 from svm_toolkit.extract.base import Extractor, Media, Units, sha256
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.decode import FramePlan, read_video_frames
@@ -318,6 +319,11 @@ def run_extract(
         extractor = get_extractor(name)(weights=Path(path) if path else None)
         extractor.load(device)
         extractors[name] = extractor
+    if config.vggish_pca:
+        vggish = extractors.get("vggish")
+        if not isinstance(vggish, VGGish):
+            raise ConfigError("--vggish-pca needs the vggish extractor: add -e vggish")
+        vggish.use_pca(Path(config.vggish_pca))
     settings = to_dict(config)
     counts: Counter[str] = Counter()
     steps: Counter[str] = Counter()

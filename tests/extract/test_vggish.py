@@ -300,3 +300,36 @@ def test_full_size_model_embeds_on_cpu() -> None:
     out = extractor.embed(torch.randn(2, 96, 64))
     assert out.shape == (2, 128) and out.dtype == torch.float32
     assert torch.isfinite(out).all()
+
+
+def test_use_pca_gives_the_dequantised_youtube8m_form(tmp_path: Path) -> None:
+    from svm_toolkit.extract.backends.vggish import postprocess
+    from svm_toolkit.models.vggish import dequantize
+
+    extractor = _loaded(tmp_path)
+    batch = torch.from_numpy(extractor.prepare(_media(3.0, seed=9)).data)
+    raw = extractor.embed(batch)
+    rng = np.random.default_rng(4)
+    params = tmp_path / "vggish_pca_params.npz"
+    np.savez(
+        params, pca_eigen_vectors=rng.normal(0, 0.3, (128, 128)), pca_means=rng.normal(size=128)
+    )
+    extractor.use_pca(params)
+    out = extractor.embed(batch)
+    assert out.dtype == torch.float32 and out.shape == raw.shape
+    expected = dequantize(postprocess(raw.numpy(), params))
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert float(out.min()) >= -2.0 and float(out.max()) <= 2.0
+    assert len(np.unique(out.numpy())) <= 256  # 8-bit codes
+
+
+def test_vggish_pca_without_vggish_is_a_config_error(tmp_path: Path) -> None:
+    from svm_toolkit.errors import ConfigError
+    from svm_toolkit.extract.config import ExtractConfig
+    from svm_toolkit.extract.runner import run_extract
+
+    params = tmp_path / "vggish_pca_params.npz"
+    np.savez(params, pca_eigen_vectors=np.eye(128), pca_means=np.zeros(128))
+    config = ExtractConfig(extractors=("vmnet_music",), device="cpu", vggish_pca=str(params))
+    with pytest.raises(ConfigError, match="--vggish-pca needs the vggish extractor"):
+        run_extract(tmp_path, config)

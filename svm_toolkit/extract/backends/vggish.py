@@ -74,6 +74,7 @@ class VGGish(Extractor):
         postprocessor: the PCA postprocessor when the state dict carried torchvggish's
             ``pproc.pca_matrix`` / ``pproc.pca_means``, else ``None`` (never applied by
             :meth:`embed`).
+        pca: the postprocessor :meth:`embed` applies (:meth:`use_pca`), else ``None``: raw.
     """
 
     name: ClassVar[str] = "vggish"
@@ -90,6 +91,15 @@ class VGGish(Extractor):
         super().__init__(weights)
         self.config = config
         self.postprocessor: Postprocessor | None = None
+        self.pca: Postprocessor | None = None
+
+    def use_pca(self, pca_params: Path) -> None:
+        """Make :meth:`embed` return the AudioSet/YT8M form (``--vggish-pca PATH``).
+
+        Raises:
+            MissingWeightsError: the parameters file is missing or invalid.
+        """
+        self.pca = load_postprocessor(Path(pca_params))
 
     # -- CPU side -----------------------------------------------------------------------------
 
@@ -160,7 +170,8 @@ class VGGish(Extractor):
             batch: float32, shape (N, 96, 64), log-mel examples of any number of videos.
 
         Returns:
-            float32, shape (N, 128), not PCA'd, not normalised.
+            float32, shape (N, 128), not PCA'd, not normalised; with :meth:`use_pca`, the
+            8-bit AudioSet/YT8M codes dequantised to [-2, 2].
         """
         import torch
 
@@ -168,7 +179,12 @@ class VGGish(Extractor):
             raise RuntimeError("vggish: call load() before embed()")
         with torch.inference_mode():
             out: torch.Tensor = self.model(batch.to(self.device, dtype=torch.float32))
-        return out.float()
+        if self.pca is None:
+            return out.float()
+        from svm_toolkit.models.vggish import dequantize
+
+        codes = postprocess(out.float().cpu().numpy(), self.pca)
+        return torch.from_numpy(dequantize(codes)).to(out.device)
 
 
 @functools.lru_cache(maxsize=4)
