@@ -40,7 +40,13 @@ def run_embeddings(
     if not RunFiles(run).config.exists():
         raise InputError(f"{run}: not a run folder (no config.json); train one with `svm train`")
     config, model = load_run(run, device)
-    data = load_pairs(dataset or run_dataset(run), audio=config.audio, video=config.video)
+    cache = RunFiles(run).cache  # features the run memory-mapped (--mmap) stay mapped
+    data = load_pairs(
+        dataset or run_dataset(run),
+        audio=config.audio,
+        video=config.video,
+        cache=cache if cache.exists() else None,
+    )
     rows = data.rows(split)
     if len(rows) < 2:
         raise InputError(f"{run}: the {split} split has {len(rows)} pairs; at least 2 are needed")

@@ -196,12 +196,13 @@ def test_train_evaluate_and_compare(tmp_path: Path) -> None:
     dataset = write_pairs(tmp_path / "ds", PairsSpec(pairs=80, steps=4, audio_steps=2))
     common = ["--audio", "synthetic_audio", "--video", "synthetic_video", "--device", "cpu"]
     small = ["--width", "16", "--embed-dim", "8", "--epochs", "2", "--batch-size", "16"]
-    for encoder in ("transformer", "mean"):
+    for encoder, mmap in (("transformer", []), ("mean", ["--mmap"])):
         result = svm(
             "train", dataset, *common, *small, "--encoder", encoder, "--window", "4",
-            "-o", tmp_path / encoder,
+            "-o", tmp_path / encoder, *mmap,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
+        assert len(list((tmp_path / encoder / "cache").glob("*.npy"))) == (2 if mmap else 0)
         assert result.stdout.splitlines()[-1] == f"next: svm evaluate {tmp_path / encoder}"
         assert "epoch   2  loss " in result.stdout
         result = svm("evaluate", tmp_path / encoder, "--pool-size", "5", "--pool-seeds", "2")
