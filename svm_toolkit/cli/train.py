@@ -160,7 +160,8 @@ def train(
     "-o",
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Zero-shot output folder [default: DATASET/runs/zero-shot-VIDEO-AUDIO].",
+    help="Output folder for zero-shot [default: DATASET/runs/zero-shot-VIDEO-AUDIO] or a "
+    "FILE [default: beside it, <name>-eval].",
 )
 @click.option(
     "--compare", is_flag=True, help="Print the metrics.json of several runs side by side."
@@ -179,7 +180,11 @@ def evaluate(
     output: Path | None,
     compare: bool,
 ) -> None:
-    """Recall@K of a trained RUN, or zero-shot of two extractors on a DATASET.
+    """Recall@K of a trained RUN, of two extractors on a DATASET (zero-shot), or of a FILE.
+
+    \b
+    A FILE is Parquet with one row per test pair: sample_id, video and music (float
+    lists; any model's embeddings, L2-normalised here), and optionally music_id.
 
     \b
     Protocol (stated with every result):
@@ -199,10 +204,11 @@ def evaluate(
       svm evaluate data/svm10k/runs/tivm-transformer-infonce
       svm evaluate RUN --pool-size 1000 --pool-seeds 5
       svm evaluate data/svm10k --audio imagebind_audio --video imagebind_vision
+      svm evaluate my_model_test.parquet -o results/my_model   # your own embeddings
       svm evaluate --compare runs/transformer runs/lstm runs/mean
     """
     from svm_toolkit.evaluate.report import protocol_line, render_comparison, render_metrics
-    from svm_toolkit.evaluate.runner import evaluate_features, evaluate_run
+    from svm_toolkit.evaluate.runner import evaluate_features, evaluate_file, evaluate_run
     from svm_toolkit.train.checkpoint import RunFiles, read_json
 
     if compare:
@@ -222,7 +228,10 @@ def evaluate(
     except ValueError as exc:
         raise ConfigError(f"--ks/--pool-size: {exc}") from None
     target = targets[0]
-    if RunFiles(target).config.exists():
+    if target.is_file():
+        out = output or target.with_name(f"{target.stem}-eval")
+        result = evaluate_file(target, out, config)
+    elif RunFiles(target).config.exists():
         result = evaluate_run(target, config, split=split, dataset=dataset)
     elif audio and video:
         out = output or target / "runs" / f"zero-shot-{video}-{audio}"

@@ -11,7 +11,7 @@ from typing import Any
 from svm_toolkit.device import resolve_device
 from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
 from svm_toolkit.evaluate.report import ARROWS, write_results
-from svm_toolkit.evaluate.sources import raw_embeddings, run_embeddings
+from svm_toolkit.evaluate.sources import file_embeddings, raw_embeddings, run_embeddings
 from svm_toolkit.schema import Split
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ def evaluate_features(
     """Score two extractors' raw embeddings against each other (zero-shot) into ``out``."""
     pairs = raw_embeddings(dataset, audio=audio, video=video, split=split)
     return _evaluate(pairs, config, out, split=split, source=f"zero-shot {video} vs {audio}")
+
+
+def evaluate_file(path: Path, out: Path, config: EvalConfig = EvalConfig()) -> Evaluation:
+    """Score a file of any model's embeddings (see ``sources.file_embeddings``) into ``out``."""
+    return _evaluate(file_embeddings(path), config, out, split="given", source=f"file {path}")
 
 
 def _evaluate(

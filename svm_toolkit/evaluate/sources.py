@@ -1,9 +1,10 @@
-"""Where evaluated embeddings come from: a trained run, or two extractors' raw features.
+"""Where evaluated embeddings come from: a trained run, two extractors' raw features, or a file.
 
 A run embeds its dataset's split with its best model (``best.pt``) on the same centred windows
 as its validation. Raw features are scored as they are (zero-shot): each sample's steps are
 averaged and L2-normalised, which only makes sense when both extractors embed into one space
-(ImageBind's audio and vision heads, 1024-d each).
+(ImageBind's audio and vision heads, 1024-d each). A file holds any model's embeddings
+(:data:`FILE_COLUMNS`), so a new method is scored by exactly the same protocol.
 """
 
 from __future__ import annotations
@@ -15,8 +16,63 @@ import numpy.typing as npt
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.evaluate.protocol import PairedEmbeddings
+from svm_toolkit.schema import COL
 from svm_toolkit.train.checkpoint import RunFiles, read_json
 from svm_toolkit.train.data import PairedData, load_pairs
+
+#: Columns of an embeddings file: one row per test pair.
+FILE_COLUMNS = (COL.sample_id, "video", "music")
+
+
+def file_embeddings(path: Path) -> PairedEmbeddings:
+    """Read any model's embeddings of the test pairs from Parquet.
+
+    One row per pair: ``sample_id``, ``video`` and ``music`` (float lists of one length D) and
+    optionally ``music_id``; each vector is L2-normalised here.
+
+    Raises:
+        InputError: not Parquet, a missing column, unequal lengths or a non-finite value (the
+            message names the file, the row and what to fix).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in FILE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{path}: no column(s) {missing}; an embeddings file needs sample_id, video and "
+            "music (float lists of one length), and may have music_id"
+        )
+    sides = {}
+    for side in ("video", "music"):
+        rows = table.column(side).to_pylist()
+        lengths = {len(r) if r is not None else 0 for r in rows}
+        if len(lengths) != 1 or 0 in lengths:
+            bad = next(i for i, r in enumerate(rows) if r is None or len(r) != len(rows[0] or []))
+            raise InputError(
+                f"{path}: row {bad}: '{side}' must be a non-empty float list of the same length "
+                "in every row"
+            )
+        values = np.asarray(rows, dtype=np.float32)
+        if not np.isfinite(values).all():
+            bad = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+            raise InputError(f"{path}: row {bad}: '{side}' holds NaN or inf")
+        sides[side] = values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+    songs = table.column(COL.music_id).to_pylist() if COL.music_id in table.column_names else None
+    n = table.num_rows
+    try:
+        return PairedEmbeddings(
+            tuple(table.column(COL.sample_id).to_pylist()),
+            sides["video"],
+            sides["music"],
+            tuple(str(s) if s is not None else None for s in songs) if songs else (None,) * n,
+        )
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def run_dataset(run: Path) -> Path:

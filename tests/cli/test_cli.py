@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from svm_toolkit.testing.pairs import PairsSpec, write_pairs
@@ -218,5 +221,15 @@ def test_train_evaluate_and_compare(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--overwrite" in result.stderr  # another run's folder
     result = svm("evaluate", dataset)
     assert result.returncode == 2 and "not a run folder" in result.stderr
+    mine = tmp_path / "mine.parquet"
+    vectors = np.random.default_rng(0).normal(size=(12, 4)).tolist()
+    pq.write_table(
+        pa.table({"sample_id": [f"s{i}" for i in range(12)], "video": vectors, "music": vectors}),
+        mine,
+    )
+    result = svm("evaluate", mine, "--ks", "1,5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("given split, 12 pairs")
+    assert (tmp_path / "mine-eval" / "metrics.json").exists()
     result = svm("evaluate", dataset, "--audio", "synthetic_audio", "--video", "synthetic_video")
     assert result.returncode == 2 and "needs one embedding space" in result.stderr

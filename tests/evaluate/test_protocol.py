@@ -253,3 +253,40 @@ def test_render_comparison_lists_each_run(rng: np.random.Generator) -> None:
         ["random", "music→video"],
     ]
     assert body[0].split()[3:] == ["100.0", "100.0", "nan", "1.0", "100.0"]  # no R@10 asked
+
+
+def test_an_embeddings_file_is_scored_by_the_same_protocol(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from svm_toolkit.errors import InputError
+    from svm_toolkit.evaluate.runner import evaluate_file
+
+    rng = np.random.default_rng(0)
+    video = rng.normal(size=(30, 8))
+    table = pa.table(
+        {
+            "sample_id": [f"s{i}" for i in range(30)],
+            "video": (3.0 * video).tolist(),  # any scale: normalised on reading
+            "music": video.tolist(),
+            "music_id": [f"song{i // 2}" for i in range(30)],
+        }
+    )
+    path = tmp_path / "mine.parquet"
+    pq.write_table(table, path)
+    result = evaluate_file(path, tmp_path / "out")
+    for direction in result.metrics["directions"].values():
+        assert direction["full"]["recall"]["1"] == 100.0 and direction["full"]["gallery"] == 30
+    assert result.metrics["protocol"]["source"] == f"file {path}"
+    assert (tmp_path / "out" / "metrics.json").exists()
+
+    pq.write_table(table.drop_columns(["music"]), tmp_path / "nomusic.parquet")
+    with pytest.raises(InputError, match=r"nomusic\.parquet: no column\(s\) \['music'\]"):
+        evaluate_file(tmp_path / "nomusic.parquet", tmp_path / "x")
+    ragged = table.set_column(2, "music", pa.array([[1.0] * (8 - (i == 4)) for i in range(30)]))
+    pq.write_table(ragged, tmp_path / "ragged.parquet")
+    with pytest.raises(InputError, match=r"ragged\.parquet: row 4: 'music' must be"):
+        evaluate_file(tmp_path / "ragged.parquet", tmp_path / "x")
+    (tmp_path / "text.parquet").write_text("not parquet")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        evaluate_file(tmp_path / "text.parquet", tmp_path / "x")
