@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit.device import resolve_device
+from svm_toolkit.errors import ConfigError
 from svm_toolkit.evaluate.metrics import DEFAULT_KS, RankMetrics, rank_metrics, recall_curve
 from svm_toolkit.evaluate.ranks import DEFAULT_CHUNK_BYTES, retrieval_ranks
 
@@ -168,14 +169,16 @@ def evaluate_pairs(pairs: PairedEmbeddings, config: EvalConfig = EvalConfig()) -
     """Evaluate both directions on the full gallery and, when asked, on pools.
 
     Raises:
-        ValueError: a pool size larger than the test set.
+        ConfigError: a pool size larger than the test set.
     """
     import torch
 
     device = resolve_device(config.device)
     n = len(pairs.sample_ids)
     if config.pool_size is not None and config.pool_size > n:
-        raise ValueError(f"pool size {config.pool_size} is larger than the {n} test pairs")
+        raise ConfigError(
+            f"--pool-size {config.pool_size} is larger than the {n} test pairs; choose at most {n}"
+        )
     groups = pairs.groups(config.positives)
     sides = {
         "video": torch.from_numpy(np.ascontiguousarray(pairs.video, dtype=np.float32)).to(device),

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from svm_toolkit.errors import ConfigError
 from svm_toolkit.evaluate import EvalConfig, EvalResult, PairedEmbeddings, evaluate_pairs
 from svm_toolkit.evaluate.report import (
     protocol_line,
@@ -169,7 +170,7 @@ def test_one_pool_of_the_whole_set_is_the_full_gallery(rng: np.random.Generator)
 
 def test_a_pool_larger_than_the_test_set_is_an_error() -> None:
     eye = np.eye(5)
-    with pytest.raises(ValueError, match="larger than the 5 test pairs"):
+    with pytest.raises(ConfigError, match="larger than the 5 test pairs"):
         evaluate_pairs(make_pairs(eye, eye), cpu(pool_size=6))
 
 
