@@ -135,7 +135,13 @@ def train(
 
 @click.command()
 @click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--split", type=_SPLITS, default=Split.TEST.value, show_default=True)
+@click.option(
+    "--split",
+    type=_SPLITS,
+    default=Split.TEST.value,
+    show_default=True,
+    help="Split of a RUN's or DATASET's pairs to rank.",
+)
 @click.option("--audio", help="With a DATASET: the audio extractor scored zero-shot.")
 @click.option("--video", help="With a DATASET: the visual extractor scored zero-shot.")
 @click.option(
@@ -151,7 +157,13 @@ def train(
     help="music_id: any video sharing the song is a hit; pair: only the own partner.",
 )
 @click.option("--pool-size", type=click.IntRange(min=2), help="Also rank within N-candidate pools.")
-@click.option("--pool-seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--pool-seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Seeded deals of the pools to average.",
+)
 @click.option(
     "--ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="The K of R@K."
 )
