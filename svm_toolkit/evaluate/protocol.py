@@ -14,7 +14,7 @@ A test set of ``N`` pairs (a video and its music) is evaluated
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -98,12 +98,17 @@ class PairedEmbeddings:
         """int64, shape (N,): samples with equal values are each other's positives."""
         if positives == "pair":
             return np.arange(len(self.sample_ids), dtype=np.int64)
-        codes: dict[str, int] = {}
-        out = np.arange(len(self.sample_ids), dtype=np.int64)
-        for i, song in enumerate(self.music_ids):
-            if song is not None:
-                out[i] = codes.setdefault(song, i)
-        return out
+        return song_groups(self.music_ids)
+
+
+def song_groups(music_ids: Sequence[str | None]) -> npt.NDArray[np.int64]:
+    """int64, shape (N,): the first index of each sample's song; a sample without one is alone."""
+    first: dict[str, int] = {}
+    out = np.arange(len(music_ids), dtype=np.int64)
+    for i, song in enumerate(music_ids):
+        if song is not None:
+            out[i] = first.setdefault(song, i)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

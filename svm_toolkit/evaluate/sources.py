@@ -139,6 +139,8 @@ def raw_embeddings(dataset: Path, *, audio: str, video: str, split: str) -> Pair
 
 def _pooled(data: PairedData, side: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
     """float32 (len(rows), D): mean of each pair's steps on one side, unit length."""
-    out = np.stack([data.steps(side, int(row)).astype(np.float32).mean(axis=0) for row in rows])
+    steps, lengths = data.steps(side, rows)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    out = np.add.reduceat(steps.astype(np.float32), starts, axis=0) / lengths[:, None]
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return np.asarray(out / np.maximum(norms, 1e-12), dtype=np.float32)

@@ -58,21 +58,32 @@ class FeatureBank:
         """Embedding dimension ``D``."""
         return int(self.values.shape[1])
 
-    def durations(self) -> npt.NDArray[np.float64]:
-        """float64, shape (N,): the end of each sample's last step, seconds."""
-        return self.times_s[self.offsets[1:] - 1].astype(np.float64) + self.step_s
+    def durations(self, rows: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+        """float64, shape (len(rows),) (all N by default): the end of each last step, seconds."""
+        ends = self.offsets[1:] - 1 if rows is None else self.offsets[np.asarray(rows) + 1] - 1
+        return self.times_s[ends].astype(np.float64) + self.step_s
+
+    def gather(
+        self, rows: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.int64]]:
+        """The steps of ``rows``, concatenated, and how many each row has.
+
+        Returns:
+            ``(steps, lengths)``: float16, shape (sum(lengths), D), in memory; int64, (len(rows),).
+        """
+        lengths = np.diff(self.offsets)[rows]
+        return np.asarray(self.values[_ranges(self.offsets[rows], lengths)]), lengths
 
     def take(self, rows: npt.NDArray[np.int64]) -> FeatureBank:
         """A bank of the given rows only (values copied into memory)."""
-        lengths = np.diff(self.offsets)[rows]
+        values, lengths = self.gather(rows)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        index = _ranges(self.offsets[rows], lengths)
         return FeatureBank(
             self.name,
             tuple(self.sample_ids[i] for i in rows),
-            np.asarray(self.values[index]),
+            values,
             offsets,
-            self.times_s[index],
+            self.times_s[_ranges(self.offsets[rows], lengths)],
             self.step_s,
         )
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError
+from svm_toolkit.evaluate.protocol import song_groups
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.manifest import read_manifest
 from svm_toolkit.manifest.values import parse_split
@@ -77,22 +79,27 @@ class PairedData:
     groups: npt.NDArray[np.int64]
     dropped: dict[str, int]
 
-    def steps(self, side: str, pair: int) -> npt.NDArray[np.float16]:
-        """float16, shape (T, D): the steps of one pair's ``video`` or ``audio`` side."""
+    def steps(
+        self, side: str, pairs: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.int64]]:
+        """The ``video`` or ``audio`` steps of ``pairs``, concatenated, and each pair's count.
+
+        Returns:
+            ``(steps, lengths)``: float16, shape (sum(lengths), D); int64, shape (len(pairs),).
+        """
         bank, rows = (
             (self.video, self.video_rows) if side == "video" else (self.audio, self.audio_rows)
         )
-        row = rows[pair]
-        return np.asarray(bank.values[bank.offsets[row] : bank.offsets[row + 1]])
+        return bank.gather(rows[pairs])
 
     def rows(self, split: str) -> npt.NDArray[np.int64]:
         """int64 rows of one split, in sample order."""
         return np.flatnonzero(np.asarray(self.splits) == split).astype(np.int64)
 
-    def durations(self) -> npt.NDArray[np.float64]:
-        """float64, shape (N,): each sample's length, the longer of its two feature spans, s."""
+    def durations(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """float64, shape (len(rows),): each pair's length, its longer feature span, seconds."""
         return np.maximum(
-            self.video.durations()[self.video_rows], self.audio.durations()[self.audio_rows]
+            self.video.durations(self.video_rows[rows]), self.audio.durations(self.audio_rows[rows])
         )
 
     def batch(
@@ -107,14 +114,14 @@ class PairedData:
         self, rows: npt.NDArray[np.int64], window_s: float, rng: np.random.Generator
     ) -> npt.NDArray[np.float64]:
         """Training crops: a start drawn uniformly so the window fits in the clip, seconds."""
-        room = np.maximum(self.durations()[rows] - window_s, 0.0)
+        room = np.maximum(self.durations(rows) - window_s, 0.0)
         return np.asarray(rng.uniform(0.0, 1.0, len(rows)) * room, dtype=np.float64)
 
     def centre_starts(
         self, rows: npt.NDArray[np.int64], window_s: float
     ) -> npt.NDArray[np.float64]:
         """Evaluation crops: the window centred in the clip (the whole clip when shorter), s."""
-        return np.maximum(self.durations()[rows] - window_s, 0.0) / 2
+        return np.maximum(self.durations(rows) - window_s, 0.0) / 2
 
 
 def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = None) -> PairedData:
@@ -132,8 +139,9 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
     layout = DatasetLayout(Path(dataset))
     video_bank = FeatureBank.from_shards(layout.features_dir(video), cache=cache)
     audio_bank = FeatureBank.from_shards(layout.features_dir(audio), cache=cache)
-    split_of = _splits(layout)
-    songs = _music_ids(dataset)
+    manifest = read_manifest(layout.root)  # read once: songs, and splits without splits.parquet
+    split_of = _splits(layout, manifest)
+    songs = _music_ids(manifest)
     in_audio = {s: i for i, s in enumerate(audio_bank.sample_ids)}
     dropped: Counter[str] = Counter()
     video_rows, audio_rows = [], []
@@ -156,11 +164,7 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
         )
     sample_ids = tuple(video_bank.sample_ids[i] for i in video_rows)
     music_ids = tuple(songs.get(s) for s in sample_ids)
-    groups = np.arange(len(music_ids), dtype=np.int64)
-    first: dict[str, int] = {}
-    for i, song in enumerate(music_ids):
-        if song is not None:
-            groups[i] = first.setdefault(song, i)
+    groups = song_groups(music_ids)
     if dropped:
         logger.warning("left out (samples with a split): %s", dict(dropped))
     return PairedData(
@@ -176,14 +180,13 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
     )
 
 
-def _splits(layout: DatasetLayout) -> dict[str, str]:
+def _splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
     """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
     if layout.splits.exists():
         table = pq.read_table(layout.splits, columns=[COL.sample_id, COL.split])
         return dict(
             zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
         )
-    manifest = read_manifest(layout.root)
     out = {}
     for row, (sample_id, value) in enumerate(
         zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
@@ -205,7 +208,6 @@ def _splits(layout: DatasetLayout) -> dict[str, str]:
     return out
 
 
-def _music_ids(dataset: Path) -> dict[str, str]:
-    manifest = read_manifest(dataset)
+def _music_ids(manifest: pa.Table) -> dict[str, str]:
     ids, songs = (manifest.column(c).to_pylist() for c in (COL.sample_id, COL.music_id))
     return {s: m for s, m in zip(ids, songs, strict=True) if m is not None}

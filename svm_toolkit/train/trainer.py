@@ -191,16 +191,17 @@ def train(
         score = [val["r10"], val["mrr"]] if val else [-row["train_loss"]]
         improved = state["best"] is None or score > state["best"]
         state.update(epoch=epoch, bad=0 if improved else state["bad"] + 1)
+        snapshot = fit.state()
         if improved:
             state.update(best=score, best_epoch=epoch)
-            model_state = {k: fit.state()[k] for k in ("model", "loss")}
-            save_checkpoint(files.best, {**model_state, "epoch": epoch})
+            best = {k: snapshot[k] for k in ("model", "loss")}
+            save_checkpoint(files.best, {**best, "epoch": epoch})
         state["history"] = [*state["history"], row]
         state["done"] = (
             bool(config.patience and state["bad"] >= config.patience) or epoch >= config.epochs
         )
         kept = ("epoch", "best", "best_epoch", "bad", "history", "done")
-        save_checkpoint(files.last, {**{k: state[k] for k in kept}, **fit.state()})
+        save_checkpoint(files.last, {**{k: state[k] for k in kept}, **snapshot})
         write_rows_csv(files.epochs_csv, state["history"])
         write_json(files.epochs_json, state["history"])
         logger.info("epoch %d: %s", epoch, row)
@@ -264,8 +265,8 @@ def _fit_standardizers(model: DualEncoder, data: PairedData, rows: npt.NDArray[n
         total = np.zeros(dim)
         square = np.zeros(dim)
         count = 0
-        for row in rows:
-            steps = data.steps(side, int(row)).astype(np.float64)
+        for start in range(0, len(rows), 4096):
+            steps = data.steps(side, rows[start : start + 4096])[0].astype(np.float64)
             total += steps.sum(axis=0)
             square += (steps**2).sum(axis=0)
             count += len(steps)

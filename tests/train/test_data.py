@@ -86,7 +86,7 @@ def test_pairs_carry_splits_songs_and_groups(dataset: Path) -> None:
     for bank, rows in ((data.video, data.video_rows), (data.audio, data.audio_rows)):
         assert [bank.sample_ids[r] for r in rows] == list(data.sample_ids)
     np.testing.assert_array_equal(
-        data.steps("audio", 3), data.audio.values[data.audio_rows[3]][None]
+        data.steps("audio", np.array([3]))[0], data.audio.values[data.audio_rows[3]][None]
     )
     assert sum(len(data.rows(s)) for s in ("train", "val", "test")) == 40
     # pairs 0 and 30 share song 0: one group, one split
