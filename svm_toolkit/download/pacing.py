@@ -10,9 +10,27 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from svm_toolkit.errors import SvmError
 from svm_toolkit.schema import Status
+
+
+class Limiter(Protocol):
+    """What a download goes through before it starts: :class:`RateLimiter` or a remote one."""
+
+    def acquire(self) -> None:
+        """Wait for this download's turn."""
+
+
+class Breaker(Protocol):
+    """What a download reports its outcome to: :class:`CircuitBreaker` or a remote one."""
+
+    def wait(self) -> None:
+        """Block while the run is paused; raise :class:`BreakerOpen` once it gave up."""
+
+    def record(self, status: str) -> None:
+        """Count one outcome."""
 
 
 class RateLimiter:
@@ -61,10 +79,23 @@ class HostLimiter:
     @contextmanager
     def hold(self, host: str) -> Iterator[None]:
         """Hold one of ``host``'s slots for the duration of the block."""
-        with self._lock:
-            semaphore = self._semaphores[host]
-        with semaphore:
+        self.acquire(host)
+        try:
             yield
+        finally:
+            self.release(host)
+
+    def acquire(self, host: str) -> None:
+        """Wait for one of ``host``'s slots and take it."""
+        self._semaphore(host).acquire()
+
+    def release(self, host: str) -> None:
+        """Give back a slot taken by :meth:`acquire`."""
+        self._semaphore(host).release()
+
+    def _semaphore(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            return self._semaphores[host]
 
 
 class BreakerOpen(SvmError):

@@ -14,8 +14,9 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -25,9 +26,12 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
+from svm_toolkit.download.cluster import RayDownloads, start_pacer
 from svm_toolkit.download.config import DownloadConfig
-from svm_toolkit.download.pacing import CircuitBreaker, HostLimiter, RateLimiter
+from svm_toolkit.download.pacing import BreakerOpen, CircuitBreaker, HostLimiter, RateLimiter
 from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
+from svm_toolkit.engines.config import EngineConfig
+from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses
 from svm_toolkit.manifest.build import read_manifest
@@ -125,6 +129,7 @@ def run_download(
     dataset: Path,
     config: DownloadConfig = DownloadConfig(),
     *,
+    engine: EngineConfig = EngineConfig(),
     sleep: Callable[[float], object] | None = None,
     on_result: Callable[[DownloadResult], None] | None = None,
 ) -> DownloadSummary:
@@ -133,6 +138,7 @@ def run_download(
     Args:
         dataset: the dataset root (with a manifest).
         config: format, pacing, retries, access options.
+        engine: where the downloads run: threads here, or download actors on Ray.
         sleep: how pauses wait (default: a wait that Ctrl-C ends; tests pass a recorder).
         on_result: called after each sample (progress).
 
@@ -143,8 +149,6 @@ def run_download(
     started = time.perf_counter()
     layout = DatasetLayout(Path(dataset))
     schema = with_provenance(ledger_schema(*DOWNLOAD_FIELDS), STAGE, to_dict(config))
-    stop = threading.Event()
-    pacing = _pacing(config, sleep or stop.wait, stop)  # a pause ends early when the run stops
     limits = ShardLimits(max_rows=2000)
     with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
         shutil.rmtree(scratch_root(layout), ignore_errors=True)  # a killed run's; we hold the lock
@@ -154,14 +158,10 @@ def run_download(
         logger.info(
             "download: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
         )
-        hosts = HostLimiter(config.per_host)
-
-        def work(job: Job) -> DownloadResult:
-            with hosts.hold(urlsplit(job.url).hostname or ""):
-                return download_sample(job, layout, config, pacing)
-
         try:
-            counts, total_bytes = _run_jobs(jobs, work, writer, config, stop, on_result)
+            with _SOURCES[engine.name](jobs, layout, config, engine, sleep) as source:
+                counts, total_bytes = _record(source.results, len(jobs), writer, config, on_result)
+                pauses = source.pauses()
         finally:
             shutil.rmtree(scratch_root(layout), ignore_errors=True)
     summary = DownloadSummary(
@@ -171,61 +171,126 @@ def run_download(
         by_status=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         bytes=total_bytes,
         seconds=time.perf_counter() - started,
-        breaker_pauses=pacing.breaker.pauses,
+        breaker_pauses=pauses,
     )
     logger.info("download: %s", summary.describe())
     return summary
 
 
-def _pacing(
-    config: DownloadConfig, pause: Callable[[float], object], stop: threading.Event
-) -> Pacing:
-    breaker = CircuitBreaker(
-        config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
-    )
-    return Pacing(RateLimiter(config.rate, sleep=pause), breaker, pause, stop)
+@dataclass
+class _Source:
+    """Results as they finish, and how often the circuit breaker paused the run."""
+
+    results: Iterator[DownloadResult]
+    pauses: Callable[[], int]
 
 
-def _run_jobs(
+@contextmanager
+def _threads(
     jobs: list[Job],
-    work: Callable[[Job], DownloadResult],
-    writer: ShardWriter,
+    layout: DatasetLayout,
     config: DownloadConfig,
-    stop: threading.Event,
-    on_result: Callable[[DownloadResult], None] | None,
-) -> tuple[Counter[str], int]:
-    """Run jobs on a thread pool, at most 2 x concurrency queued; write each result as a row."""
-    counts: Counter[str] = Counter()
-    total_bytes = 0
+    engine: EngineConfig,
+    sleep: Callable[[float], object] | None,
+) -> Iterator[_Source]:
+    """The local engine: a thread pool, at most 2 x concurrency queued."""
+    stop = threading.Event()
+    breaker = CircuitBreaker(
+        config.breaker_threshold,
+        config.breaker_pause_s,
+        config.breaker_max_pauses,
+        sleep=sleep or stop.wait,
+    )
+    pause = sleep or stop.wait  # a pause ends early when the run stops
+    pacing = Pacing(RateLimiter(config.rate, sleep=pause), breaker, pause, stop)
+    hosts = HostLimiter(config.per_host)
+
+    def work(job: Job) -> DownloadResult:
+        with hosts.hold(urlsplit(job.url).hostname or ""):
+            return download_sample(job, layout, config, pacing)
+
     pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="svm-download")
-    bar = tqdm(total=len(jobs), desc="download", unit="video", disable=None, leave=False)
-    last_commit = time.monotonic()
-    queue = iter(jobs)
-    pending: set[Future[DownloadResult]] = set()
-    try:
+
+    def results() -> Iterator[DownloadResult]:
+        queue = iter(jobs)
+        pending: set[Future[DownloadResult]] = set()
         while True:
             while len(pending) < 2 * config.concurrency and (job := next(queue, None)) is not None:
                 pending.add(pool.submit(work, job))
             if not pending:
-                return counts, total_bytes
+                return
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                result = future.result()  # BreakerOpen propagates: the run stops here
-                writer.write([_row(result)])
-                counts[result.status] += 1
-                total_bytes += result.bytes
-                bar.update()
-                failed = sum(counts.values()) - counts[Status.OK.value]
-                bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
-                if on_result is not None:
-                    on_result(result)
+                yield future.result()  # BreakerOpen propagates: the run stops here
+
+    try:
+        yield _Source(results(), lambda: breaker.pauses)
+    finally:  # done, Ctrl-C or a stop: abort in-flight downloads, drop queued ones
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _ray(
+    jobs: list[Job],
+    layout: DatasetLayout,
+    config: DownloadConfig,
+    engine: EngineConfig,
+    sleep: Callable[[float], object] | None,
+) -> Iterator[_Source]:
+    """The Ray engine: ``concurrency`` download actors paced by one shared pacer actor."""
+    with ray_session(engine) as ray:
+        pacer = start_pacer(ray, config)
+        step = Step(
+            "download",
+            PerItem(RayDownloads(DatasetLayout(layout.root.resolve()), config, pacer)),
+            actors=min(config.concurrency, max(1, len(jobs))),
+            num_cpus=engine.cpus_per_actor,
+        )
+
+        def results() -> Iterator[DownloadResult]:
+            for result in stream(jobs, [step]):
+                if isinstance(result, BreakerOpen):
+                    raise result
+                yield result
+
+        try:
+            yield _Source(results(), lambda: int(ray.get(pacer.pauses.remote())))
+        finally:
+            ray.kill(pacer)
+
+
+_SOURCES: Final = {"local": _threads, "ray": _ray}
+
+
+def _record(
+    results: Iterator[DownloadResult],
+    total: int,
+    writer: ShardWriter,
+    config: DownloadConfig,
+    on_result: Callable[[DownloadResult], None] | None,
+) -> tuple[Counter[str], int]:
+    """Write each result as a ledger row, committing every ``commit_every_s``."""
+    counts: Counter[str] = Counter()
+    total_bytes = 0
+    bar = tqdm(total=total, desc="download", unit="video", disable=None, leave=False)
+    last_commit = time.monotonic()
+    try:
+        for result in results:
+            writer.write([_row(result)])
+            counts[result.status] += 1
+            total_bytes += result.bytes
+            bar.update()
+            failed = sum(counts.values()) - counts[Status.OK.value]
+            bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
+            if on_result is not None:
+                on_result(result)
             if time.monotonic() - last_commit >= config.commit_every_s:
                 writer.flush()
                 last_commit = time.monotonic()
-    finally:  # done, Ctrl-C or a stop: abort in-flight downloads, drop queued ones
-        stop.set()
+    finally:
         bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+    return counts, total_bytes
 
 
 def _row(result: DownloadResult) -> dict[str, Any]:

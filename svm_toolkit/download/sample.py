@@ -20,7 +20,7 @@ from typing import Final
 from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.download.config import DownloadConfig
 from svm_toolkit.download.fetch import Deadline, NotDirect, cut_section, fetch_direct, fetch_ytdlp
-from svm_toolkit.download.pacing import CircuitBreaker, RateLimiter
+from svm_toolkit.download.pacing import Breaker, Limiter
 from svm_toolkit.errors import SampleError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.probe import MediaFacts, probe_media
@@ -60,8 +60,8 @@ class DownloadResult:
 class Pacing:
     """The run-wide pacing every worker goes through, and the run's stop signal."""
 
-    limiter: RateLimiter
-    breaker: CircuitBreaker
+    limiter: Limiter
+    breaker: Breaker
     sleep: Callable[[float], object]
     stop: threading.Event
 

@@ -109,8 +109,8 @@ class Extractor(ABC):
         import torch
 
         model = self.build()
-        if self.weights is None or not Path(self.weights).is_file():
-            raise MissingWeightsError(self.missing_weights_message())
+        self.check_weights()
+        assert self.weights is not None  # checked
         try:
             state = torch.load(self.weights, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # HTML, empty, truncated
@@ -132,6 +132,14 @@ class Extractor(ABC):
             ) from None
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
+
+    def check_weights(self) -> None:
+        """Raise :class:`MissingWeightsError` now if the weights file is missing.
+
+        Models without weights (handcrafted features) override this to do nothing.
+        """
+        if self.weights is None or not Path(self.weights).is_file():
+            raise MissingWeightsError(self.missing_weights_message())
 
     def load_state(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         """Put a state dict into the model (strict); override to convert names first."""

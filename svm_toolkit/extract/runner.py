@@ -1,12 +1,12 @@
 """``svm extract``: preprocessed videos -> ``features/<extractor>/part-*`` + ``ledger/extract_*``.
 
-Decode workers (processes) read each video once: frames through one ffmpeg filter graph
-(crop + fps + scale) for all visual extractors, the audio at 16 kHz for all audio extractors, and
-each extractor's :meth:`~svm_toolkit.extract.base.Extractor.prepare` turns them into units. This
-process stacks the units of many videos into batches of ``batch_size`` per extractor, embeds them
-(bf16 autocast and pinned memory on CUDA) and writes a video's rows once all its units are
-embedded. Feature shards are committed before the ledger rows that point at them, so a killed run
-redoes exactly the videos without a ledger row.
+Decode workers read each video once and prepare every extractor's units
+(:mod:`svm_toolkit.extract.prepare`); the models embed units of many videos per batch
+(:mod:`svm_toolkit.extract.batching`). On the local engine the decode workers are processes and
+the models run in this process; on Ray, decoding is CPU tasks and the models live in an actor
+pool (one load per actor, GPUs when the cluster has them). Either way this process writes a
+video's rows once all its units are embedded. Feature shards are committed before the ledger rows
+that point at them, so a killed run redoes exactly the videos without a ledger row.
 """
 
 from __future__ import annotations
@@ -17,29 +17,28 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.device import resolve_device
-from svm_toolkit.errors import ConfigError, InputError, SampleError
-from svm_toolkit.extract.backends.vggish import VGGish
-from svm_toolkit.extract.base import Extractor, Media, Units, sha256
+from svm_toolkit.engines.config import EngineConfig
+from svm_toolkit.engines.ray_data import PerItem, Step, cluster_gpus, ray_session, stream
+from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.extract.base import Extractor, sha256
+from svm_toolkit.extract.batching import Embedded, Embedder, build_extractors, embed_stream
 from svm_toolkit.extract.config import ExtractConfig
-from svm_toolkit.extract.decode import FramePlan, read_video_frames
-from svm_toolkit.extract.registry import get_extractor
+from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, init_worker, prepare
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
 from svm_toolkit.parallel import bounded_map
-from svm_toolkit.preprocess.audio import load_audio
 from svm_toolkit.preprocess.crop import CropBox
 from svm_toolkit.schema import COL, Status, feature_schema, ledger_schema, with_provenance
 
@@ -47,42 +46,12 @@ logger = logging.getLogger(__name__)
 
 STAGE: Final = "extract"
 PREPROCESS_STAGE: Final = "preprocess"
-SAMPLE_RATE: Final = 16_000
 _CROP_COLUMNS: Final = (COL.crop_x, COL.crop_y, COL.crop_w, COL.crop_h)
 
 
 def ledger_prefix(extractor: str) -> str:
     """Ledger shard prefix of one extractor: ``extract_<name>``."""
     return f"{STAGE}_{extractor}"
-
-
-@dataclass(frozen=True, slots=True)
-class ExtractJob:
-    """One video and the extractors it still needs.
-
-    Attributes:
-        sample_id: the sample.
-        media_path: media file relative to the dataset root.
-        extractors: names of the extractors to run on it.
-        crop: crop box on the picture as shown (``None``: no picture or no crop).
-        size: shown width and height, pixels (0, 0 without a picture).
-    """
-
-    sample_id: str
-    media_path: str
-    extractors: tuple[str, ...]
-    crop: CropBox | None = None
-    size: tuple[int, int] = (0, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A decode worker's answer: units per extractor, or a status for those it could not serve."""
-
-    sample_id: str
-    units: Mapping[str, Units] = field(default_factory=dict)
-    failed: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (status, detail)
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,139 +129,11 @@ def _shown_crop(row: Mapping[str, Any]) -> tuple[CropBox | None, tuple[int, int]
     return box.shown(rotation, width, height), size
 
 
-# -- decode workers -------------------------------------------------------------------------------
-
-_worker: dict[str, Extractor] = {}
-_root: Path = Path()
-_fps: float = 1.0
-
-
-def _init_worker(root: Path, names: tuple[str, ...], fps: float) -> None:
-    """Worker set-up: extractor objects (no models), one torch thread."""
-    global _root, _fps
-    import torch
-
-    torch.set_num_threads(1)
-    _root, _fps = root, fps
-    _worker.clear()
-    _worker.update({name: get_extractor(name)(weights=None) for name in names})
-
-
-def _prepare(job: ExtractJob) -> Prepared:
-    """Decode one video once and prepare every extractor's units; failures become statuses."""
-    started = time.perf_counter()
-    wanted = {name: _worker[name] for name in job.extractors}
-    visual = [e for e in wanted.values() if e.contract.modality == "visual"]
-    audible = [e for e in wanted.values() if e.contract.modality == "audio"]
-    path = _root / job.media_path
-    frames = times = audio = None
-    failed: dict[str, tuple[str, str]] = {}
-    try:
-        if visual:
-            if job.size == (0, 0):
-                raise SampleError(Status.DECODE_ERROR.value, f"{job.media_path}: no picture")
-            short = max(e.contract.resize or e.contract.image_size or 224 for e in visual)
-            frames, times = read_video_frames(path, FramePlan(_fps, short, job.crop, job.size))
-            if not len(frames):
-                raise SampleError(Status.DECODE_ERROR.value, f"{job.media_path}: no frames")
-        if audible:
-            try:
-                audio = load_audio(path, sample_rate=SAMPLE_RATE)
-            except SampleError as exc:
-                failed.update({e.name: (exc.status, exc.detail) for e in audible})
-    except SampleError as exc:
-        failed.update({name: (exc.status, exc.detail) for name in wanted})
-    except OSError as exc:
-        detail = f"{exc.strerror or exc} ({exc.filename or job.media_path})"
-        failed.update({name: (Status.IO_ERROR.value, detail) for name in wanted})
-    media = Media(frames, times, audio, SAMPLE_RATE)
-    units = {}
-    for name, extractor in wanted.items():
-        if name in failed:
-            continue
-        try:
-            units[name] = extractor.prepare(media)
-        except SampleError as exc:  # e.g. no_audio, or too short for the model
-            failed[name] = (exc.status, exc.detail)
-    return Prepared(job.sample_id, units, failed, time.perf_counter() - started)
-
-
-# -- the model process ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Video:
-    """A video whose units are being embedded."""
-
-    sample_id: str
-    steps: dict[str, npt.NDArray[np.float32]]  # name -> (T, D), filled as batches finish
-    times: dict[str, npt.NDArray[np.float32]]
-    missing: dict[str, int]  # name -> units not embedded yet
-
-
-class _Batcher:
-    """Per extractor: stack units across videos, embed full batches, hand back finished videos."""
-
-    def __init__(self, extractors: Mapping[str, Extractor], batch_size: int) -> None:
-        self.extractors = extractors
-        self.batch_size = batch_size
-        self.queued: dict[str, list[tuple[_Video, int, npt.NDArray[Any]]]] = {
-            name: [] for name in extractors
-        }
-        self.rows: dict[str, int] = dict.fromkeys(extractors, 0)
-
-    def add(self, video: _Video, name: str, units: Units) -> None:
-        self.queued[name].append((video, 0, units.data))
-        self.rows[name] += len(units.data)
-
-    def run(self, *, final: bool = False) -> None:
-        """Embed every full batch (and, when ``final``, what is left)."""
-        for name in self.extractors:
-            while self.rows[name] >= self.batch_size or (final and self.rows[name]):
-                self._embed(name)
-
-    def _embed(self, name: str) -> None:
-        take, parts, owners = self.batch_size, [], []
-        queue = self.queued[name]
-        while take and queue:
-            video, offset, data = queue[0]
-            n = min(take, len(data) - offset)
-            parts.append(data[offset : offset + n])
-            owners.append((video, offset, n))
-            take -= n
-            if offset + n == len(data):
-                queue.pop(0)
-            else:
-                queue[0] = (video, offset + n, data)
-        batch = np.concatenate(parts)
-        self.rows[name] -= len(batch)
-        out = _embed(self.extractors[name], batch)
-        start = 0
-        for video, offset, n in owners:
-            video.steps[name][offset : offset + n] = out[start : start + n]
-            video.missing[name] -= n
-            start += n
-
-
-def _embed(extractor: Extractor, batch: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """One model call: (N, *unit) on CPU -> (N, D) float32 on CPU."""
-    import torch
-
-    device = extractor.device or torch.device("cpu")
-    tensor = torch.from_numpy(np.ascontiguousarray(batch))
-    cuda = device.type == "cuda"
-    if cuda:
-        tensor = tensor.pin_memory().to(device, non_blocking=True)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
-    with torch.inference_mode(), autocast:
-        out = extractor.embed(tensor)
-    return out.float().cpu().numpy()
-
-
 def run_extract(
     dataset: Path,
     config: ExtractConfig = ExtractConfig(),
     *,
+    engine: EngineConfig = EngineConfig(),
     on_video: Callable[[str], None] | None = None,
 ) -> ExtractSummary:
     """Extract every requested feature of every preprocessed video not done yet.
@@ -300,40 +141,28 @@ def run_extract(
     Args:
         dataset: the dataset root (after ``svm preprocess``).
         config: extractors, device, batching, workers.
+        engine: where decoding and models run: processes and this process, or Ray.
         on_video: called with each finished sample id (progress, tests).
 
     Raises:
         InputError: nothing preprocessed yet.
-        ConfigError: an unknown extractor.
+        ConfigError: an unknown extractor; ``--device cuda`` on a Ray cluster without GPUs.
         MissingWeightsError: an extractor's weights are missing (before any work starts).
         BusyError: another process is extracting the same features.
     """
     started = time.perf_counter()
     layout = DatasetLayout(Path(dataset))
     names = config.extractors
-    weights = dict(config.weights)
-    device = resolve_device(config.device)
-    extractors: dict[str, Extractor] = {}
-    for name in names:
-        path = weights.get(name)
-        extractor = get_extractor(name)(weights=Path(path) if path else None)
-        extractor.load(device)
-        extractors[name] = extractor
-    if config.vggish_pca:
-        vggish = extractors.get("vggish")
-        if not isinstance(vggish, VGGish):
-            raise ConfigError("--vggish-pca needs the vggish extractor: add -e vggish")
-        vggish.use_pca(Path(config.vggish_pca))
-    settings = to_dict(config)
-    counts: Counter[str] = Counter()
-    steps: Counter[str] = Counter()
     with ExitStack() as stack:
+        source = stack.enter_context(_SOURCES[engine.name](config, engine))
+        extractors = source.extractors
+        settings = to_dict(config)
         features = {
             name: stack.enter_context(
                 ShardWriter(
                     layout.features_dir(name),
                     "part",
-                    _feature_schema(e, settings, device),
+                    _feature_schema(e, settings, source.device),
                     status_column=None,
                     limits=ShardLimits(
                         max_rows=20_000,
@@ -358,96 +187,151 @@ def run_extract(
         logger.info(
             "extract: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
         )
-        batcher = _Batcher(extractors, config.batch_size)
-        active: list[_Video] = []
-        pending_ledger: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        outputs = _Outputs(features, ledgers, extractors)
+        remaining = {job.sample_id: len(job.extractors) for job in jobs}
         last_commit = time.monotonic()
-
-        def finish(video: _Video) -> None:
-            for name, vectors in video.steps.items():
-                features[name].write(_feature_rows(video, name, extractors[name]))
-                pending_ledger[name].append(_ledger_row(video.sample_id, name, Status.OK.value))
-                counts[f"{name} ok"] += 1
-                steps[name] += len(vectors)
-            if on_video is not None:
-                on_video(video.sample_id)
-
-        def commit() -> None:
-            for writer in features.values():
-                writer.flush()
-            for name, rows in pending_ledger.items():
-                if rows:
-                    ledgers[name].write(rows)
-                    rows.clear()
-                ledgers[name].flush()
-
-        workers = config.workers or os.cpu_count() or 1
         bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=None, leave=False)
         try:
-            for prepared in _prepared(layout.root, jobs, names, config.fps, workers):
-                for name, (status, detail) in prepared.failed.items():
-                    pending_ledger[name].append(
-                        _ledger_row(prepared.sample_id, name, status, detail)
-                    )
-                    counts[f"{name} {status}"] += 1
-                if prepared.units:
-                    video = _Video(
-                        prepared.sample_id,
-                        steps={
-                            n: np.zeros((len(u.data), extractors[n].contract.dim), np.float32)
-                            for n, u in prepared.units.items()
-                        },
-                        times={n: u.times_s for n, u in prepared.units.items()},
-                        missing={n: len(u.data) for n, u in prepared.units.items()},
-                    )
-                    for name, units in prepared.units.items():
-                        batcher.add(video, name, units)
-                    active.append(video)
-                batcher.run()
-                active = _finish_ready(active, finish)
-                bar.update()
+            for video in source.embedded(layout.root, jobs):
+                outputs.add(video)
+                if video.steps and on_video is not None:
+                    on_video(video.sample_id)
+                remaining[video.sample_id] -= len(video.steps) + len(video.failed)
+                if not remaining[video.sample_id]:
+                    bar.update()
                 if time.monotonic() - last_commit >= config.commit_every_s:
-                    commit()
+                    outputs.commit()
                     last_commit = time.monotonic()
-            batcher.run(final=True)
-            active = _finish_ready(active, finish)
         finally:  # done, an error or Ctrl-C: what is finished is committed
             bar.close()
-            commit()
+            outputs.commit()
     summary = ExtractSummary(
         candidates=candidates,
         skipped=skipped,
         attempted=len(jobs),
-        by_status=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-        steps=dict(steps),
+        by_status=dict(sorted(outputs.counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        steps=dict(outputs.steps),
         seconds=time.perf_counter() - started,
-        device=device,
+        device=source.device,
     )
     logger.info("extract: %s", summary.describe())
     return summary
 
 
-def _finish_ready(active: list[_Video], finish: Callable[[_Video], None]) -> list[_Video]:
-    still = []
-    for video in active:
-        if any(video.missing.values()):
-            still.append(video)
-        else:
-            finish(video)
-    return still
+class _Outputs:
+    """The run's writers: feature rows at once, their ledger rows at the next commit."""
+
+    def __init__(
+        self,
+        features: Mapping[str, ShardWriter],
+        ledgers: Mapping[str, ShardWriter],
+        extractors: Mapping[str, Extractor],
+    ) -> None:
+        self.features, self.ledgers, self.extractors = features, ledgers, extractors
+        self.pending: dict[str, list[dict[str, Any]]] = {name: [] for name in ledgers}
+        self.counts: Counter[str] = Counter()
+        self.steps: Counter[str] = Counter()
+
+    def add(self, video: Embedded) -> None:
+        for name, (status, detail) in video.failed.items():
+            self.pending[name].append(_ledger_row(video.sample_id, name, status, detail))
+            self.counts[f"{name} {status}"] += 1
+        for name, vectors in video.steps.items():
+            self.features[name].write(_feature_rows(video, name, self.extractors[name]))
+            self.pending[name].append(_ledger_row(video.sample_id, name, Status.OK.value))
+            self.counts[f"{name} ok"] += 1
+            self.steps[name] += len(vectors)
+
+    def commit(self) -> None:
+        """Features first, then the ledger rows that point at them."""
+        for writer in self.features.values():
+            writer.flush()
+        for name, rows in self.pending.items():
+            if rows:
+                self.ledgers[name].write(rows)
+                rows.clear()
+            self.ledgers[name].flush()
 
 
-def _prepared(
-    root: Path, jobs: list[ExtractJob], names: tuple[str, ...], fps: float, workers: int
-) -> Iterator[Prepared]:
-    yield from bounded_map(
-        _prepare,
-        jobs,
-        workers=min(workers, max(1, len(jobs))),
-        initializer=_init_worker,
-        initargs=(root, names, fps),
-        preload=("svm_toolkit.extract.runner", "torch"),
-    )
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """An engine's side of a run: the extractors (for the writers) and the embedded videos.
+
+    Attributes:
+        extractors: the run's extractors (loaded by the local engine, checked by Ray's).
+        device: where the models run.
+        embedded: (dataset root, jobs) -> outcomes as they finish.
+    """
+
+    extractors: Mapping[str, Extractor]
+    device: str
+    embedded: Callable[[Path, list[ExtractJob]], Iterator[Embedded]]
+
+
+@contextmanager
+def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
+    """Decode processes feeding the models in this process."""
+    device = resolve_device(config.device)
+    extractors = build_extractors(config, load_on=device)
+
+    def embedded(root: Path, jobs: list[ExtractJob]) -> Iterator[Embedded]:
+        workers = config.workers or os.cpu_count() or 1
+        prepared = bounded_map(
+            prepare,
+            jobs,
+            workers=min(workers, max(1, len(jobs))),
+            initializer=init_worker,
+            initargs=(DecoderSpec(root, config.extractors, config.fps),),
+            preload=("svm_toolkit.extract.prepare", "torch"),
+        )
+        return embed_stream(prepared, extractors, config.batch_size)
+
+    yield _Source(extractors, device, embedded)
+
+
+@contextmanager
+def _ray(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
+    """Decode tasks on Ray's CPUs feeding a pool of model actors (GPUs when there are any)."""
+    extractors = build_extractors(config, load_on=None)  # weights checked before any work
+    with ray_session(engine):
+        gpus = _gpus_per_actor(config, engine)
+        device = "cuda" if gpus else "cpu"
+
+        def embedded(root: Path, jobs: list[ExtractJob]) -> Iterator[Embedded]:
+            decode = Step(
+                "decode",
+                PerItem(DecoderSpec(root.resolve(), config.extractors, config.fps)),
+                concurrency=config.workers or None,
+            )
+            embed = Step(
+                "embed",
+                Embedder(config, device),
+                actors=engine.model_actors,
+                num_cpus=engine.cpus_per_actor,
+                num_gpus=gpus,
+                batch_size=engine.videos_per_call,
+            )
+            return stream(jobs, [decode, embed])
+
+        yield _Source(extractors, device, embedded)
+
+
+def _gpus_per_actor(config: ExtractConfig, engine: EngineConfig) -> float:
+    """GPUs per model actor: as configured, else 1 when the cluster has GPUs and may use them."""
+    available = cluster_gpus()
+    if engine.gpus_per_actor is not None:
+        gpus = engine.gpus_per_actor
+    else:
+        gpus = 1.0 if available and config.device != "cpu" else 0.0
+    if config.device.startswith("cuda") and not gpus:
+        raise ConfigError(
+            f"--device {config.device}: the Ray cluster has no GPU; "
+            "use --device cpu or join a cluster with GPUs (--ray-address)"
+        )
+    return gpus
+
+
+_SOURCES: Final = {"local": _local, "ray": _ray}
 
 
 def _feature_schema(extractor: Extractor, settings: Mapping[str, Any], device: str) -> pa.Schema:
@@ -464,7 +348,7 @@ def _feature_schema(extractor: Extractor, settings: Mapping[str, Any], device: s
     )
 
 
-def _feature_rows(video: _Video, name: str, extractor: Extractor) -> pa.Table:
+def _feature_rows(video: Embedded, name: str, extractor: Extractor) -> pa.Table:
     """One video's row: float16 steps, their start times and the pooled vector."""
     steps = video.steps[name]
     dim = extractor.contract.dim

@@ -32,6 +32,8 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
+from svm_toolkit.engines.config import EngineConfig
+from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
@@ -128,6 +130,7 @@ def run_preprocess(
     dataset: Path,
     config: PreprocessConfig = PreprocessConfig(),
     *,
+    engine: EngineConfig = EngineConfig(),
     on_result: Callable[[PreprocessResult], None] | None = None,
 ) -> PreprocessSummary:
     """Preprocess every downloaded sample of the dataset that is not done yet.
@@ -135,6 +138,7 @@ def run_preprocess(
     Args:
         dataset: the dataset root (after ``svm download``).
         config: filters, recipes, workers.
+        engine: where the samples run: worker processes here, or actors on Ray.
         on_result: called after each sample (progress, tests).
 
     Raises:
@@ -186,7 +190,7 @@ def run_preprocess(
         last_commit = time.monotonic()
         bar = tqdm(total=len(jobs), desc="preprocess", unit="video", disable=None, leave=False)
         try:
-            for result in _results(jobs, preprocessor, config):
+            for result in _RESULTS[engine.name](jobs, preprocessor, engine):
                 outputs.add(result)
                 counts[result.status] += 1
                 cropped += _has_borders(result)
@@ -243,10 +247,11 @@ class _Outputs:
         self.ledger.flush()
 
 
-def _results(
-    jobs: list[PreprocessJob], preprocessor: Preprocessor, config: PreprocessConfig
+def _processes(
+    jobs: list[PreprocessJob], preprocessor: Preprocessor, engine: EngineConfig
 ) -> Iterator[PreprocessResult]:
     """Run the jobs in this process (one worker) or in a process pool, yielding as they end."""
+    config = preprocessor.config
     if config.workers == 1 or len(jobs) <= 1:
         yield from map(preprocessor, jobs)
         return
@@ -273,16 +278,46 @@ def _results(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _ray(
+    jobs: list[PreprocessJob], preprocessor: Preprocessor, engine: EngineConfig
+) -> Iterator[PreprocessResult]:
+    """Run the jobs on a pool of up to ``workers`` Ray actors (each loads the speech model once)."""
+    size = min(preprocessor.config.workers or len(jobs), len(jobs)) or 1
+    layout = DatasetLayout(preprocessor.layout.root.resolve())  # workers may start elsewhere
+    build = PerItem(_RayWorker(layout, preprocessor.config))
+    with ray_session(engine):
+        step = Step("preprocess", build, actors=size, num_cpus=engine.cpus_per_actor)
+        yield from stream(jobs, [step])
+
+
+_RESULTS: Final = {"local": _processes, "ray": _ray}
+
 _worker: Preprocessor | None = None
 
 
-def _init_worker(layout: DatasetLayout, config: PreprocessConfig) -> None:
-    """Worker set-up: its own preprocessor, one thread for torch (processes are the parallelism)."""
-    global _worker
+def _single_threaded(layout: DatasetLayout, config: PreprocessConfig) -> Preprocessor:
+    """A worker's preprocessor, with one torch thread (workers are the parallelism)."""
     import torch
 
     torch.set_num_threads(1)
-    _worker = Preprocessor(layout, config)
+    return Preprocessor(layout, config)
+
+
+@dataclass(frozen=True, slots=True)
+class _RayWorker:
+    """A Ray actor's set-up: its own single-threaded preprocessor."""
+
+    layout: DatasetLayout
+    config: PreprocessConfig
+
+    def __call__(self) -> Preprocessor:
+        return _single_threaded(self.layout, self.config)
+
+
+def _init_worker(layout: DatasetLayout, config: PreprocessConfig) -> None:
+    """Worker process set-up: its own single-threaded preprocessor."""
+    global _worker
+    _worker = _single_threaded(layout, config)
 
 
 def _work(job: PreprocessJob) -> PreprocessResult:

@@ -87,6 +87,9 @@ class VMNetMusic(Extractor):
 
         return torch.nn.Identity()
 
+    def check_weights(self) -> None:
+        """Nothing to check: the descriptors have no weights."""
+
     def load(self, device: torch.device | str = "cpu") -> None:
         """Build the pass-through model on ``device``; no weights file is read."""
         import torch

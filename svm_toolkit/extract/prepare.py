@@ -1,0 +1,142 @@
+"""Decode workers of ``svm extract``: read each video once and prepare every extractor's units.
+
+A :class:`Decoder` turns an :class:`ExtractJob` into a :class:`Prepared`: frames through one
+ffmpeg filter graph (crop + fps + scale) for all visual extractors, the soundtrack at 16 kHz for
+all audio extractors, then each extractor's
+:meth:`~svm_toolkit.extract.base.Extractor.prepare`. It holds no model, so it is cheap to build
+in every worker process (local) or CPU task (Ray).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from svm_toolkit.errors import SampleError
+from svm_toolkit.extract.base import Extractor, Media, Units
+from svm_toolkit.extract.decode import FramePlan, read_video_frames
+from svm_toolkit.extract.registry import get_extractor
+from svm_toolkit.preprocess.audio import load_audio
+from svm_toolkit.preprocess.crop import CropBox
+from svm_toolkit.schema import Status
+
+SAMPLE_RATE: Final = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractJob:
+    """One video and the extractors it still needs.
+
+    Attributes:
+        sample_id: the sample.
+        media_path: media file relative to the dataset root.
+        extractors: names of the extractors to run on it.
+        crop: crop box on the picture as shown (``None``: no picture or no crop).
+        size: shown width and height, pixels (0, 0 without a picture).
+    """
+
+    sample_id: str
+    media_path: str
+    extractors: tuple[str, ...]
+    crop: CropBox | None = None
+    size: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decode worker's answer: units per extractor, or a status for those it could not serve."""
+
+    sample_id: str
+    units: Mapping[str, Units] = field(default_factory=dict)
+    failed: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (status, detail)
+    seconds: float = 0.0
+
+
+class Decoder:
+    """Decode jobs of one run: the extractor objects (no models) and where the media are.
+
+    Args:
+        root: the dataset root.
+        names: the run's extractors.
+        fps: frames per second for the visual extractors, frames/s.
+    """
+
+    def __init__(self, root: Path, names: tuple[str, ...], fps: float) -> None:
+        self.root, self.fps = root, fps
+        self.extractors: dict[str, Extractor] = {
+            name: get_extractor(name)(weights=None) for name in names
+        }
+
+    def __call__(self, job: ExtractJob) -> Prepared:
+        """Decode one video once and prepare every extractor's units; failures become statuses."""
+        started = time.perf_counter()
+        wanted = {name: self.extractors[name] for name in job.extractors}
+        visual = [e for e in wanted.values() if e.contract.modality == "visual"]
+        audible = [e for e in wanted.values() if e.contract.modality == "audio"]
+        path = self.root / job.media_path
+        frames = times = audio = None
+        failed: dict[str, tuple[str, str]] = {}
+        try:
+            if visual:
+                if job.size == (0, 0):
+                    raise SampleError(Status.DECODE_ERROR.value, f"{job.media_path}: no picture")
+                short = max(e.contract.resize or e.contract.image_size or 224 for e in visual)
+                frames, times = read_video_frames(
+                    path, FramePlan(self.fps, short, job.crop, job.size)
+                )
+                if not len(frames):
+                    raise SampleError(Status.DECODE_ERROR.value, f"{job.media_path}: no frames")
+            if audible:
+                try:
+                    audio = load_audio(path, sample_rate=SAMPLE_RATE)
+                except SampleError as exc:
+                    failed.update({e.name: (exc.status, exc.detail) for e in audible})
+        except SampleError as exc:
+            failed.update({name: (exc.status, exc.detail) for name in wanted})
+        except OSError as exc:
+            detail = f"{exc.strerror or exc} ({exc.filename or job.media_path})"
+            failed.update({name: (Status.IO_ERROR.value, detail) for name in wanted})
+        media = Media(frames, times, audio, SAMPLE_RATE)
+        units = {}
+        for name, extractor in wanted.items():
+            if name in failed:
+                continue
+            try:
+                units[name] = extractor.prepare(media)
+            except SampleError as exc:  # e.g. no_audio, or too short for the model
+                failed[name] = (exc.status, exc.detail)
+        return Prepared(job.sample_id, units, failed, time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderSpec:
+    """How to build a single-threaded :class:`Decoder` in a worker (picklable and hashable)."""
+
+    root: Path
+    names: tuple[str, ...]
+    fps: float
+
+    def __call__(self) -> Decoder:
+        """A decoder for this worker, with one torch thread (workers are the parallelism)."""
+        import torch
+
+        torch.set_num_threads(1)
+        return Decoder(self.root, self.names, self.fps)
+
+
+_decoder: Decoder | None = None
+
+
+def init_worker(spec: DecoderSpec) -> None:
+    """Worker process set-up: its decoder."""
+    global _decoder
+    _decoder = spec()
+
+
+def prepare(job: ExtractJob) -> Prepared:
+    """Decode one job in a worker process set up by :func:`init_worker`."""
+    assert _decoder is not None, "prepare() before init_worker()"
+    return _decoder(job)
