@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.download import DownloadConfig, run_download
 
@@ -79,6 +80,7 @@ _DEFAULT = DownloadConfig()
     type=click.Path(dir_okay=False, path_type=Path),
     help="YAML file of DownloadConfig fields, including ytdlp_options passed to yt-dlp.",
 )
+@engine_options()
 def download(
     dataset: Path, format_: str | None, retry: str | None, config_file: Path | None, **flags: object
 ) -> None:
@@ -98,20 +100,23 @@ def download(
     --per-host limits, and a circuit breaker that pauses the run after 5 refusals in a
     row (429 or "confirm you're not a bot") and stops after 3 pauses.
     Run the same command again to resume; --retry rate_limited,timeout re-runs only
-    those samples.
+    those samples. With --engine ray the downloads run as --concurrency Ray actors, paced
+    together by one pacer actor (the same rate, per-host limits and breaker).
 
     \b
     Examples:
       svm download data/svm10k
       svm download data/svm10k --rate 0.5 --cookies cookies.txt --retry rate_limited,bot_check
       svm download data/yt8m --audio-only --max-failure-rate 0.2
+      svm download /mnt/shared/yt8m --engine ray --ray-address auto --concurrency 64
     """
+    engine = engine_config(flags)
     base = _DEFAULT
     if config_file is not None:
         base = replace(base, load_overrides(config_file), where=str(config_file))
     statuses = tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else None
     config = replace(base, {**flags, "format": format_, "retry": statuses})
-    summary = run_download(dataset, config)
+    summary = run_download(dataset, config, engine=engine)
     click.echo(f"download: {summary.describe()}")
     if summary.breaker_pauses:
         click.echo(f"  the circuit breaker paused the run {summary.breaker_pauses} time(s)")

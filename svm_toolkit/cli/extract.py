@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.render import table
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.config import ExtractConfig
@@ -86,7 +87,8 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Decode processes (0: one per CPU core).",
+    help="Decode processes (0: one per CPU core); with --engine ray, decode tasks at once "
+    "(0: as many as the cluster's CPUs allow).",
 )
 @click.option(
     "--weights",
@@ -101,6 +103,7 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     "AudioSet/YT8M form (PCA, whitening, 8-bit), dequantised.",
 )
 @click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
+@engine_options(models=True)
 def extract(
     dataset: Path,
     names: str,
@@ -110,6 +113,7 @@ def extract(
     weights: tuple[str, ...],
     vggish_pca: Path | None,
     retry: str | None,
+    **flags: object,
 ) -> None:
     """Extract features of every preprocessed video of DATASET into sharded Parquet.
 
@@ -127,12 +131,20 @@ def extract(
     again to resume; finished videos are skipped.
 
     \b
+    With --engine ray, decoding runs as Ray CPU tasks that stream into --model-actors actors,
+    each holding every model once (on a GPU when the cluster has them); this process writes the
+    same shards. Size the cluster so decoding keeps the GPUs fed (README: "Scaling with Ray").
+
+    \b
     Examples:
       svm extract data/demo                                  # offline defaults
       svm extract data/svm10k -e imagebind_vision,imagebind_audio --weights ~/imagebind_huge.pth
       svm extract data/yt8m -e vggish,resnet50 --device cuda --batch-size 256 --workers 16
       svm extract data/yt8m -e vggish --vggish-pca ~/vggish_pca_params.npz   # YT8M's form
+      svm extract /mnt/shared/yt8m -e vggish,resnet50 --engine ray --ray-address auto \
+          --model-actors 8 --batch-size 256
     """
+    engine = engine_config(flags)
     chosen = _parse(names)
     config = ExtractConfig(
         extractors=chosen,
@@ -143,5 +155,5 @@ def extract(
         retry=tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else (),
         vggish_pca=str(vggish_pca) if vggish_pca else None,
     )
-    summary = run_extract(dataset, config)
+    summary = run_extract(dataset, config, engine=engine)
     click.echo(f"extract: {summary.describe()}")

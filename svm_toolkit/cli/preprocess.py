@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
 from svm_toolkit.preprocess.recipes import MEL_RECIPES
@@ -43,7 +44,9 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     help="Also write each passing video, cropped and upright, to DATASET/preprocess/cropped/.",
 )
 @click.option(
-    "--workers", type=click.IntRange(min=1), help="Parallel processes [default: CPU count]."
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Parallel processes, or Ray actors with --engine ray [default: CPU count].",
 )
 @click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
 @click.option(
@@ -52,6 +55,7 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="YAML file of PreprocessConfig fields (filters: {...}, librosa: {...}, speech: {...}).",
 )
+@engine_options()
 def preprocess(
     dataset: Path,
     preset: str,
@@ -82,13 +86,17 @@ def preprocess(
     Outputs: DATASET/ledger/preprocess-*.parquet (one row per video: status, facts, scores,
     crop), DATASET/preprocess/fingerprints/ and DATASET/preprocess/mel_<recipe>/.
     Run the same command again to resume; it also fills in a recipe added later.
+    With --engine ray the videos run on --workers Ray actors (each loads Silero VAD once).
 
     \b
     Examples:
       svm preprocess data/svm10k --preset svm10k
       svm preprocess data/yt8m --preset yt8m_music --mel vggish,librosa --workers 8
       svm preprocess data/svm10k --max-speech-ratio 0.7 --retry filtered:speech
+      svm preprocess /mnt/shared/yt8m --preset yt8m_music --engine ray --ray-address auto \
+          --workers 256
     """
+    engine = engine_config(flags)
     base = PREPROCESS_PRESETS[preset]
     if config_file is not None:
         base = replace(base, load_overrides(config_file), where=str(config_file))
@@ -101,5 +109,5 @@ def preprocess(
     if max_speech_ratio is not None:
         overrides["filters"] = {"max_speech_ratio": max_speech_ratio}
     config = replace(base, overrides)
-    summary = run_preprocess(dataset, config)
+    summary = run_preprocess(dataset, config, engine=engine)
     click.echo(f"preprocess: {summary.describe()}")

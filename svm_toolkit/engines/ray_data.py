@@ -49,6 +49,9 @@ class Step:
         num_cpus: CPUs per task or actor.
         num_gpus: GPUs per actor.
         batch_size: items per call.
+        memory: bytes of memory each task reserves (``None``: none). Ray fuses a step into the
+            next when their resources match; tasks that reserve memory keep their own pool
+            instead of running inside the next step's actors.
     """
 
     name: str
@@ -58,6 +61,7 @@ class Step:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     batch_size: int = 1
+    memory: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,7 @@ def _apply(ray: Any, data: Any, step: Step) -> Any:
             _run_task,
             fn_kwargs={"build": step.build},
             compute=ray.data.TaskPoolStrategy(size=step.concurrency),
+            memory=step.memory,
             **common,
         )
     return data.map_batches(

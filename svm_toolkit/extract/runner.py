@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 STAGE: Final = "extract"
 PREPROCESS_STAGE: Final = "preprocess"
+DECODE_MEMORY: Final = 512 * 2**20
+"""Memory a Ray decode task reserves, bytes: one video's frames at 1 fps (224 px, float32) take
+0.6 MB per second of video, so 512 MiB holds a 14-minute video."""
 _CROP_COLUMNS: Final = (COL.crop_x, COL.crop_y, COL.crop_w, COL.crop_h)
 
 
@@ -302,6 +305,7 @@ def _ray(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
                 "decode",
                 PerItem(DecoderSpec(root.resolve(), config.extractors, config.fps)),
                 concurrency=config.workers or None,
+                memory=DECODE_MEMORY,
             )
             embed = Step(
                 "embed",

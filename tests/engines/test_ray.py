@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,20 @@ def test_missing_weights_fail_before_ray_starts_work(preprocessed: tuple[Path, P
     config = dataclasses.replace(EXTRACT, extractors=("resnet50",))
     with pytest.raises(MissingWeightsError, match="resnet50 needs its weights"):
         run_extract(preprocessed[1], config, engine=RAY)
+
+
+def test_svm_extract_engine_ray_starts_its_own_ray(
+    preprocessed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    local = without_features(preprocessed[0], tmp_path / "local")
+    remote = without_features(preprocessed[0], tmp_path / "ray")
+    run_extract(local, EXTRACT)
+    command = [sys.executable, "-m", "svm_toolkit", "extract", str(remote), "--device", "cpu"]
+    done = subprocess.run(
+        [*command, "--engine", "ray", "--batch-size", "5"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "3 efficientnet_lite0 ok, 3 vmnet_music ok" in done.stdout
+    assert_same_features(remote, local)
+    wrong = subprocess.run([*command, "--ray-address", "auto"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "--ray-address needs --engine ray" in wrong.stderr
