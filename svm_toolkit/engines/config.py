@@ -58,8 +58,3 @@ class EngineConfig:
             bad.append(f"gpus_per_actor={self.gpus_per_actor}")
         if bad:
             raise ConfigError(f"engine settings out of range: {', '.join(bad)}")
-
-    @property
-    def is_local(self) -> bool:
-        """Whether the work runs in this process tree (no Ray)."""
-        return self.name == "local"

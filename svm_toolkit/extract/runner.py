@@ -47,8 +47,8 @@ logger = logging.getLogger(__name__)
 STAGE: Final = "extract"
 PREPROCESS_STAGE: Final = "preprocess"
 DECODE_MEMORY: Final = 512 * 2**20
-"""Memory a Ray decode task reserves, bytes: one video's frames at 1 fps (224 px, float32) take
-0.6 MB per second of video, so 512 MiB holds a 14-minute video."""
+"""Memory a Ray decode task reserves, bytes. A 16:9 video's frames at 1 fps (uint8, short side
+256 px) and their 224 px units take about 0.5 MB per second of video: 512 MiB holds 17 minutes."""
 _CROP_COLUMNS: Final = (COL.crop_x, COL.crop_y, COL.crop_w, COL.crop_h)
 
 
