@@ -139,7 +139,8 @@ def run_download(
         dataset: the dataset root (with a manifest).
         config: format, pacing, retries, access options.
         engine: where the downloads run: threads here, or download actors on Ray.
-        sleep: how pauses wait (default: a wait that Ctrl-C ends; tests pass a recorder).
+        sleep: how the local engine's pauses wait (default: a wait that Ctrl-C ends; tests
+            pass a recorder). Ray's pacer actor waits with ``time.sleep``.
         on_result: called after each sample (progress).
 
     Raises:
@@ -195,13 +196,10 @@ def _threads(
 ) -> Iterator[_Source]:
     """The local engine: a thread pool, at most 2 x concurrency queued."""
     stop = threading.Event()
-    breaker = CircuitBreaker(
-        config.breaker_threshold,
-        config.breaker_pause_s,
-        config.breaker_max_pauses,
-        sleep=sleep or stop.wait,
-    )
     pause = sleep or stop.wait  # a pause ends early when the run stops
+    breaker = CircuitBreaker(
+        config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
+    )
     pacing = Pacing(RateLimiter(config.rate, sleep=pause), breaker, pause, stop)
     hosts = HostLimiter(config.per_host)
 
@@ -239,12 +237,15 @@ def _ray(
     sleep: Callable[[float], object] | None,
 ) -> Iterator[_Source]:
     """The Ray engine: ``concurrency`` download actors paced by one shared pacer actor."""
+    if not jobs:  # nothing to do: no Ray to start
+        yield _Source(iter([]), lambda: 0)
+        return
     with ray_session(engine) as ray:
         pacer = start_pacer(ray, config)
         step = Step(
             "download",
             PerItem(RayDownloads(DatasetLayout(layout.root.resolve()), config, pacer)),
-            actors=min(config.concurrency, max(1, len(jobs))),
+            actors=min(config.concurrency, len(jobs)),
             num_cpus=engine.cpus_per_actor,
         )
 

@@ -282,7 +282,9 @@ def _ray(
     jobs: list[PreprocessJob], preprocessor: Preprocessor, engine: EngineConfig
 ) -> Iterator[PreprocessResult]:
     """Run the jobs on a pool of up to ``workers`` Ray actors (each loads the speech model once)."""
-    size = min(preprocessor.config.workers or len(jobs), len(jobs)) or 1
+    if not jobs:  # nothing to do: no Ray to start
+        return
+    size = min(preprocessor.config.workers, len(jobs))
     layout = DatasetLayout(preprocessor.layout.root.resolve())  # workers may start elsewhere
     build = PerItem(_RayWorker(layout, preprocessor.config))
     with ray_session(engine):
