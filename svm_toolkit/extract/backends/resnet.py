@@ -34,6 +34,8 @@ from svm_toolkit.extract.contract import InputContract
 if TYPE_CHECKING:
     import torch
 
+    from svm_toolkit.extract.cnn import Runner
+
 IMAGENET_MEAN: Final = (0.485, 0.456, 0.406)
 IMAGENET_STD: Final = (0.229, 0.224, 0.225)
 
@@ -109,6 +111,7 @@ class ResNet50(Extractor):
 
     def __init__(self, weights: Path | None = None) -> None:
         super().__init__(weights)
+        self._run: Runner | None = None
         if self.weights is not None:
             for other, file in WEIGHTS_FILES.items():
                 if other != self.variant and file[:17] in Path(self.weights).name:
@@ -146,12 +149,12 @@ class ResNet50(Extractor):
         model.fc = torch.nn.Identity()
 
     def load(self, device: torch.device | str = "cpu") -> None:
-        """Load as :meth:`Extractor.load`; on CUDA the model uses channels-last memory."""
-        import torch
+        """Load as :meth:`Extractor.load`, then build the device's fast forward (channels-last)."""
+        from svm_toolkit.extract.cnn import fast_runner
 
         super().load(device)
-        if self.model is not None and self.device is not None and self.device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)
+        assert self.model is not None and self.device is not None  # loaded
+        self._run = fast_runner(self.model, self.device)
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, 224, 224) RGB frames -> float32 (N, 2048) pooled features."""
@@ -159,13 +162,10 @@ class ResNet50(Extractor):
 
         from svm_toolkit.extract.images import normalize
 
-        if self.model is None:
+        if self._run is None:
             raise RuntimeError(f"{self.name}: call load(device) before embed()")
         with torch.inference_mode():
-            x = normalize(batch, IMAGENET_MEAN, IMAGENET_STD)
-            if x.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            out: torch.Tensor = self.model(x)
+            out: torch.Tensor = self._run(normalize(batch, IMAGENET_MEAN, IMAGENET_STD))
         return out.float()
 
 
