@@ -91,6 +91,14 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     "(0: as many as the cluster's CPUs allow).",
 )
 @click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Frames decoded per second of video for the visual extractors (one step per frame; "
+    "imagebind_video picks its clip frames from them).",
+)
+@click.option(
     "--weights",
     multiple=True,
     metavar="[NAME=]PATH",
@@ -110,6 +118,7 @@ def extract(
     device: str,
     batch_size: int,
     workers: int,
+    fps: float,
     weights: tuple[str, ...],
     vggish_pca: Path | None,
     retry: str | None,
@@ -151,6 +160,7 @@ def extract(
         device=device,
         batch_size=batch_size,
         workers=workers,
+        fps=fps,
         weights=_weights(weights, chosen),
         retry=tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else (),
         vggish_pca=str(vggish_pca) if vggish_pca else None,

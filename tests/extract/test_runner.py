@@ -181,3 +181,25 @@ def _preprocess_statuses(root: Path) -> dict[str, str]:
     table = read_shards(root / "ledger", "preprocess", columns=[COL.status])
     assert table is not None
     return dict(zip(table[COL.sample_id].to_pylist(), table[COL.status].to_pylist(), strict=True))
+
+
+def test_fps_sets_the_frames_per_second_of_visual_features(done: Path, tmp_path: Path) -> None:
+    root = copy(done, tmp_path / "ds")
+    run_extract(root, dataclasses.replace(CONFIG, fps=2.0, extractors=(NAMES[0],)))
+    for row in features(root, NAMES[0]).values():
+        assert np.asarray(row[COL.embeddings]).shape == (8, 1280)  # 4 s at 2 fps
+        assert row[COL.timestamps_s] == pytest.approx([i / 2 for i in range(8)], abs=1e-3)
+
+
+def test_decoding_in_this_process_leaves_its_torch_threads_alone(
+    done: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run_extract(copy(done, tmp_path / "ds"), CONFIG)  # workers=1: decoding runs here
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -27,8 +27,12 @@ WEIGHTS_HELP: Final = (
     f"download the official ImageBind-Huge checkpoint from {WEIGHTS_URL} (CC-BY-NC 4.0) and save "
     f"it as {WEIGHTS_FILE} in the svm_toolkit cache ($SVM_CACHE_DIR, else "
     "$XDG_CACHE_HOME/svm_toolkit, else ~/.cache/svm_toolkit), or pass --weights PATH; one file "
-    "serves both imagebind_vision and imagebind_audio"
+    "serves imagebind_vision, imagebind_video and imagebind_audio"
 )
+
+#: ImageBind's video sampling: clips per video and their length, seconds.
+CLIPS_PER_VIDEO: Final = 5
+CLIP_S: Final = 2.0
 
 #: CLIP's RGB statistics, which ImageBind's vision transform normalises with.
 CLIP_MEAN: Final = (0.48145466, 0.4578275, 0.40821073)
@@ -136,6 +140,82 @@ class ImageBindVision(_ImageBind):
             x = normalize(batch, CLIP_MEAN, CLIP_STD)
             out: torch.Tensor = model(x)
         return out.float()
+
+
+class ImageBindVideo(_ImageBind):
+    """ImageBind-Huge video embeddings sampled as ImageBind samples a video: clips x frames x crops.
+
+    ImageBind's ``load_and_transform_video_data`` takes 5 clips of 2 s placed by pytorchvideo's
+    ``ConstantClipsPerVideoSampler``, the first and last frame of each clip
+    (``UniformTemporalSubsample(2)``), short side 224 and three 224 px crops along the long
+    side (``SpatialCrop(224, num_crops=3)``: start, centre, end), and averages the 15 unit
+    embeddings. Here each clip is one time step: the mean of its 3 crops' embeddings,
+    re-normalised; the pooled vector (mean, then L2) is ImageBind's video embedding,
+    re-normalised.
+
+    The frames are the decoded ones (``--fps``, 1 by default) nearest the clip's start and end,
+    where ImageBind picks them at the video's own frame rate: pass ``--fps 10`` or more for
+    frames within 0.05 s of ImageBind's.
+    """
+
+    name: ClassVar[str] = "imagebind_video"
+    branch: ClassVar[Branch] = "vision"
+    contract: ClassVar[InputContract] = InputContract(
+        modality="visual",
+        dim=1024,
+        step_s=CLIP_S,
+        fps=1.0,
+        image_size=224,
+        resize=224,
+        mean=CLIP_MEAN,
+        std=CLIP_STD,
+        weights=WEIGHTS_HELP,
+    )
+
+    def prepare(self, media: Media) -> Units:
+        """Frames -> one unit per clip.
+
+        Returns:
+            ``data``: uint8, shape (5, 3 crops, 3, 2 frames, 224, 224), RGB; ``times_s``:
+            float32 (5,), the clip starts, seconds.
+
+        Raises:
+            SampleError: ``decode_error`` when the media has no frames.
+        """
+        from svm_toolkit.extract.images import spatial_crops
+        from svm_toolkit.preprocess.mel import clip_starts
+
+        if media.frames is None or not len(media.frames):
+            raise SampleError("decode_error", f"{self.name}: no decoded frames")
+        fps = self.contract.fps or 1.0
+        times = (
+            np.arange(len(media.frames)) / fps
+            if media.frame_times_s is None
+            else np.asarray(media.frame_times_s, np.float64)
+        )
+        duration = float(times[-1]) + 1 / fps
+        starts = clip_starts(duration, CLIP_S, CLIPS_PER_VIDEO)
+        clips = []
+        for start in starts:
+            first = int(np.abs(times - start).argmin())
+            last = int(np.abs(times - (start + CLIP_S - 1 / fps)).argmin())
+            pair = spatial_crops(media.frames[[first, last]], self.contract.image_size or 224)
+            clips.append(pair.transpose(0, 2, 1, 3, 4))  # (crops, 3, frames, S, S)
+        return Units(np.stack(clips), np.asarray(starts, dtype=np.float32))
+
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3 crops, 3, 2, 224, 224) clips -> float32 (N, 1024), unit norm."""
+        import torch
+        import torch.nn.functional as F
+
+        from svm_toolkit.extract.images import normalize
+
+        model = self._model()
+        n, crops = batch.shape[:2]
+        with torch.inference_mode():
+            x = normalize(batch.flatten(0, 1), CLIP_MEAN, CLIP_STD)
+            out: torch.Tensor = model(x).float().view(n, crops, -1).mean(dim=1)
+        return F.normalize(out, dim=-1)
 
 
 class ImageBindAudio(_ImageBind):
