@@ -66,6 +66,7 @@ def main() -> None:
         summary = run_extract(root, config)
         results.append(("local engine", time.perf_counter() - started, sum(summary.steps.values())))
 
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance: no tokens
         ray = import_ray()
         started = time.perf_counter()
         ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,7 +102,7 @@ class RayDownloads:
     config: DownloadConfig
     pacer: Any
 
-    def __call__(self) -> Any:
+    def __call__(self) -> Callable[[Job], DownloadResult | BreakerOpen]:
         """The actor's download function: one job -> its result (or the breaker's stop)."""
         pacing = Pacing(
             _RemoteLimiter(self.pacer), _RemoteBreaker(self.pacer), time.sleep, threading.Event()

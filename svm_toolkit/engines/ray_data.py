@@ -82,7 +82,6 @@ def import_ray() -> Any:
     Raises:
         ConfigError: Ray is not installed.
     """
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 asks for tokens otherwise
     try:
         import ray
         import ray.data
@@ -105,6 +104,8 @@ def ray_session(config: EngineConfig) -> Iterator[Any]:
     started = not ray.is_initialized()
     if started:
         logger.info("ray: %s", f"joining {config.address}" if config.address else "starting")
+        if config.address is None:  # a private instance: no tokens (Ray 2.60 asks for them)
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(
             address=config.address,
             num_cpus=config.num_cpus if config.address is None else None,

@@ -9,7 +9,7 @@ video's ``(T, D)`` steps as batches finish. :func:`embed_stream` (local engine) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +191,7 @@ class Embedder:
     config: ExtractConfig
     device: str
 
-    def __call__(self) -> Any:
+    def __call__(self) -> Callable[[list[Prepared]], list[Embedded]]:
         """The actor's function: prepared videos -> one :class:`Embedded` each."""
         extractors = build_extractors(self.config, load_on=self.device)
 

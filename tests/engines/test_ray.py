@@ -7,6 +7,7 @@ and CPU tasks fit beside each other.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ TIMING = {"started_at", "seconds"}  # the only columns that differ between two r
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_instance() -> Iterator[None]:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance: no tokens
     ray = import_ray()  # a dev dependency: these tests never skip
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
