@@ -36,6 +36,8 @@ class ExtractJob:
         extractors: names of the extractors to run on it.
         crop: crop box on the picture as shown (``None``: no picture or no crop).
         size: shown width and height, pixels (0, 0 without a picture).
+        mel: extractor -> its units read from ``svm preprocess``'s Mel shards (those
+            extractors need no audio decoded).
     """
 
     sample_id: str
@@ -43,6 +45,7 @@ class ExtractJob:
     extractors: tuple[str, ...]
     crop: CropBox | None = None
     size: tuple[int, int] = (0, 0)
+    mel: Mapping[str, Units] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,9 @@ class Decoder:
         started = time.perf_counter()
         wanted = {name: self.extractors[name] for name in job.extractors}
         visual = [e for e in wanted.values() if e.contract.modality == "visual"]
-        audible = [e for e in wanted.values() if e.contract.modality == "audio"]
+        audible = [
+            e for n, e in wanted.items() if e.contract.modality == "audio" and n not in job.mel
+        ]
         path = self.root / job.media_path
         frames = times = audio = None
         failed: dict[str, tuple[str, str]] = {}
@@ -100,9 +105,9 @@ class Decoder:
             detail = f"{exc.strerror or exc} ({exc.filename or job.media_path})"
             failed.update({name: (Status.IO_ERROR.value, detail) for name in wanted})
         media = Media(frames, times, audio, SAMPLE_RATE)
-        units = {}
+        units = {name: mel for name, mel in job.mel.items() if name not in failed}
         for name, extractor in wanted.items():
-            if name in failed:
+            if name in failed or name in units:
                 continue
             try:
                 units[name] = extractor.prepare(media)

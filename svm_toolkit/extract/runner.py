@@ -35,6 +35,7 @@ from svm_toolkit.errors import ConfigError, InputError
 from svm_toolkit.extract.base import Extractor, sha256
 from svm_toolkit.extract.batching import Embedded, Embedder, build_extractors, embed_stream
 from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.mel_units import attach_mel
 from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, init_worker, prepare
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
@@ -282,7 +283,7 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
         spec = DecoderSpec(root, config.extractors, config.fps, own_process=workers > 1)
         prepared = bounded_map(
             prepare,
-            jobs,
+            attach_mel(jobs, DatasetLayout(root), extractors),
             workers=workers,
             initializer=init_worker,
             initargs=(spec,),
