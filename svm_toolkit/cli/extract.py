@@ -127,8 +127,9 @@ def extract(
     """Extract features of every preprocessed video of DATASET into sharded Parquet.
 
     \b
-    Each video is decoded once: frames at 1 fps through one ffmpeg filter graph (the crop from
-    `svm preprocess`, the frame rate and the scale), the soundtrack at 16 kHz. Units of many
+    Each video is decoded once: frames at --fps through one ffmpeg filter graph (the crop from
+    `svm preprocess`, the frame rate and the scale), the soundtrack at 16 kHz. imagebind_audio
+    and vggish read the Mel units `svm preprocess --mel` stored, when it did. Units of many
     videos share each model batch; on CUDA the models run in bf16 with pinned memory.
 
     \b
