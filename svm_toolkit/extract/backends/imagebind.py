@@ -7,6 +7,7 @@ architecture and the Mel recipe are imported inside methods so listing extractor
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -160,17 +161,7 @@ class ImageBindVideo(_ImageBind):
 
     name: ClassVar[str] = "imagebind_video"
     branch: ClassVar[Branch] = "vision"
-    contract: ClassVar[InputContract] = InputContract(
-        modality="visual",
-        dim=1024,
-        step_s=CLIP_S,
-        fps=1.0,
-        image_size=224,
-        resize=224,
-        mean=CLIP_MEAN,
-        std=CLIP_STD,
-        weights=WEIGHTS_HELP,
-    )
+    contract: ClassVar[InputContract] = dataclasses.replace(ImageBindVision.contract, step_s=CLIP_S)
 
     def prepare(self, media: Media) -> Units:
         """Frames -> one unit per clip.
