@@ -8,11 +8,12 @@ concurrently with back-pressure between them, so a decode step keeps a GPU step 
 holding the whole dataset in memory. Results come back to the driver as they finish (unordered),
 where the stage's runner writes them with the same writers the local engine uses.
 
-Items and results travel pickled in one ``payload`` column: stage objects are dataclasses of
-numpy arrays of any shape, which Arrow blocks would otherwise have to flatten.
+Items and results travel as pickled lists in one ``payload`` column (a row holds one job, or
+one call's results): stage objects are dataclasses of numpy arrays of any shape, which Arrow
+blocks would otherwise have to flatten.
 
-Ray is an optional dependency (``pip install 'svm-toolkit[ray]'``); importing this module does
-not import it.
+Ray is an optional dependency (the ``ray`` extra: ``pip install -e '.[ray]'`` in a checkout);
+importing this module does not import it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def import_ray() -> Any:
         import ray.data
     except ImportError:
         raise ConfigError(
-            "--engine ray needs Ray Data: pip install 'svm-toolkit[ray]' "
+            "--engine ray needs Ray Data, which is not installed: run "
+            "'.venv/bin/python -m pip install -e .[ray]' in the svm_toolkit checkout "
             "(or pip install 'ray[data]>=2.60'), or use --engine local"
         ) from None
     return ray
@@ -138,7 +140,7 @@ def stream(items: Sequence[Any], steps: Sequence[Step]) -> Iterator[Any]:
     if not items:
         return
     ray = import_ray()
-    rows = [{PAYLOAD: pickle.dumps(item)} for item in items]
+    rows = [{PAYLOAD: pickle.dumps([item])} for item in items]
     data = ray.data.from_items(rows, override_num_blocks=min(len(rows), 1_000))
     for step in steps:
         data = _apply(ray, data, step)
@@ -171,20 +173,13 @@ def _apply(ray: Any, data: Any, step: Step) -> Any:
 
 
 def _unpack(batch: dict[str, np.ndarray]) -> list[Any]:
-    """A batch's items: each row holds one pickled item, or (after a step) a pickled list."""
-    items: list[Any] = []
-    for blob in batch[PAYLOAD]:
-        value = pickle.loads(blob)
-        items.extend(value if isinstance(value, _Results) else [value])
-    return items
-
-
-class _Results(list[Any]):
-    """The results of one call, pickled as one row (so a step's output rows need no schema)."""
+    """A batch's items: every row holds a pickled list (one job, or one call's results)."""
+    return [item for blob in batch[PAYLOAD] for item in pickle.loads(blob)]
 
 
 def _pack(results: list[Any]) -> dict[str, list[bytes]]:
-    return {PAYLOAD: [pickle.dumps(_Results(results))]}
+    """One call's results as one row (so a step's output rows need no schema)."""
+    return {PAYLOAD: [pickle.dumps(results)]}
 
 
 _BUILT: dict[Hashable, BatchFn] = {}

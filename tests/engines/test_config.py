@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,13 @@ def test_every_stage_takes_the_engine_options(command: str) -> None:
 def test_an_address_without_the_ray_engine_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["download", str(tmp_path), "--ray-address", "auto"])
     assert result.exit_code == 2 and "--ray-address needs --engine ray" in result.output
+
+
+def test_without_ray_installed_the_engine_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from svm_toolkit.engines.ray_data import import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray imports
+    with pytest.raises(ConfigError, match=r"pip install -e \.\[ray\]"):
+        import_ray()
