@@ -5,12 +5,15 @@
 On generated 360p clips (30 fps, H.264 with a keyframe every 2 s, letterboxed so the crop is
 real) it prints, in one run:
 
-* ``svm extract`` (all cores for decode workers, batches of 64 frames mixing videos): frames/s
-  and videos/s end to end, from the preprocessed dataset to committed shards;
+* ``svm extract`` with its defaults (all cores for decode workers, batches of 8 frames mixing
+  videos on the CPU, ``--precision auto``) and with ``--precision fp32``: frames/s and videos/s
+  end to end, from the preprocessed dataset to committed shards, and the cosine between the
+  two runs' features;
 * a naive loop as the peers write it: one video at a time, PyAV decodes every frame to RGB, one
   frame per second is kept, resized, and the video's frames go through the same network (eager,
   channels-first, fp32) as one batch; then the same loop with ``svm extract``'s model runner (a
-  frozen channels-last graph on the CPU), which splits the speed-up into model and pipeline;
+  frozen channels-last graph on the CPU, fp32 and, where ``auto`` picks it, bf16), which splits
+  the speed-up into model and pipeline;
 * the frame pipeline alone (ffmpeg crop + 1 fps + scale to RGB, one thread) against one plain
   full decode of the same files (``ffmpeg -threads 1 -i F -an -f null -``).
 
@@ -22,11 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import av
@@ -35,13 +40,15 @@ import pyarrow as pa
 import torch
 
 from svm_toolkit import ffmpeg
+from svm_toolkit.extract.batching import embed_batch
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.decode import FramePlan, read_video_frames
 from svm_toolkit.extract.images import normalize, resize_center_crop
+from svm_toolkit.extract.precision import Precision, resolve_precision
 from svm_toolkit.extract.registry import get_extractor
 from svm_toolkit.extract.runner import plan_jobs, run_extract
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.io.shards import ShardWriter
+from svm_toolkit.io.shards import ShardWriter, read_shards
 from svm_toolkit.preprocess import PreprocessConfig, run_preprocess
 from svm_toolkit.schema import COL, ledger_schema, with_provenance
 from svm_toolkit.testing import MediaSpec, make_media
@@ -84,11 +91,28 @@ def eager_model(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda units: model(normalize(units, mean, std))
 
 
-def fast_model(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def fast_model(name: str, precision: Precision) -> Callable[[torch.Tensor], torch.Tensor]:
     """The extractor as ``svm extract`` runs it (on the CPU: a frozen channels-last graph)."""
     extractor = get_extractor(name)()
-    extractor.load("cpu")
-    return extractor.embed
+    extractor.load("cpu", precision)
+    return lambda units: torch.from_numpy(embed_batch(extractor, units.numpy()))
+
+
+def extract(root: Path, name: str, precision: Precision) -> tuple[float, int, np.ndarray]:
+    """``svm extract`` from scratch: seconds, steps embedded, the (steps, D) features."""
+    layout = DatasetLayout(root)
+    shutil.rmtree(layout.features_dir(name), ignore_errors=True)
+    for ledger in layout.ledger_dir.glob("extract_*"):
+        ledger.unlink()
+    started = time.perf_counter()
+    config = ExtractConfig(extractors=(name,), device="cpu", precision=precision)
+    summary = run_extract(root, config)
+    seconds = time.perf_counter() - started
+    table = read_shards(layout.features_dir(name), "part")
+    assert table is not None
+    table = table.sort_by(COL.sample_id)
+    steps = np.concatenate([np.asarray(e, np.float32) for e in table[COL.embeddings].to_pylist()])
+    return seconds, summary.steps.get(name, 0), steps
 
 
 def naive(paths: list[Path], name: str, model: Callable[[torch.Tensor], torch.Tensor]) -> int:
@@ -148,29 +172,39 @@ def main() -> None:
         jobs, _, _ = plan_jobs(DatasetLayout(root), (args.extractor,), ())
 
         torch.set_num_threads(cores)
-        naive_s = {}
-        for label, build in (("eager", eager_model), ("fast", fast_model)):
+        auto = resolve_precision("auto", torch.device("cpu"))
+        print(f"--precision auto on this CPU: {auto} (native bf16: {auto == 'bf16'})\n")
+        naive_s: dict[str, float] = {}
+        runs = {"eager": eager_model, "fp32": partial(fast_model, precision="fp32")}
+        if auto == "bf16":
+            runs["bf16"] = partial(fast_model, precision="bf16")
+        for label, build in runs.items():
             started = time.perf_counter()  # loading the model counts, as it does for svm extract
             frames = naive(paths, args.extractor, build(args.extractor))
             naive_s[label] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        summary = run_extract(root, ExtractConfig(extractors=(args.extractor,), device="cpu"))
-        ours_s = time.perf_counter() - started
-        steps = summary.steps.get(args.extractor, 0)
+        ours: dict[str, tuple[float, int, np.ndarray]] = {}
+        for precision in dict.fromkeys(("fp32", auto)):
+            ours[precision] = extract(root, args.extractor, precision)
 
         rows = [
-            ("naive loop, eager model (peers)", frames, naive_s["eager"]),
-            ("naive loop, svm's model runner", frames, naive_s["fast"]),
-            ("svm extract", steps, ours_s),
+            ("naive loop, eager fp32 (peers)", frames, naive_s["eager"]),
+            *((f"naive loop, svm's runner, {p}", frames, naive_s[p]) for p in runs if p != "eager"),
+            *((f"svm extract --precision {p}", steps, s) for p, (s, steps, _) in ours.items()),
         ]
         print(f"{'':34} {'frames/s':>9} {'videos/s':>9} {'s':>7}")
         for label, count, seconds in rows:
             print(f"{label:34} {count / seconds:9.1f} {len(paths) / seconds:9.2f} {seconds:7.1f}")
-        print(f"speed-up over the peers' loop: {naive_s['eager'] / ours_s:.1f}x (target >= 3x)")
-        print(f"  of which the model runner:   {naive_s['eager'] / naive_s['fast']:.1f}x "
-              "(the same loop with svm's frozen channels-last model)")  # fmt: skip
-        print(f"  and the pipeline:            {naive_s['fast'] / ours_s:.1f}x\n")
+        for precision, (ours_s, _, _) in ours.items():
+            print(f"speed-up over the peers' loop, {precision}: {naive_s['eager'] / ours_s:.1f}x "
+                  f"(target >= 3x): model runner {naive_s['eager'] / naive_s[precision]:.1f}x, "
+                  f"pipeline {naive_s[precision] / ours_s:.1f}x")  # fmt: skip
+        if auto == "bf16":
+            a, b = ours["fp32"][2], ours["bf16"][2]
+            cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+            print(f"bf16 against fp32 features, cosine per step: min {cos.min():.5f}, "
+                  f"mean {cos.mean():.5f}")  # fmt: skip
+        print()
 
         contract = get_extractor(args.extractor).contract
         short = contract.resize or contract.image_size or 224

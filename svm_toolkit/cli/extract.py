@@ -10,6 +10,7 @@ from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.render import table
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.precision import PRECISIONS, Precision
 from svm_toolkit.extract.registry import EXTRACTORS, OFFLINE_DEFAULTS, get_extractor
 from svm_toolkit.extract.registry import parse_extractors as _parse
 from svm_toolkit.extract.runner import run_extract
@@ -76,11 +77,19 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     help="cpu, cuda, cuda:N, or auto (CUDA when present).",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="What the models compute in. auto: bf16 on CUDA and on CPUs with native bf16 "
+    "(AVX512-BF16 or AMX; 2-3.5x faster CNNs), else fp32. fp32 matches the reference networks "
+    "within float32 rounding; bf16 features have cosine 0.998-0.9996 to them.",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Units per model call, mixed across videos (frames, clips or examples).",
+    help="Units per model call, mixed across videos (frames, clips or examples). Default: 64 on "
+    "CUDA, 8 on the CPU, where small batches stay in the caches (2-3x faster CNNs).",
 )
 @click.option(
     "--workers",
@@ -116,7 +125,8 @@ def extract(
     dataset: Path,
     names: str,
     device: str,
-    batch_size: int,
+    precision: Precision,
+    batch_size: int | None,
     workers: int,
     fps: float,
     weights: tuple[str, ...],
@@ -130,7 +140,8 @@ def extract(
     Each video is decoded once: frames at --fps through one ffmpeg filter graph (the crop from
     `svm preprocess`, the frame rate and the scale), the soundtrack at 16 kHz. imagebind_audio
     and vggish read the Mel units `svm preprocess --mel` stored, when it did. Units of many
-    videos share each model batch; on CUDA the models run in bf16 with pinned memory.
+    videos share each model batch; the models run in bf16 where the hardware has it
+    (--precision), and on CUDA with pinned memory.
 
     \b
     Outputs, per extractor:
@@ -148,6 +159,7 @@ def extract(
     \b
     Examples:
       svm extract data/demo                                  # offline defaults
+      svm extract data/demo --precision fp32                 # the reference numerics
       svm extract data/svm10k -e imagebind_vision,imagebind_audio --weights ~/imagebind_huge.pth
       svm extract data/yt8m -e vggish,resnet50 --device cuda --batch-size 256 --workers 16
       svm extract data/yt8m -e vggish --vggish-pca ~/vggish_pca_params.npz   # YT8M's form
@@ -159,6 +171,7 @@ def extract(
     config = ExtractConfig(
         extractors=chosen,
         device=device,
+        precision=precision,
         batch_size=batch_size,
         workers=workers,
         fps=fps,

@@ -19,13 +19,14 @@ import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit.errors import MissingWeightsError
 from svm_toolkit.extract.contract import InputContract
+from svm_toolkit.extract.precision import Precision, resolve_precision
 
 if TYPE_CHECKING:
     import torch
@@ -77,11 +78,14 @@ class Extractor(ABC):
 
     name: ClassVar[str]
     contract: ClassVar[InputContract]
+    has_network: ClassVar[bool] = True
+    """Whether :meth:`embed` runs a network (its precision then follows ``--precision``)."""
 
     def __init__(self, weights: Path | None = None) -> None:
         self.weights = weights if weights is not None else self.default_weights()
         self.model: torch.nn.Module | None = None
         self.device: torch.device | None = None
+        self.precision: Literal["bf16", "fp32"] = "fp32"
 
     # -- CPU side -----------------------------------------------------------------------------
 
@@ -100,8 +104,13 @@ class Extractor(ABC):
     def build(self) -> torch.nn.Module:
         """The architecture with random weights (loading fills them in)."""
 
-    def load(self, device: torch.device | str = "cpu") -> None:
+    def load(self, device: torch.device | str = "cpu", precision: Precision = "fp32") -> None:
         """Build the model, load the weights file, move it to ``device`` in eval mode.
+
+        Args:
+            device: where the model runs.
+            precision: what :meth:`embed` computes in (``auto``: bf16 where the device has it;
+                :mod:`svm_toolkit.extract.precision`); sets :attr:`precision`.
 
         Raises:
             MissingWeightsError: no weights file, or one that does not fit the architecture.
@@ -131,7 +140,15 @@ class Extractor(ABC):
                 + self.contract.weights
             ) from None
         self.device = torch.device(device)
+        self.set_precision(precision, self.device)
         self.model = model.eval().to(self.device)
+
+    def set_precision(self, requested: Precision, device: torch.device) -> None:
+        """Set :attr:`precision` to what ``requested`` means on ``device`` (:meth:`load` calls it).
+
+        Extractors without a network (:attr:`has_network` false) always compute in fp32.
+        """
+        self.precision = resolve_precision(requested, device) if self.has_network else "fp32"
 
     def check_weights(self) -> None:
         """Raise :class:`MissingWeightsError` now if the weights file is missing.

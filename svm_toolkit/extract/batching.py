@@ -10,7 +10,6 @@ video's ``(T, D)`` steps as batches finish. :func:`embed_stream` (local engine) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.backends.vggish import VGGish
 from svm_toolkit.extract.base import Extractor, Units
 from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.precision import autocast
 from svm_toolkit.extract.prepare import Prepared
 from svm_toolkit.extract.registry import get_extractor
 
@@ -58,7 +58,7 @@ def build_extractors(config: ExtractConfig, *, load_on: str | None) -> dict[str,
         if load_on is None:
             extractor.check_weights()
         else:
-            extractor.load(load_on)
+            extractor.load(load_on, config.precision)
         extractors[name] = extractor
     if config.vggish_pca:
         vggish = extractors.get("vggish")
@@ -132,8 +132,7 @@ def embed_batch(extractor: Extractor, batch: npt.NDArray[Any]) -> npt.NDArray[np
     cuda = device.type == "cuda"
     if cuda:
         tensor = tensor.pin_memory().to(device, non_blocking=True)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(device, extractor.precision):
         out = extractor.embed(tensor)
     return out.float().cpu().numpy()
 
@@ -196,7 +195,7 @@ class Embedder:
         extractors = build_extractors(self.config, load_on=self.device)
 
         def embed(videos: list[Prepared]) -> list[Embedded]:
-            batcher = Batcher(extractors, self.config.batch_size)
+            batcher = Batcher(extractors, self.config.batch_size_on(self.device))
             started = [_started(v, extractors, batcher) for v in videos]
             batcher.run(final=True)
             return [

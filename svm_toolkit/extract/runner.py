@@ -36,6 +36,7 @@ from svm_toolkit.extract.base import Extractor, sha256
 from svm_toolkit.extract.batching import Embedded, Embedder, build_extractors, embed_stream
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.mel_units import attach_mel
+from svm_toolkit.extract.precision import resolve_precision
 from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, init_worker, prepare
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
@@ -289,7 +290,7 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
             initargs=(spec,),
             preload=("svm_toolkit.extract.prepare", "torch"),
         )
-        return embed_stream(prepared, extractors, config.batch_size)
+        return embed_stream(prepared, extractors, config.batch_size_on(device))
 
     yield _Source(extractors, device, embedded)
 
@@ -297,10 +298,17 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
 @contextmanager
 def _ray(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
     """Decode tasks on Ray's CPUs feeding a pool of model actors (GPUs when there are any)."""
+    import torch
+
     extractors = build_extractors(config, load_on=None)  # weights checked before any work
     with ray_session(engine):
         gpus = _gpus_per_actor(config, engine)
         device = "cuda" if gpus else "cpu"
+        # Resolved here, once, so every actor computes alike and the provenance says what ran.
+        precision = resolve_precision(config.precision, torch.device(device))
+        for extractor in extractors.values():
+            extractor.set_precision(precision, torch.device(device))
+        actor_config = dataclasses.replace(config, precision=precision)
 
         def embedded(root: Path, jobs: list[ExtractJob]) -> Iterator[Embedded]:
             decode = Step(
@@ -311,7 +319,7 @@ def _ray(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
             )
             embed = Step(
                 "embed",
-                Embedder(config, device),
+                Embedder(actor_config, device),
                 actors=engine.model_actors,
                 num_cpus=engine.cpus_per_actor,
                 num_gpus=gpus,
@@ -351,6 +359,7 @@ def _feature_schema(extractor: Extractor, settings: Mapping[str, Any], device: s
         weights_sha256=sha256(weights) if weights else None,
         input_contract=dataclasses.asdict(extractor.contract),
         device=device,
+        precision=extractor.precision,
     )
 
 

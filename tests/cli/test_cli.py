@@ -155,6 +155,8 @@ def test_preprocess_before_download_and_bad_options_exit_2(tmp_path: Path) -> No
     result = svm("preprocess", tmp_path, "--mel", "imagebind,mfcc")
     assert result.returncode == 2
     assert "unknown Mel recipe mfcc; choose from imagebind, vggish, librosa" in result.stderr
+    result = svm("extract", tmp_path, "--precision", "fp16")
+    assert result.returncode == 2 and "'fp16' is not one of 'auto', 'bf16', 'fp32'" in result.stderr
 
 
 def test_manifest_yt8m(tmp_path: Path) -> None:

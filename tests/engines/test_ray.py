@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from svm_toolkit.download import BreakerOpen, DownloadConfig, run_download
@@ -24,8 +25,9 @@ from svm_toolkit.engines.ray_data import import_ray
 from svm_toolkit.errors import MissingWeightsError
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.runner import run_extract
-from svm_toolkit.io.shards import read_shards
+from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.preprocess import run_preprocess
+from svm_toolkit.schema import read_provenance
 from svm_toolkit.testing import LoopbackServer, Route
 from tests.download.test_download import dataset
 from tests.preprocess.test_stage import CONFIG as PREPROCESS
@@ -186,6 +188,11 @@ def assert_same_features(ours: Path, theirs: Path) -> None:
                     atol=2e-3,
                 )
         assert rows(ours, "ledger", f"extract_{name}") == rows(theirs, "ledger", f"extract_{name}")
+        mine_meta, other_meta = (
+            read_provenance(pq.read_schema(committed_shards(root / "features" / name, "part")[0]))
+            for root in (ours, theirs)
+        )
+        assert mine_meta["precision"] == other_meta["precision"]  # resolved alike
 
 
 def test_extract_on_ray_equals_local_with_a_corrupt_video(

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from svm_toolkit.errors import ConfigError, InputError, MissingWeightsError
-from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.config import DEFAULT_BATCH_SIZE, ExtractConfig
+from svm_toolkit.extract.precision import resolve_precision
 from svm_toolkit.extract.runner import ledger_prefix, run_extract
 from svm_toolkit.io.shards import committed_shards, read_shards, stats_path
 from svm_toolkit.preprocess import run_preprocess
@@ -118,6 +120,34 @@ def test_batches_mixing_videos_equal_one_video_at_a_time(done: Path, tmp_path: P
             np.asarray(single[sample_id][COL.embeddings], np.float32),
             atol=2e-3,
         )
+
+
+def test_provenance_says_which_precision_ran_and_fp32_stays_close(
+    done: Path, tmp_path: Path
+) -> None:
+    def meta(root: Path, name: str) -> dict[str, object]:
+        return read_provenance(
+            pq.read_schema(committed_shards(root / "features" / name, "part")[0])
+        )
+
+    auto = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs that have it
+    assert meta(done, NAMES[0])["precision"] == auto
+    assert meta(done, NAMES[0])["config"]["precision"] == "auto"  # type: ignore[index]
+    assert meta(done, "vmnet_music")["precision"] == "fp32"  # handcrafted: no network
+    root = copy(done, tmp_path / "ds")
+    run_extract(root, dataclasses.replace(CONFIG, precision="fp32", extractors=(NAMES[0],)))
+    assert meta(root, NAMES[0])["precision"] == "fp32"
+    for sample_id, row in features(root, NAMES[0]).items():
+        a = np.asarray(row[COL.embeddings], np.float64)
+        b = np.asarray(features(done, NAMES[0])[sample_id][COL.embeddings], np.float64)
+        cosines = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        assert cosines.min() > 0.995  # bf16 rounding (1.0 when auto is fp32 here)
+
+
+def test_the_batch_size_defaults_per_device() -> None:
+    assert ExtractConfig().batch_size_on("cpu") == DEFAULT_BATCH_SIZE["cpu"] == 8
+    assert ExtractConfig().batch_size_on("cuda:1") == DEFAULT_BATCH_SIZE["cuda"] == 64
+    assert ExtractConfig(batch_size=5).batch_size_on("cuda") == 5
 
 
 def test_a_killed_run_resumes_to_the_same_rows(done: Path, tmp_path: Path) -> None:

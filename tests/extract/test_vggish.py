@@ -292,14 +292,17 @@ def test_postprocess_bad_files(tmp_path: Path) -> None:
         postprocess(np.zeros((1, 128)), text)
 
 
-def test_full_size_model_embeds_on_cpu() -> None:
+def test_full_size_model_embeds_on_cpu(tmp_path: Path) -> None:
     torch.manual_seed(8)
-    extractor = VGGish()
-    model = extractor.build().eval()
-    extractor.model, extractor.device = model, torch.device("cpu")
-    out = extractor.embed(torch.randn(2, 96, 64))
-    assert out.shape == (2, 128) and out.dtype == torch.float32
-    assert torch.isfinite(out).all()
+    model = VGGish().build().eval()
+    torch.save(model.state_dict(), tmp_path / "vggish.pth")
+    extractor = VGGish(weights=tmp_path / "vggish.pth")
+    extractor.load("cpu")  # the frozen graph
+    examples = torch.randn(3, 96, 64)
+    out = extractor.embed(examples)
+    assert out.shape == (3, 128) and out.dtype == torch.float32
+    with torch.inference_mode():
+        torch.testing.assert_close(out, model(examples), rtol=1e-4, atol=1e-4)
 
 
 def test_use_pca_gives_the_dequantised_youtube8m_form(tmp_path: Path) -> None:

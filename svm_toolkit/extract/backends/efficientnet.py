@@ -22,6 +22,7 @@ import numpy as np
 from svm_toolkit.errors import SampleError
 from svm_toolkit.extract.base import Extractor, Media, Units
 from svm_toolkit.extract.contract import InputContract
+from svm_toolkit.extract.precision import Precision
 
 if TYPE_CHECKING:
     import torch
@@ -121,13 +122,13 @@ class EfficientNetLite0(Extractor):
 
         return EfficientNetLite()
 
-    def load(self, device: torch.device | str = "cpu") -> None:
+    def load(self, device: torch.device | str = "cpu", precision: Precision = "fp32") -> None:
         """Load as :meth:`Extractor.load`, then build the device's fast forward (channels-last)."""
         from svm_toolkit.extract.cnn import fast_runner
 
-        super().load(device)
+        super().load(device, precision)
         assert self.device is not None  # loaded
-        self._run = fast_runner(self._net(), self.device)
+        self._run = fast_runner(self._net(), self.device, self.precision)
 
     def _net(self) -> EfficientNetLite:
         from svm_toolkit.models.efficientnet_lite import EfficientNetLite

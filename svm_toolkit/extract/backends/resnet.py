@@ -30,6 +30,7 @@ from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.backends.efficientnet import frame_units
 from svm_toolkit.extract.base import Extractor, Media, Units
 from svm_toolkit.extract.contract import InputContract
+from svm_toolkit.extract.precision import Precision
 
 if TYPE_CHECKING:
     import torch
@@ -148,13 +149,13 @@ class ResNet50(Extractor):
         model.load_state_dict(state, strict=True)
         model.fc = torch.nn.Identity()
 
-    def load(self, device: torch.device | str = "cpu") -> None:
+    def load(self, device: torch.device | str = "cpu", precision: Precision = "fp32") -> None:
         """Load as :meth:`Extractor.load`, then build the device's fast forward (channels-last)."""
         from svm_toolkit.extract.cnn import fast_runner
 
-        super().load(device)
+        super().load(device, precision)
         assert self.model is not None and self.device is not None  # loaded
-        self._run = fast_runner(self.model, self.device)
+        self._run = fast_runner(self.model, self.device, self.precision)
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, 224, 224) RGB frames -> float32 (N, 2048) pooled features."""

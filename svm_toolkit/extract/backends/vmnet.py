@@ -27,6 +27,7 @@ from svm_toolkit.errors import SampleError
 from svm_toolkit.extract.base import Extractor, Media, Units
 from svm_toolkit.extract.contract import InputContract
 from svm_toolkit.extract.music_descriptors import DEFAULT_CONFIG, DIM, centre_clip, clip_descriptors
+from svm_toolkit.extract.precision import Precision
 from svm_toolkit.schema import Status
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class VMNetMusic(Extractor):
         recipe=None,
         weights=WEIGHTS_HELP,
     )
+    has_network: ClassVar[bool] = False
 
     # -- CPU side -----------------------------------------------------------------------------
 
@@ -90,11 +92,15 @@ class VMNetMusic(Extractor):
     def check_weights(self) -> None:
         """Nothing to check: the descriptors have no weights."""
 
-    def load(self, device: torch.device | str = "cpu") -> None:
-        """Build the pass-through model on ``device``; no weights file is read."""
+    def load(self, device: torch.device | str = "cpu", precision: Precision = "fp32") -> None:
+        """Build the pass-through model on ``device``; no weights file is read.
+
+        ``precision`` is ignored: the descriptors are computed in the decode workers, in float32.
+        """
         import torch
 
         self.device = torch.device(device)
+        self.set_precision(precision, self.device)
         self.model = self.build().eval().to(self.device)
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
