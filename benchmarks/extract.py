@@ -14,6 +14,10 @@ real) it prints, in one run:
   channels-first, fp32) as one batch; then the same loop with ``svm extract``'s model runner (a
   frozen channels-last graph on the CPU, fp32 and, where ``auto`` picks it, bf16), which splits
   the speed-up into model and pipeline;
+* the naive loops run in a child process with the caller's environment, each ``svm extract``
+  run in a fresh one (starting its decode workers, as the command does) with
+  ``OMP_WAIT_POLICY=PASSIVE`` as the ``svm`` executable sets it (OpenMP reads it when torch
+  loads); a variable the caller set goes to all;
 * the frame pipeline alone (ffmpeg crop + 1 fps + scale to RGB, one thread) against one plain
   full decode of the same files (``ffmpeg -threads 1 -i F -an -f null -``).
 
@@ -23,16 +27,19 @@ Targets (issue): extract >= 3x the naive loop on 2 CPU cores; frame pipeline <= 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Final
 
 import av
 import numpy as np
@@ -40,6 +47,7 @@ import pyarrow as pa
 import torch
 
 from svm_toolkit import ffmpeg
+from svm_toolkit.entry import PROCESS_ENV
 from svm_toolkit.extract.batching import embed_batch
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.decode import FramePlan, read_video_frames
@@ -157,50 +165,87 @@ def plain_decode(path: Path) -> None:
     )
 
 
+def naive_runs(root: Path, name: str, auto: Precision) -> dict[str, float]:
+    """The naive loop with each model, seconds (loading the model counts, as in svm extract)."""
+    paths = sorted((root / "media").rglob("*.mp4"))
+    runs = {"eager": eager_model, "fp32": partial(fast_model, precision="fp32")}
+    if auto == "bf16":
+        runs["bf16"] = partial(fast_model, precision="bf16")
+    seconds: dict[str, float] = {}
+    for label, build in runs.items():
+        started = time.perf_counter()
+        seconds["frames"] = naive(paths, name, build(name))
+        seconds[label] = time.perf_counter() - started
+    return seconds
+
+
+def svm_run(root: Path, name: str, precision: Precision) -> dict[str, float]:
+    """``svm extract`` from scratch: seconds and steps; the features go to ``steps_<p>.npy``."""
+    seconds, steps, features = extract(root, name, precision)
+    np.save(root / f"steps_{precision}.npy", features)
+    return {"seconds": seconds, "steps": steps}
+
+
+PARTS: Final = {"naive": naive_runs, "svm": svm_run}
+
+
+def in_child(
+    part: str, root: Path, name: str, precision: str, env: dict[str, str]
+) -> dict[str, float]:
+    """Run one part in a fresh process with ``env`` (OpenMP reads it when torch loads)."""
+    command = [sys.executable, __file__, "--part", part, "--root", str(root), "--extractor", name]
+    command += ["--precision", precision]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each clip, s")
     parser.add_argument("--extractor", default="efficientnet_lite0")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # in a child process
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", help=argparse.SUPPRESS)
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
+    torch.set_num_threads(cores)
+    auto = resolve_precision("auto", torch.device("cpu"))
+    if args.part:
+        print(json.dumps(PARTS[args.part](args.root, args.extractor, args.precision)))
+        return
     print(f"machine: {platform.processor() or platform.machine()}, {cores} cores")
-    print(f"clips: {args.clips} x {args.seconds:g} s, 640x360 (270 px of picture), 30 fps\n")
+    print(f"clips: {args.clips} x {args.seconds:g} s, 640x360 (270 px of picture), 30 fps")
+    print(f"--precision auto on this CPU: {auto}\n")
     with tempfile.TemporaryDirectory(prefix="svm-bench-extract-") as scratch:
         root = Path(scratch)
         paths = make_dataset(root, args.clips, args.seconds)
         jobs, _, _ = plan_jobs(DatasetLayout(root), (args.extractor,), ())
+        naive_env = dict(os.environ)  # the peers' loop runs in the caller's environment
+        svm_env = {**PROCESS_ENV, **os.environ}  # svm extract as the `svm` executable sets it
+        precisions: list[Precision] = list(dict.fromkeys(("fp32", auto)))
+        naive_s = in_child("naive", root, args.extractor, auto, naive_env)
+        ours = {p: in_child("svm", root, args.extractor, p, svm_env) for p in precisions}
+        print(f"OMP_WAIT_POLICY: naive loops {naive_env.get('OMP_WAIT_POLICY', '(unset)')}, "
+              f"svm extract {svm_env['OMP_WAIT_POLICY']}\n")  # fmt: skip
 
-        torch.set_num_threads(cores)
-        auto = resolve_precision("auto", torch.device("cpu"))
-        print(f"--precision auto on this CPU: {auto} (native bf16: {auto == 'bf16'})\n")
-        naive_s: dict[str, float] = {}
-        runs = {"eager": eager_model, "fp32": partial(fast_model, precision="fp32")}
-        if auto == "bf16":
-            runs["bf16"] = partial(fast_model, precision="bf16")
-        for label, build in runs.items():
-            started = time.perf_counter()  # loading the model counts, as it does for svm extract
-            frames = naive(paths, args.extractor, build(args.extractor))
-            naive_s[label] = time.perf_counter() - started
-
-        ours: dict[str, tuple[float, int, np.ndarray]] = {}
-        for precision in dict.fromkeys(("fp32", auto)):
-            ours[precision] = extract(root, args.extractor, precision)
-
+        frames, steps = int(naive_s["frames"]), int(ours["fp32"]["steps"])
         rows = [
             ("naive loop, eager fp32 (peers)", frames, naive_s["eager"]),
-            *((f"naive loop, svm's runner, {p}", frames, naive_s[p]) for p in runs if p != "eager"),
-            *((f"svm extract --precision {p}", steps, s) for p, (s, steps, _) in ours.items()),
+            *((f"naive loop, svm's runner, {p}", frames, naive_s[p]) for p in precisions),
+            *((f"svm extract --precision {p}", steps, ours[p]["seconds"]) for p in precisions),
         ]
         print(f"{'':34} {'frames/s':>9} {'videos/s':>9} {'s':>7}")
         for label, count, seconds in rows:
             print(f"{label:34} {count / seconds:9.1f} {len(paths) / seconds:9.2f} {seconds:7.1f}")
-        for precision, (ours_s, _, _) in ours.items():
-            print(f"speed-up over the peers' loop, {precision}: {naive_s['eager'] / ours_s:.1f}x "
-                  f"(target >= 3x): model runner {naive_s['eager'] / naive_s[precision]:.1f}x, "
-                  f"pipeline {naive_s[precision] / ours_s:.1f}x")  # fmt: skip
+        for p in precisions:
+            ours_s = ours[p]["seconds"]
+            print(f"speed-up over the peers' loop, {p}: {naive_s['eager'] / ours_s:.1f}x "
+                  f"(target >= 3x): model runner {naive_s['eager'] / naive_s[p]:.1f}x, "
+                  f"pipeline {naive_s[p] / ours_s:.1f}x")  # fmt: skip
         if auto == "bf16":
-            a, b = ours["fp32"][2], ours["bf16"][2]
+            a, b = np.load(root / "steps_fp32.npy"), np.load(root / "steps_bf16.npy")
             cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
             print(f"bf16 against fp32 features, cosine per step: min {cos.min():.5f}, "
                   f"mean {cos.mean():.5f}")  # fmt: skip

@@ -1,5 +1,5 @@
 """``python -m svm_toolkit`` runs the ``svm`` CLI."""
 
-from svm_toolkit.cli import main
+from svm_toolkit.entry import main
 
 main()
