@@ -130,8 +130,8 @@ def run_demo(
 
     started = time.perf_counter()
     # fp32: the demo's Recall@K is the same on CPUs with and without bf16 (``auto`` differs).
-    config = ExtractConfig(extractors=OFFLINE_DEFAULTS, device="cpu", precision="fp32")
-    extracted = run_extract(dataset, config)
+    extract = ExtractConfig(extractors=OFFLINE_DEFAULTS, device="cpu", precision="fp32")
+    extracted = run_extract(dataset, extract)
     done("extract", extracted.describe(), started)
 
     started = time.perf_counter()
