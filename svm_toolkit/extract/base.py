@@ -19,14 +19,14 @@ import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit.errors import MissingWeightsError
 from svm_toolkit.extract.contract import InputContract
-from svm_toolkit.extract.precision import Precision, resolve_precision
+from svm_toolkit.extract.precision import Precision, Resolved, resolve_precision
 
 if TYPE_CHECKING:
     import torch
@@ -85,7 +85,7 @@ class Extractor(ABC):
         self.weights = weights if weights is not None else self.default_weights()
         self.model: torch.nn.Module | None = None
         self.device: torch.device | None = None
-        self.precision: Literal["bf16", "fp32"] = "fp32"
+        self.precision: Resolved = "fp32"
 
     # -- CPU side -----------------------------------------------------------------------------
 

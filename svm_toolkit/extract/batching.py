@@ -1,8 +1,8 @@
 """The model side of ``svm extract``: units of many videos stacked into model batches.
 
 A :class:`Batcher` queues each video's units per extractor, embeds full batches of
-``batch_size`` units (mixing videos; bf16 autocast and pinned memory on CUDA) and fills each
-video's ``(T, D)`` steps as batches finish. :func:`embed_stream` (local engine) and
+``batch_size`` units (mixing videos; autocast per ``--precision``, pinned memory on CUDA) and
+fills each video's ``(T, D)`` steps as batches finish. :func:`embed_stream` (local engine) and
 :class:`Embedder` (a Ray actor) turn :class:`~svm_toolkit.extract.prepare.Prepared` videos into
 :class:`Embedded` outcomes with it.
 """

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
-from svm_toolkit.extract.precision import autocast
+from svm_toolkit.extract.precision import Resolved, autocast
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +27,7 @@ Runner = Callable[["torch.Tensor"], "torch.Tensor"]
 def fast_runner(
     model: torch.nn.Module,
     device: torch.device,
-    precision: Literal["bf16", "fp32"] = "fp32",
+    precision: Resolved = "fp32",
     unit_shape: tuple[int, ...] = IMAGE_SHAPE,
 ) -> Runner:
     """Put ``model`` in channels-last memory and return its fastest forward for ``device``.

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import torch
 
 Precision = Literal["auto", "bf16", "fp32"]
+Resolved = Literal["bf16", "fp32"]
+"""A precision as it runs (``auto`` resolved for a device)."""
 PRECISIONS: Final[tuple[Precision, ...]] = ("auto", "bf16", "fp32")
 
 
@@ -33,7 +35,7 @@ def native_bf16(device: torch.device) -> bool:
     return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
 
 
-def resolve_precision(requested: Precision, device: torch.device) -> Literal["bf16", "fp32"]:
+def resolve_precision(requested: Precision, device: torch.device) -> Resolved:
     """``auto`` -> ``bf16`` where :func:`native_bf16`, else ``fp32``; the others as given."""
     if requested == "auto":
         return "bf16" if native_bf16(device) else "fp32"
@@ -41,7 +43,7 @@ def resolve_precision(requested: Precision, device: torch.device) -> Literal["bf
 
 
 def autocast(
-    device: torch.device, precision: Literal["bf16", "fp32"]
+    device: torch.device, precision: Resolved
 ) -> contextlib.AbstractContextManager[object]:
     """A context in which the models compute in ``precision`` on ``device``."""
     import torch
