@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import pickle
+import socket
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -34,6 +35,8 @@ from svm_toolkit.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 PAYLOAD: Final = "payload"
+CONNECT_TIMEOUT_S: Final = 10.0
+"""How long :func:`check_reachable` waits for the Ray head to accept a connection, seconds."""
 BatchFn = Callable[[list[Any]], list[Any]]
 
 
@@ -106,6 +109,8 @@ def ray_session(config: EngineConfig) -> Iterator[Any]:
     started = not ray.is_initialized()
     if started:
         logger.info("ray: %s", f"joining {config.address}" if config.address else "starting")
+        if config.address is not None:
+            check_reachable(config.address)
         if config.address is None:  # a private instance: no tokens (Ray 2.60 asks for them)
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(
@@ -125,6 +130,31 @@ def ray_session(config: EngineConfig) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast when nothing listens at ``address`` (``host:port`` or ``ray://host:port``).
+
+    Ray itself retries an unreachable head for minutes. ``auto`` and addresses without a port
+    are left to Ray.
+
+    Raises:
+        ConfigError: no TCP connection within ``timeout_s`` seconds.
+    """
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"--ray-address {address}: no Ray head answers at {host}:{port} ({reason}); start "
+            f"one there with 'ray start --head --port {port}', or pass the address that "
+            "'ray start' printed"
+        ) from None
 
 
 def cluster_gpus() -> float:
