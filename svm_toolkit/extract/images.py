@@ -31,25 +31,28 @@ def resize_center_crop(
         return np.zeros((0, 3, size, size), np.uint8)
     x = _short_side(frames, resize, size)
     top, left = (x.shape[2] - size) // 2, (x.shape[3] - size) // 2
-    return x[:, :, top : top + size, left : left + size].contiguous().numpy()
+    return np.ascontiguousarray(x[:, :, top : top + size, left : left + size])
 
 
-def _short_side(frames: npt.NDArray[np.uint8], resize: int, least: int) -> torch.Tensor:
+def _short_side(frames: npt.NDArray[np.uint8], resize: int, least: int) -> npt.NDArray[np.uint8]:
     """uint8 (T, H, W, 3) -> uint8 (T, 3, H', W'), short side ``resize``, neither under ``least``.
 
-    Bilinear with antialiasing; the frames are only permuted when already that size.
+    Bilinear with antialiasing (torch). Frames already that size, as ffmpeg's ``scale`` delivers
+    them for a run's largest ``resize``, are only transposed (a view), and torch is not imported:
+    decode workers that never scale start without it.
     """
+    h, w = frames.shape[1:3]
+    scale = resize / min(h, w)
+    new = (max(least, round(h * scale)), max(least, round(w * scale)))
+    if new == (h, w):
+        return frames.transpose(0, 3, 1, 2)
     import torch
     import torch.nn.functional as F
 
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-    h, w = x.shape[-2:]
-    scale = resize / min(h, w)
-    new = (max(least, round(h * scale)), max(least, round(w * scale)))
-    if new != (h, w):
-        x = F.interpolate(x.float(), size=new, mode="bilinear", antialias=True, align_corners=False)
-        x = x.round_().clamp_(0, 255).to(torch.uint8)
-    return x
+    x = F.interpolate(x.float(), size=new, mode="bilinear", antialias=True, align_corners=False)
+    scaled: npt.NDArray[np.uint8] = x.round_().clamp_(0, 255).to(torch.uint8).numpy()
+    return scaled
 
 
 def normalize(
@@ -81,7 +84,7 @@ def spatial_crops(frames: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.ui
     Returns:
         uint8, shape (3, T, 3, size, size): crop, frame, channel, height, width.
     """
-    chw = _short_side(frames, size, size).numpy()  # (T, 3, H, W)
+    chw = _short_side(frames, size, size)  # (T, 3, H, W)
     h, w = chw.shape[2:]
     long_side = max(h, w)
     offsets = (0, math.ceil((long_side - size) / 2), long_side - size)

@@ -9,6 +9,8 @@ in every worker process (local) or CPU task (Ray).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,10 +138,20 @@ class DecoderSpec:
     def __call__(self) -> Decoder:
         """A decoder for this worker."""
         if self.own_process:
-            import torch
-
-            torch.set_num_threads(1)
+            one_thread()
         return Decoder(self.root, self.names, self.fps)
+
+
+def one_thread() -> None:
+    """Keep this worker process's torch to one thread, without importing torch for it.
+
+    Torch reads ``OMP_NUM_THREADS`` when it is imported; a torch already imported is told.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        os.environ["OMP_NUM_THREADS"] = "1"
+    else:
+        torch.set_num_threads(1)
 
 
 _decoder: Decoder | None = None

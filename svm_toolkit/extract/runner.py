@@ -288,7 +288,7 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
             workers=workers,
             initializer=init_worker,
             initargs=(spec,),
-            preload=("svm_toolkit.extract.prepare", "torch"),
+            preload=("svm_toolkit.extract.prepare",),  # torch only where frames are scaled
         )
         return embed_stream(prepared, extractors, config.batch_size_on(device))
 
