@@ -192,9 +192,14 @@ PARTS: Final = {"naive": naive_runs, "svm": svm_run}
 def in_child(
     part: str, root: Path, name: str, precision: str, env: dict[str, str]
 ) -> dict[str, float]:
-    """Run one part in a fresh process with ``env`` (OpenMP reads it when torch loads)."""
-    command = [sys.executable, __file__, "--part", part, "--root", str(root), "--extractor", name]
-    command += ["--precision", precision]
+    """Run one part in a fresh process with ``env`` (OpenMP reads it when torch loads).
+
+    The child runs from ``-c``, not this file: multiprocessing re-imports a main *file* in every
+    worker, and this one imports torch, which ``svm``'s own entry point does not.
+    """
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import extract"
+    command = [sys.executable, "-c", f"{code}; extract.main()", "--part", part]
+    command += ["--root", str(root), "--extractor", name, "--precision", precision]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
