@@ -3,8 +3,9 @@
 ``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it): OpenMP threads sleep between parallel
 regions instead of spinning. ``svm extract`` runs its models beside decode worker processes on
 the same cores, and spinning threads took the decoders' cycles: on a 2-core VM, extracting 240
-EfficientNet-Lite0 frames (bf16) took 3.3-3.6 s passive against 3.9-5.2 s spinning, four runs
-each. One epoch of ``benchmarks/train.py --pairs 3000`` took 17.8-19.1 s either way.
+EfficientNet-Lite0 frames (bf16) took 3.3-3.6 s passive against 3.9-5.2 s spinning (OpenMP's
+default), six runs each in a process whose workers had started. One epoch of
+``benchmarks/train.py --pairs 3000`` took 17.8-19.1 s either way.
 Library users who call :func:`svm_toolkit.extract.runner.run_extract` in their own process can
 set the variable themselves, before importing torch.
 """
