@@ -82,14 +82,14 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     default="auto",
     show_default=True,
     help="What the models compute in. auto: bf16 on CUDA and on CPUs with native bf16 "
-    "(AVX512-BF16 or AMX; 2-3.5x faster CNNs), else fp32. fp32 matches the reference networks "
+    "(AVX512-BF16 or AMX; 1.7-2.8x faster CNNs), else fp32. fp32 matches the reference networks "
     "within float32 rounding; bf16 features have cosine 0.998-0.9996 to them.",
 )
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     help="Units per model call, mixed across videos (frames, clips or examples). Default: 64 on "
-    "CUDA, 8 on the CPU, where small batches stay in the caches (2-3x faster CNNs).",
+    "CUDA, 8 on the CPU, where small batches stay in the caches (1.3-3.6x faster CNNs).",
 )
 @click.option(
     "--workers",

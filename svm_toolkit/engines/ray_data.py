@@ -111,7 +111,7 @@ def ray_session(config: EngineConfig) -> Iterator[Any]:
         logger.info("ray: %s", f"joining {config.address}" if config.address else "starting")
         if config.address is not None:
             check_reachable(config.address)
-        if config.address is None:  # a private instance: no tokens (Ray 2.60 asks for them)
+        else:  # a private instance: no tokens (Ray 2.60 asks for them)
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(
             address=config.address,

@@ -11,6 +11,7 @@ import torchvision
 
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.backends.efficientnet import EfficientNetLite0
+from svm_toolkit.extract.backends.vggish import VGGish
 from svm_toolkit.extract.backends.vmnet import VMNetMusic
 from svm_toolkit.extract.batching import embed_batch
 from svm_toolkit.extract.cnn import fast_runner
@@ -45,13 +46,20 @@ def test_an_unknown_precision_is_a_config_error() -> None:
         ExtractConfig(precision="fp16")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet50"])
+NETWORKS = {
+    "efficientnet_lite0": (EfficientNetLite, (3, 224, 224)),
+    "resnet50": (torchvision.models.resnet50, (3, 224, 224)),
+    "vggish": (lambda: VGGish().build(), (96, 64)),
+}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
 def test_the_bf16_graph_stays_within_bf16_rounding_of_the_fp32_model(name: str) -> None:
     torch.manual_seed(0)
-    eager = EfficientNetLite() if name == "efficientnet_lite0" else torchvision.models.resnet50()
-    eager = eager.eval()
-    run = fast_runner(copy.deepcopy(eager), CPU, "bf16")
-    images = torch.randn(3, 3, 224, 224)  # traced with 2: other batch sizes run too
+    build, unit_shape = NETWORKS[name]
+    eager = build().eval()
+    run = fast_runner(copy.deepcopy(eager), CPU, "bf16", unit_shape)
+    images = torch.randn(3, *unit_shape)  # traced with 2: other batch sizes run too
     with torch.inference_mode():
         expected = eager(images)
         with autocast(CPU, "bf16"):
