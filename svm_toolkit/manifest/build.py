@@ -27,6 +27,7 @@ from svm_toolkit.errors import InputError
 from svm_toolkit.ids import MAX_URL_LENGTH, InvalidUrl, canonicalize, clip_id
 from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import write_table_atomic
+from svm_toolkit.manifest.check import check_manifest_rows
 from svm_toolkit.manifest.config import URL_COLUMNS, ManifestConfig
 from svm_toolkit.manifest.readers import InputRow, InputTable, read_input
 from svm_toolkit.manifest.values import parse_count, parse_seconds, parse_split, parse_text
@@ -174,10 +175,15 @@ def write_manifest(table: pa.Table, dataset: Path, *, overwrite: bool) -> bool:
 
 
 def read_manifest(dataset: Path) -> pa.Table:
-    """Read ``DATASET/manifest.parquet``, checking its schema version and columns.
+    """Read ``DATASET/manifest.parquet``, checking its schema version, columns and every row.
+
+    Rows are checked before any caller sees them (see
+    :func:`svm_toolkit.manifest.check.check_manifest_rows`): a manifest is untrusted input.
 
     Raises:
-        InputError: there is no manifest yet.
+        InputError: there is no manifest yet, it is not a readable Parquet file (truncated,
+            damaged), or a row holds an unsafe or duplicate id, an unknown status or source, a
+            bad URL or clip bound (the message names the file, the row and the fix).
         SchemaMismatchError: the file was written by an incompatible version.
     """
     path = DatasetLayout(Path(dataset)).manifest
@@ -185,10 +191,39 @@ def read_manifest(dataset: Path) -> pa.Table:
         raise InputError(
             f"{path}: no manifest; build one with 'svm manifest urls LIST... -o {dataset}'"
         )
-    schema = pq.read_schema(path)
-    read_provenance(schema, where=str(path))
-    check_columns(schema, MANIFEST_SCHEMA, where=str(path))
-    return pq.read_table(path)
+    try:
+        schema = pq.read_schema(path)
+        _read_provenance(schema, path)
+        check_columns(schema, MANIFEST_SCHEMA, where=str(path))
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    check_manifest_rows(table, path)
+    return table
+
+
+def _read_provenance(schema: pa.Schema, path: Path) -> None:
+    try:
+        read_provenance(schema, where=str(path))
+    except (ValueError, AttributeError) as exc:  # metadata that is not a JSON object
+        raise InputError(
+            f"{path}: its svm_toolkit metadata is damaged ({exc}); rebuild the manifest with "
+            f"'svm manifest urls LIST... -o {path.parent} --overwrite'"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _unreadable(path: Path, exc: BaseException) -> InputError:
+    return InputError(
+        f"{path}: not a readable Parquet file ({_first_line(exc)}); it may be truncated or "
+        "damaged: restore "
+        f"it from a copy, or rebuild it with 'svm manifest urls LIST... -o {path.parent} "
+        "--overwrite'"
+    )
 
 
 # -- rows ---------------------------------------------------------------------------------------
@@ -333,7 +368,17 @@ def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
     """
     if not path.exists():
         return False
-    old = pq.read_table(path)
+    try:
+        old = pq.read_table(path)
+        old.column(COL.sample_id)
+    except (pa.ArrowException, OSError, KeyError) as exc:
+        if overwrite:
+            logger.warning("replacing %s, which cannot be read (%s)", path, exc)
+            return False
+        raise InputError(
+            f"{path} exists but is not a readable manifest ({_first_line(exc)}); pass "
+            "--overwrite to replace it, or restore it from a copy"
+        ) from None
     if old.schema.remove_metadata().equals(table.schema.remove_metadata()) and old.equals(
         table.replace_schema_metadata(old.schema.metadata)
     ):
@@ -342,7 +387,7 @@ def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
     new_ids = set(table.column(COL.sample_id).to_pylist())
     gone = [i for i in old_ids if i not in new_ids]
     if gone and not overwrite:
-        shown = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
+        shown = ", ".join(repr(str(i)[:80]) for i in gone[:3]) + (", ..." if len(gone) > 3 else "")
         raise InputError(
             f"{path} already holds {len(gone)} samples these inputs do not ({shown}); pass "
             "--overwrite to drop them (ledgers, media and features of the samples that stay are "

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import read_shards
 from svm_toolkit.manifest.build import read_manifest
@@ -58,8 +60,7 @@ def dataset_info(dataset: Path) -> DatasetInfo:
     records = rows.to_pylist()
     splits = {r[COL.sample_id]: r[COL.split] for r in records}
     if layout.splits.exists():
-        split_table = pq.read_table(layout.splits, columns=[COL.sample_id, COL.split])
-        splits.update(zip(*(split_table.column(i).to_pylist() for i in range(2)), strict=True))
+        splits.update(_read_splits(layout))
     lengths = [_length(r) for r in records]
     known = [x for x in lengths if x is not None]
     durations = (
@@ -77,6 +78,25 @@ def dataset_info(dataset: Path) -> DatasetInfo:
         stages=_stage_counts(layout),
         features=_feature_counts(layout),
     )
+
+
+def _read_splits(layout: DatasetLayout) -> dict[str, str]:
+    """``sample_id -> split`` from ``splits.parquet`` (only counted here, never a path).
+
+    Raises:
+        InputError: the file is truncated, damaged or lacks the columns.
+    """
+    path = layout.splits
+    try:
+        table = pq.read_table(path, columns=[COL.sample_id, COL.split])
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{path}: not a readable splits file ({reason}); delete it and run "
+            f"'svm splits make {layout.root}' again"
+        ) from None
+    ids, values = (table.column(c).to_pylist() for c in (COL.sample_id, COL.split))
+    return dict(zip(ids, values, strict=True))
 
 
 def _length(record: dict[str, object]) -> float | None:

@@ -239,7 +239,7 @@ def test_rerun_is_a_no_op_and_changes_need_overwrite(tmp_path: Path) -> None:
     with pytest.raises(
         InputError,
         match=r"already holds 2 samples these inputs do not "
-        r"\(7301234567890123456, u[0-9a-f]{16}\); "
+        r"\('7301234567890123456', 'u[0-9a-f]{16}'\); "
         r"pass --overwrite",
     ):
         build_manifest([src], tmp_path / "ds", GENERIC)
@@ -273,3 +273,16 @@ def test_read_manifest_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(SchemaMismatchError, match="missing url"):
         read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_unreadable_existing_manifest(tmp_path: Path, overwrite: bool) -> None:
+    src = write_list(tmp_path / "urls.csv")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "manifest.parquet").write_bytes(b"PAR1 cut short")
+    if not overwrite:
+        with pytest.raises(InputError, match=r"exists but is not a readable manifest .*--overwrite"):
+            build_manifest([src], tmp_path / "ds", GENERIC)
+        return
+    build_manifest([src], tmp_path / "ds", GENERIC, overwrite=True)
+    assert len(manifest_rows(tmp_path / "ds")) == 4
