@@ -281,7 +281,9 @@ def test_an_unreadable_existing_manifest(tmp_path: Path, overwrite: bool) -> Non
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "manifest.parquet").write_bytes(b"PAR1 cut short")
     if not overwrite:
-        with pytest.raises(InputError, match=r"exists but is not a readable manifest .*--overwrite"):
+        with pytest.raises(
+            InputError, match=r"exists but is not a readable manifest .*--overwrite"
+        ):
             build_manifest([src], tmp_path / "ds", GENERIC)
         return
     build_manifest([src], tmp_path / "ds", GENERIC, overwrite=True)
