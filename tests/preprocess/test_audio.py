@@ -55,3 +55,47 @@ def test_frame_samples_equal_pyav_to_ndarray(tmp_path: Path, name: str, codec: s
     assert frames and len(frames[0].layout.channels) == 2
     expected = np.concatenate([frame.to_ndarray() for frame in frames], axis=-1)
     np.testing.assert_array_equal(_samples(frames), expected)
+
+
+def _surround(path: Path, layout: str, channels: int, codec: str) -> Path:
+    """A 2 s 330 Hz tone in every channel of ``layout`` (with a picture for mp4)."""
+    pan = "|".join(f"c{i}=c0" for i in range(channels))
+    video = (
+        ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=2"]
+        if path.suffix == ".mp4"
+        else []
+    )
+    subprocess.run(
+        [ffmpeg.require(), "-v", "error", *video,
+         "-f", "lavfi", "-i", "sine=frequency=330:duration=2:sample_rate=48000",
+         "-filter_complex", f"[{1 if video else 0}:a]pan={layout}|{pan}[a]",
+         *(["-map", "0:v"] if video else []), "-map", "[a]",
+         "-c:a", codec, *(["-mapping_family", "255"] if codec == "libopus" else []), str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "layout", "channels", "codec"),
+    [("s71.mp4", "7.1", 8, "aac"), ("s16.mka", "hexadecagonal", 16, "libopus")],
+)
+def test_eight_or_more_planar_channels_decode(
+    tmp_path: Path, name: str, layout: str, channels: int, codec: str
+) -> None:
+    """7.1 AAC segfaulted: PyAV's ``frame.planes`` reads past the 8 data pointers (issue 17.5)."""
+    path = _surround(tmp_path / name, layout, channels, codec)
+    with av.open(str(path)) as container:
+        assert container.streams.audio[0].codec_context.channels == channels
+    audio = load_audio(path)
+    assert len(audio) == pytest.approx(32_000, abs=1_600)
+    spectrum = np.abs(np.fft.rfft(audio[4_000:28_000]))
+    assert np.argmax(spectrum) * 16_000 / 24_000 == pytest.approx(330, abs=3)
+
+
+def test_max_seconds_stops_decoding(tmp_path: Path) -> None:
+    path = make_media(tmp_path / "x.m4a", MediaSpec(seconds=6.0, video=None, container="m4a"))
+    assert len(load_audio(path, max_seconds=6.0)) == pytest.approx(96_000, abs=1_600)
+    with pytest.raises(SampleError, match=r"longer than 3 s .*max_media_s") as err:
+        load_audio(path, max_seconds=3.0)
+    assert err.value.status == "too_long"
