@@ -7,6 +7,7 @@ so the crop box is the one of the picture as shown.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ class FramePlan:
         crop: the box to keep, in pixels of the picture as shown (``None``: the whole frame).
         size: width and height of the picture as shown, pixels (before the crop).
         threads: ffmpeg decoder threads (1: processes are the parallelism).
+        keep_last: let ffmpeg's ``fps`` filter pass the last frame at the end of the stream
+            (``eof_action=pass``), for video streams too short to reach the first sampling
+            time otherwise (one still frame over a soundtrack).
     """
 
     fps: float
@@ -37,6 +41,7 @@ class FramePlan:
     crop: CropBox | None
     size: tuple[int, int]
     threads: int = 1
+    keep_last: bool = False
 
     def output_size(self) -> tuple[int, int]:
         """Width and height of the frames ffmpeg writes (even, short side = ``short_side``)."""
@@ -48,7 +53,8 @@ class FramePlan:
         """The ``-vf`` argument: crop, sample ``fps``, scale, RGB."""
         out_w, out_h = self.output_size()
         steps = [self.crop.as_ffmpeg()] if self.crop else []
-        steps += [f"fps={self.fps:g}", f"scale={out_w}:{out_h}:flags=bilinear", "format=rgb24"]
+        fps = f"fps={self.fps:g}" + (":eof_action=pass" if self.keep_last else "")
+        steps += [fps, f"scale={out_w}:{out_h}:flags=bilinear", "format=rgb24"]
         return ",".join(steps)
 
 
@@ -56,6 +62,9 @@ def read_video_frames(
     path: Path, plan: FramePlan
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     """Decode the sampled frames of one video.
+
+    A video whose stream ends before ffmpeg's ``fps`` filter takes any frame (a single frame
+    lasting 40 ms) is decoded again keeping its last frame.
 
     Returns:
         uint8 frames, shape (T, H, W, 3), RGB; float32 times, shape (T,), seconds
@@ -79,6 +88,8 @@ def read_video_frames(
         )
     frame_bytes = out_w * out_h * 3
     count = len(proc.stdout) // frame_bytes
+    if count == 0 and not plan.keep_last:
+        return read_video_frames(path, dataclasses.replace(plan, keep_last=True))
     frames = np.frombuffer(proc.stdout, np.uint8, count=count * frame_bytes)
     frames = frames.reshape(count, out_h, out_w, 3).copy()  # writable, for torch.from_numpy
     return frames, (np.arange(count, dtype=np.float32) / np.float32(plan.fps))

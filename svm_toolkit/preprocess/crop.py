@@ -130,18 +130,26 @@ def _sequential(
     stream: av.video.stream.VideoStream,
     targets: list[float],
 ) -> list[av.VideoFrame]:
-    """One decode from the start: the first frame at or after each target time."""
+    """One decode from the start: the first frame at or after each target time.
+
+    Targets past the last frame get the last frame (it stays on screen to the end), so a video
+    stream shorter than the container (one still frame over a soundtrack) still gives a frame.
+    """
     frames: list[av.VideoFrame] = []
     pending = iter(targets)
     target = next(pending, None)
+    last = None
     for frame in container.decode(stream):
         if target is None:
             break
+        last = frame
         if frame.time is None or frame.time >= target - 0.05:
             frames.append(frame)
             target = next(pending, None)
             while target is not None and frame.time is not None and frame.time >= target - 0.05:
                 target = next(pending, None)
+    if target is not None and last is not None and (not frames or frames[-1] is not last):
+        frames.append(last)
     return frames
 
 
