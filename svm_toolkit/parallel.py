@@ -1,17 +1,44 @@
-"""Run a function over many items in worker processes with a bounded number in flight."""
+"""Run a function over many items in worker processes with a bounded number in flight.
+
+Two guarantees besides the bound:
+
+* **A crash is one item's, not the run's.** With ``on_crash``, a worker that dies (a segfault
+  in native code, ``os._exit``, the out-of-memory killer) breaks the pool; the pool is started
+  again and the items that were in flight are re-run one at a time, alone in the pool, so the
+  item that kills a worker by itself gets ``on_crash(item, detail)`` and the others their
+  normal result.
+* **Workers die with the main process.** Each worker asks the kernel for ``SIGKILL`` when its
+  parent (the forkserver, which exits with the main process) dies (``PR_SET_PDEATHSIG``), and a
+  watchdog thread also checks the main process every :data:`WATCH_INTERVAL_S`, so a
+  ``kill -9`` of the main process leaves no worker behind.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 from svm_toolkit.errors import WorkerCrashError
 
+logger = logging.getLogger(__name__)
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+WATCH_INTERVAL_S: Final = 0.5  # how often a worker checks that the main process lives, seconds
+_PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 
 
 def bounded_map(
@@ -23,6 +50,7 @@ def bounded_map(
     initargs: tuple[Any, ...] = (),
     preload: Sequence[str] = (),
     in_flight_per_worker: int = 4,
+    on_crash: Callable[[T, str], R] | None = None,
 ) -> Iterator[R]:
     """Yield ``fn(item)`` for every item as results finish (not in order).
 
@@ -31,8 +59,20 @@ def bounded_map(
     ``in_flight_per_worker * workers`` items at a time, so memory stays bounded however many
     items there are. Stopping the iteration cancels what has not started.
 
+    Args:
+        fn: the work, a picklable module-level function.
+        items: the inputs (``None`` items are not allowed).
+        workers: worker processes (<= 1: this process).
+        initializer: run once in each worker before any item, with ``initargs``.
+        initargs: the initializer's arguments.
+        preload: modules the forkserver imports once.
+        in_flight_per_worker: items queued per worker.
+        on_crash: the result of an item whose worker died running it alone, from the item and
+            a detail such as ``"worker crashed (signal 11: SIGSEGV)"``. ``None``: a crash raises.
+
     Raises:
-        WorkerCrashError: a worker process died (the pool is then unusable).
+        WorkerCrashError: a worker process died and there is no ``on_crash``, or the workers
+            die while starting (their set-up fails: no item is to blame).
     """
     if workers <= 1:
         if initializer is not None:
@@ -41,30 +81,205 @@ def bounded_map(
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=initializer, initargs=initargs
-    )
+    pool = _Pool(context, workers, initializer, initargs)
     queue = iter(items)
-    pending: set[Future[R]] = set()
+    pending: dict[Future[R], T] = {}
+    suspects: deque[T] = deque()  # in flight when a worker died: each re-run alone
     try:
         while True:
+            if suspects:
+                item = suspects.popleft()
+                try:
+                    result = pool.submit(fn, item).result()
+                except BrokenProcessPool:
+                    detail = pool.crash_detail()
+                    pool = pool.restart()
+                    assert on_crash is not None
+                    logger.warning("a worker died running %r alone: %s", item, detail)
+                    yield on_crash(item, detail)
+                    continue
+                yield result
+                continue
             while len(pending) < in_flight_per_worker * workers:
-                item = next(queue, None)
-                if item is None:
+                nxt = next(queue, None)
+                if nxt is None:
                     break
-                pending.add(pool.submit(fn, item))
+                pending[pool.submit(fn, nxt)] = nxt
             if not pending:
                 return
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if any(_broken(f) for f in finished):
+                if on_crash is None:
+                    raise _crash_error(pool.crash_detail())
+                wait(pending, return_when=ALL_COMPLETED)  # the pool fails all the others now
+                finished = set(pending)
             for future in finished:
-                try:
-                    result = future.result()
-                except BrokenProcessPool as exc:
-                    raise WorkerCrashError(
-                        f"a worker process died ({exc}); it may have run out of memory "
-                        "(try fewer --workers) or crashed in native code. What finished is "
-                        "saved: run the same command again to resume"
-                    ) from exc
-                yield result
+                item = pending.pop(future)
+                if _broken(future):
+                    suspects.append(item)
+                    continue
+                yield future.result()
+            if suspects:
+                detail = pool.crash_detail()
+                logger.warning(
+                    "a worker died (%s): re-running the %d items in flight one at a time",
+                    detail,
+                    len(suspects),
+                )
+                pool = pool.restart()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
+
+
+def _broken(future: Future[Any]) -> bool:
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
+def _crash_error(detail: str) -> WorkerCrashError:
+    return WorkerCrashError(
+        f"a worker process died ({detail}); it may have run out of memory (try fewer "
+        "--workers) or crashed in native code. What finished is saved: run the same command "
+        "again to resume"
+    )
+
+
+class _Pool:
+    """A forkserver process pool whose workers die with this process, and why one died."""
+
+    def __init__(
+        self,
+        context: ForkServerContext,
+        workers: int,
+        initializer: Callable[..., None] | None,
+        initargs: tuple[Any, ...],
+    ) -> None:
+        self.context, self.workers = context, workers
+        self.initializer, self.initargs = initializer, initargs
+        main = os.getpid()
+        self.executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(main, _start_time(main), initializer, initargs),
+        )
+
+    def submit(self, fn: Callable[[T], R], item: T) -> Future[R]:
+        return self.executor.submit(fn, item)
+
+    def crash_detail(self) -> str:
+        """Why the pool broke, e.g. ``worker crashed (signal 11: SIGSEGV)``.
+
+        Raises:
+            WorkerCrashError: a worker ended without a signal or an exit code (its set-up
+                failed: the initializer's exception is logged), so no item is to blame.
+        """
+        processes = list((self.executor._processes or {}).values())
+        deadline = time.monotonic() + 5.0
+        codes: list[int] = []
+        while time.monotonic() < deadline:  # the pool terminates the others right after
+            codes = [p.exitcode for p in processes if p.exitcode is not None]
+            if codes:
+                break
+            time.sleep(0.01)
+        # The first worker to die is the one that crashed; the pool then sends SIGTERM to the
+        # rest, so a SIGTERM counts only when nothing else explains the break.
+        own = [c for c in codes if c != -signal.SIGTERM] or codes
+        if not own or own[0] == 0:
+            raise WorkerCrashError(
+                "the worker processes could not start (their set-up failed; the error is "
+                "logged above), so no item is to blame"
+            )
+        code = own[0]
+        if code < 0:
+            name = signal.Signals(-code).name
+            why = ", e.g. the out-of-memory killer" if -code == signal.SIGKILL else ""
+            return f"worker crashed (signal {-code}: {name}{why})"
+        return f"worker crashed (exit code {code})"
+
+    def restart(self) -> _Pool:
+        """A fresh pool like this one (this one is shut down)."""
+        self.shutdown()
+        return _Pool(self.context, self.workers, self.initializer, self.initargs)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(
+    main_pid: int,
+    main_started: int | None,
+    initializer: Callable[..., None] | None,
+    initargs: tuple[Any, ...],
+) -> None:
+    """Worker set-up: die with the main process, then the caller's initializer."""
+    die_with_parent()
+    watch_main_process(main_pid, main_started)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    Returns:
+        Whether the kernel took the request (``False`` off Linux).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        taken = libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if taken and os.getppid() == 1:  # the parent died before the request: too late for it
+        os.kill(os.getpid(), sig)
+    return bool(taken)
+
+
+def watch_main_process(main_pid: int, main_started: int | None) -> threading.Thread:
+    """Start a daemon thread that ends this process once ``main_pid`` is gone.
+
+    Args:
+        main_pid: the process whose death ends this one.
+        main_started: its start time (``/proc/<pid>/stat`` field 22, clock ticks), so a new
+            process that reuses the pid is not taken for it; ``None`` where unknown.
+    """
+
+    def watch() -> None:
+        while _alive(main_pid, main_started):
+            time.sleep(WATCH_INTERVAL_S)
+        os._exit(70)  # no clean-up: the results have nowhere to go
+
+    thread = threading.Thread(target=watch, name="svm-watch-main", daemon=True)
+    thread.start()
+    return thread
+
+
+def _alive(pid: int, started: int | None) -> bool:
+    """Whether the process lives (a zombie, waiting for its parent to reap it, does not)."""
+    stat = _stat(pid)
+    if stat is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:  # no /proc: ask the kernel
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    state, start = stat
+    return state not in ("Z", "X") and (started is None or start == started)
+
+
+def _start_time(pid: int) -> int | None:
+    stat = _stat(pid)
+    return None if stat is None else stat[1]
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and start time (clock ticks after boot) from ``/proc``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+    return fields[0], int(fields[19])

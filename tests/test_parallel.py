@@ -21,6 +21,23 @@ def crash_on_three(x: int) -> int:
     return x
 
 
+def crash_on_odd_multiples_of_five(x: int) -> int:
+    """A real segfault (signal 11) on 5 and 15, a plain ``os._exit(3)`` on 25."""
+    if x in (5, 15):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if x == 25:
+        os._exit(3)
+    return x * x
+
+
+def crashed(x: int, detail: str) -> int:
+    return -x if "signal 11: SIGSEGV" in detail else -1000 - x if "exit code 3" in detail else 0
+
+
+def broken_setup() -> None:
+    raise RuntimeError("no model here")
+
+
 def test_inline_runs_in_order() -> None:
     assert list(bounded_map(square, range(5), workers=1)) == [0, 1, 4, 9, 16]
 
@@ -33,3 +50,24 @@ def test_workers_return_every_item_once() -> None:
 def test_a_dead_worker_is_a_clear_error() -> None:
     with pytest.raises(WorkerCrashError, match="run the same command again"):
         list(bounded_map(crash_on_three, range(8), workers=2))
+
+
+def test_a_crash_is_the_item_s_and_the_run_goes_on() -> None:
+    """Only the items that kill a worker alone get on_crash; the innocent in flight re-run."""
+    out = list(
+        bounded_map(
+            crash_on_odd_multiples_of_five,
+            range(30),
+            workers=2,
+            in_flight_per_worker=3,
+            on_crash=crashed,
+        )
+    )
+    expected = {x: x * x for x in range(30)} | {5: -5, 15: -15, 25: -1025}
+    assert sorted(out) == sorted(expected.values())
+
+
+def test_a_crash_in_the_initializer_is_the_run_s() -> None:
+    """Workers that cannot start would fail every item: that is an error, not a status."""
+    with pytest.raises(WorkerCrashError, match="could not start"):
+        list(bounded_map(square, range(4), workers=2, initializer=broken_setup, on_crash=crashed))
