@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.evaluate.protocol import PairedEmbeddings
+from svm_toolkit.io.checked import read_table
 from svm_toolkit.schema import COL
 from svm_toolkit.train.checkpoint import RunFiles, read_json
 from svm_toolkit.train.data import PairedData, load_pairs
@@ -31,16 +32,10 @@ def file_embeddings(path: Path) -> PairedEmbeddings:
     optionally ``music_id``; each vector is L2-normalised here.
 
     Raises:
-        InputError: not Parquet, a missing column, unequal lengths or a non-finite value (the
-            message names the file, the row and what to fix).
+        InputError: not Parquet (or damaged), an unsafe sample id, a missing column, unequal
+            lengths or a non-finite value (the message names the file, the row and what to fix).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    table = read_table(path)  # a damaged file or an unsafe id: InputError naming the row
     missing = [c for c in FILE_COLUMNS if c not in table.column_names]
     if missing:
         raise InputError(

@@ -19,10 +19,10 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from svm_toolkit.extract.base import Extractor, Units
 from svm_toolkit.extract.prepare import ExtractJob
+from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards
 from svm_toolkit.schema import COL, read_provenance
@@ -39,10 +39,10 @@ class _Recipe:
         self.shards = shards
         self.where: dict[str, tuple[int, int]] = {}
         for index, shard in enumerate(shards):  # a later row (a redone sample) wins
-            ids = pq.read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
+            ids = read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
             self.where.update((sid, (index, row)) for row, sid in enumerate(ids))
         self.shape = tuple(
-            read_provenance(pq.read_schema(shards[0]), where=str(shards[0]))["unit_shape"]
+            read_provenance(read_schema(shards[0]), where=str(shards[0]))["unit_shape"]
         )
         self._held: OrderedDict[int, pa.Table] = OrderedDict()
 
@@ -64,9 +64,7 @@ class _Recipe:
         if index in self._held:
             self._held.move_to_end(index)
         else:
-            self._held[index] = pq.read_table(
-                self.shards[index], columns=[COL.mel, COL.timestamps_s]
-            )
+            self._held[index] = read_table(self.shards[index], columns=[COL.mel, COL.timestamps_s])
             if len(self._held) > SHARDS_HELD:
                 self._held.popitem(last=False)
         return self._held[index]

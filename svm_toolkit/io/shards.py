@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from svm_toolkit.errors import BusyError
+from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import check_sample_id
 from svm_toolkit.schema import COL, SCHEMA_VERSION
 
@@ -117,13 +118,19 @@ def read_shards(
 
     Returns:
         The rows, or ``None`` when nothing is committed yet.
+
+    Raises:
+        InputError: a shard is truncated or damaged, or holds an unsafe id or a path outside its
+            folder (checked per shard, before any stage acts on a row; see
+            :mod:`svm_toolkit.io.checked`).
     """
     shards = committed_shards(directory, prefix)
     if not shards:
         return None
     cols = None if columns is None else list(dict.fromkeys([id_column, *columns]))
     table = pa.concat_tables(
-        [pq.read_table(p, columns=cols) for p in shards], promote_options="default"
+        [read_table(p, columns=cols, id_column=id_column) for p in shards],
+        promote_options="default",
     )
     if not latest:
         return table
@@ -194,6 +201,7 @@ class ShardWriter:
 
         Raises:
             BusyError: another process holds the lock on this directory and prefix.
+            InputError: a committed shard is truncated or damaged, or holds an unsafe id.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         lock_path = self.directory / f".{self.prefix}.lock"
@@ -210,8 +218,13 @@ class ShardWriter:
         self._remove_uncommitted()
         shards = committed_shards(self.directory, self.prefix)
         done: set[str] = set()
-        for shard in shards:
-            done.update(pq.read_table(shard, columns=[self.id_column]).column(0).to_pylist())
+        try:
+            for shard in shards:
+                ids = read_table(shard, columns=[self.id_column], id_column=self.id_column)
+                done.update(ids.column(0).to_pylist())
+        except BaseException:
+            self._release()
+            raise
         self._done = frozenset(done)
         pattern = _shard_pattern(self.prefix)
         indices = [int(m.group(1)) for p in shards if (m := pattern.fullmatch(p.name))]

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow.parquet as pq
 
 from svm_toolkit.errors import SchemaMismatchError
+from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.manifest.build import read_manifest
@@ -104,7 +104,7 @@ def _fingerprints(
     prints = [np.zeros(0, np.uint32) for _ in index]
     for shard in committed_shards(layout.fingerprints_dir, "part"):
         try:
-            check_columns(pq.read_schema(shard), FINGERPRINT_SCHEMA, where=str(shard))
+            check_columns(read_schema(shard), FINGERPRINT_SCHEMA, where=str(shard))
         except SchemaMismatchError as exc:
             problems.append((str(shard), str(exc)))
             continue
@@ -129,12 +129,12 @@ def _feature_ids(layout: DatasetLayout, problems: list[tuple[str, str]]) -> dict
     for folder in sorted(p for p in root.glob("*") if p.is_dir()):
         ids: set[str] = set()
         for shard in committed_shards(folder, "part"):
-            names = set(pq.read_schema(shard).names)
+            names = set(read_schema(shard).names)
             if COL.sample_id not in names or not names & {COL.embedding, COL.embeddings}:
                 problems.append(
                     (str(shard), f"not a feature shard: no {COL.sample_id} or {COL.embedding}")
                 )
                 continue
-            ids.update(pq.read_table(shard, columns=[COL.sample_id]).column(0).to_pylist())
+            ids.update(read_table(shard, columns=[COL.sample_id]).column(0).to_pylist())
         found[folder.name] = ids
     return found

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.values import parse_split
@@ -237,7 +237,7 @@ def _unchanged(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
     """True when ``path`` already holds these splits; raise if it holds others (no overwrite)."""
     if not path.exists():
         return False
-    old = pq.read_table(path, columns=[COL.sample_id, COL.split])
+    old = read_table(path, columns=[COL.sample_id, COL.split])
     before = dict(
         zip(*(old.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
     )

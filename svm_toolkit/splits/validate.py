@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError, SchemaMismatchError
+from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.manifest.values import parse_split
 from svm_toolkit.schema import COL, SPLITS_SCHEMA, check_columns, read_provenance
@@ -92,13 +92,13 @@ def _read_splits(
     problems: list[tuple[str, str]] = []
     path = layout.splits
     if path.exists():
-        schema = pq.read_schema(path)
+        schema = read_schema(path)
         try:
             check_columns(schema, SPLITS_SCHEMA, where=str(path))
             made = read_provenance(schema, where=str(path)).get("config", {})
         except SchemaMismatchError as exc:
             return split, path.name, DEFAULT_RATIOS, [(str(path), str(exc))]
-        table = pq.read_table(path, columns=[COL.sample_id, COL.split])
+        table = read_table(path, columns=[COL.sample_id, COL.split])
         pairs: Iterable[tuple[Any, Any]] = zip(
             *(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True
         )

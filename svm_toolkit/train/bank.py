@@ -22,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.checked import iter_batches, read_schema, read_table
 from svm_toolkit.io.shards import committed_shards, stats_path
 from svm_toolkit.schema import COL, read_provenance
 
@@ -137,9 +137,9 @@ class FeatureBank:
                 f"{directory}: no features of '{name}' yet; run `svm extract DATASET "
                 f"--extractor {name}` first"
             )
-        meta = read_provenance(pq.read_schema(shards[0]), where=str(shards[0]))
+        meta = read_provenance(read_schema(shards[0]), where=str(shards[0]))
         step_s = float((meta.get("input_contract") or {}).get("step_s") or 1.0)
-        sequence = COL.embeddings in pq.read_schema(shards[0]).names
+        sequence = COL.embeddings in read_schema(shards[0]).names
         digest = _digest(shards)
         if cache is not None:
             stem = cache / f"{name}-{digest}"
@@ -161,7 +161,7 @@ class FeatureBank:
             values = np.empty((total, dim), dtype=np.float16)
         at = 0
         for shard in shards:
-            for batch in pq.ParquetFile(shard).iter_batches(columns=[_vector_column(sequence)]):
+            for batch in iter_batches(shard, columns=[_vector_column(sequence)]):
                 flat = _flat_values(batch.column(0), sequence, dim)
                 values[at : at + len(flat)] = flat
                 at += len(flat)
@@ -186,7 +186,7 @@ def _vector_column(sequence: bool) -> str:
 
 
 def _dim(shard: Path, sequence: bool) -> int:
-    vector = pq.read_schema(shard).field(_vector_column(sequence)).type
+    vector = read_schema(shard).field(_vector_column(sequence)).type
     return int((vector.value_type if sequence else vector).list_size)
 
 
@@ -195,9 +195,9 @@ def _read_index(
 ) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """A shard's ids, step counts and step times, without reading the embeddings."""
     if not sequence:
-        ids = pq.read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
+        ids = read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
         return ids, np.ones(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=np.float32)
-    table = pq.read_table(shard, columns=[COL.sample_id, COL.timestamps_s])
+    table = read_table(shard, columns=[COL.sample_id, COL.timestamps_s])
     times = table.column(COL.timestamps_s).combine_chunks()
     lengths = pc.list_value_length(times).to_numpy(zero_copy_only=False).astype(np.int64)
     if (lengths == 0).any():

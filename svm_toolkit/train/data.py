@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.evaluate.protocol import song_groups
+from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.manifest import read_manifest
 from svm_toolkit.manifest.values import parse_split
@@ -183,7 +183,7 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
 def _splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
     """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
     if layout.splits.exists():
-        table = pq.read_table(layout.splits, columns=[COL.sample_id, COL.split])
+        table = read_table(layout.splits, columns=[COL.sample_id, COL.split])
         return dict(
             zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
         )

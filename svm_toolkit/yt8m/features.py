@@ -14,9 +14,9 @@ from typing import Final, Self
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.checked import read_schema
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardWriter, committed_shards
 from svm_toolkit.schema import COL, feature_schema, with_provenance
@@ -139,7 +139,7 @@ def _check_existing_layout(directory: Path, schema: pa.Schema, layout: Layout) -
     shards = committed_shards(directory, SHARD_PREFIX)
     if not shards:
         return
-    existing = pq.read_schema(shards[0])
+    existing = read_schema(shards[0])
     if not existing.remove_metadata().equals(schema.remove_metadata()):
         raise InputError(
             f"{directory} holds features of another layout than these {layout.value}-level "
