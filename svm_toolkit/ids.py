@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from svm_toolkit.schema import Source
 
 _YT_ID: Final = re.compile(r"[A-Za-z0-9_-]{11}")
+_QUERY_SPLIT: Final = re.compile(r"[&;]")
 _YT_HOSTS: Final = frozenset(
     {
         "youtube.com",
@@ -114,12 +115,27 @@ def _youtube_id(host: str, path: str, query: str) -> str | None:
     if host == "youtu.be":
         candidate = segments[0] if segments else ""
     elif segments[:1] == ["watch"] or not segments:
-        candidate = dict(parse_qsl(query)).get("v", "")
+        candidate = _first_v(query)
     elif len(segments) >= 2 and segments[0] in _YT_PATH_PREFIXES:
         candidate = segments[1]
     else:
         return None
     return candidate if _YT_ID.fullmatch(candidate) else None
+
+
+def _first_v(query: str) -> str:
+    """Return the ``v`` parameter YouTube and yt-dlp take when a query holds several.
+
+    yt-dlp's ``YoutubeIE._VALID_URL`` matches ``(?:.*?[&;])??v=`` then 11 id characters: the
+    first ``v=`` (parameters split on ``&`` or ``;``, not percent-decoded) whose value starts
+    with an id. ``watch?v=A&v=B`` is ``A``. A value with more than the 11 characters is
+    returned whole, so the caller refuses it as yt-dlp's prefix match would not be exact.
+    """
+    for param in _QUERY_SPLIT.split(query):
+        name, sep, value = param.partition("=")
+        if sep and name == "v" and _YT_ID.match(value):
+            return value
+    return ""
 
 
 def _tiktok(path: str) -> tuple[str | None, str] | None:

@@ -111,3 +111,35 @@ def test_clip_ids() -> None:
     assert clip_id(VIDEO, 1.5, 9.0) == f"{VIDEO}_00001500_00009000"
     assert clip_id(VIDEO, None, 3.0) == f"{VIDEO}_00000000_00003000"
     assert clip_id(VIDEO, 2.0, None) == f"{VIDEO}_00002000_end"
+
+
+A, B = "AAAAAAAAAAA", "BBBBBBBBBBB"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (f"v={A}&v={B}", A),
+        (f"x=1&v={A}&v={B}", A),
+        (f"v={A};v={B}", A),
+        (f"feature=share&v={A}&v={B}&t=3", A),
+        (f"v=short&v={B}", B),
+        (f"v=&v={B}", B),
+        (f"xv={B}&v={A}", A),
+    ],
+)
+def test_the_first_v_wins_as_in_yt_dlp(query: str, expected: str) -> None:
+    """``watch?v=A&v=B`` is video A for YouTube and for yt-dlp's own URL pattern."""
+    from yt_dlp.extractor.youtube import YoutubeIE
+
+    url = f"https://www.youtube.com/watch?{query}"
+    assert YoutubeIE._match_id(url) == expected  # the reference
+    canonical = canonicalize(url)
+    assert canonical.video_id == expected
+    assert canonical.url == f"https://www.youtube.com/watch?v={expected}"
+
+
+def test_a_v_longer_than_an_id_is_not_guessed() -> None:
+    """yt-dlp would take the first 11 characters; the id stays a URL hash, as before."""
+    canonical = canonicalize(f"https://www.youtube.com/watch?v={A}xyz&v={B}")
+    assert canonical.source is Source.URL

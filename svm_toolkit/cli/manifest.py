@@ -9,7 +9,8 @@ import click
 from svm_toolkit.cli import render
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
-from svm_toolkit.manifest.readers import supported_suffixes
+from svm_toolkit.manifest.config import MAX_SAMPLES
+from svm_toolkit.manifest.readers import MAX_LINE_BYTES, MAX_WHOLE_FILE_BYTES, supported_suffixes
 from svm_toolkit.yt8m.build import build_yt8m_manifest
 from svm_toolkit.yt8m.config import OFFICIAL_LOOKUP_BASE, ResolveConfig, Yt8mConfig
 from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS
@@ -61,6 +62,24 @@ def manifest() -> None:
     help="YAML file of ManifestConfig fields (flags override it).",
 )
 @click.option(
+    "--max-line-bytes",
+    type=click.IntRange(min=1),
+    help=f"Longest line of a txt/csv/tsv/jsonl list [default: {MAX_LINE_BYTES:,}].",
+)
+@click.option(
+    "--max-whole-file-mb",
+    type=click.IntRange(min=1),
+    help=(
+        "Most MiB (decompressed) of a .json or .parquet.gz list, which are parsed whole; other "
+        f"formats stream [default: {MAX_WHOLE_FILE_BYTES >> 20}]."
+    ),
+)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(min=1),
+    help=f"Most distinct samples, about 1 KB of memory each [default: {MAX_SAMPLES:,}].",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace an existing manifest even if samples are dropped."
 )
 def urls(
@@ -72,6 +91,9 @@ def urls(
     min_likes: int | None,
     max_duration_s: float | None,
     config_file: Path | None,
+    max_line_bytes: int | None,
+    max_whole_file_mb: int | None,
+    max_samples: int | None,
     overwrite: bool,
 ) -> None:
     """Turn URL lists into DATASET/manifest.parquet.
@@ -102,6 +124,9 @@ def urls(
             "id_column": id_column,
             "min_likes": min_likes,
             "max_duration_s": max_duration_s,
+            "max_line_bytes": max_line_bytes,
+            "max_whole_file_mb": max_whole_file_mb,
+            "max_samples": max_samples,
         },
     )
     summary = build_manifest(list(inputs), dataset, config, overwrite=overwrite)

@@ -29,7 +29,7 @@ from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.check import check_manifest_rows
 from svm_toolkit.manifest.config import URL_COLUMNS, ManifestConfig
-from svm_toolkit.manifest.readers import InputRow, InputTable, read_input
+from svm_toolkit.manifest.readers import InputFile, InputRow, is_text_type, open_input
 from svm_toolkit.manifest.values import parse_count, parse_seconds, parse_split, parse_text
 from svm_toolkit.schema import (
     COL,
@@ -123,24 +123,39 @@ def build_manifest(
         raise InputError(
             "no URL lists given; pass one or more files (txt, csv, tsv, jsonl, parquet)"
         )
-    tables = [read_input(Path(p)) for p in inputs]
+    files = [open_input(Path(p), config.limits) for p in inputs]
     merged: dict[str, ManifestRecord] = {}
     rows_read = 0
-    total = sum(len(t.rows) for t in tables)
-    with tqdm(total=total, desc="manifest", unit="row", disable=None, leave=False) as bar:
-        for table in tables:
-            columns = _resolve_columns(table, config)
-            for row in table.rows:
-                record = _apply_filters(_to_record(row, columns, config), config)
-                earlier = merged.get(record.sample_id)
-                merged[record.sample_id] = record if earlier is None else _merge(earlier, record)
+    described = []
+    with tqdm(desc="manifest", unit="row", disable=None, leave=False) as bar:
+        for opened in files:
+            columns = _resolve_columns(opened, config)
+            rows_before = rows_read
+            previous: dict[str, Any] | None = None
+            for row in opened.rows():
                 rows_read += 1
                 bar.update()
+                if row.values == previous:  # the row again: merging it twice changes nothing
+                    continue
+                previous = row.values
+                record = _apply_filters(_to_record(row, columns, config), config)
+                earlier = merged.get(record.sample_id)
+                if earlier is None:
+                    if len(merged) >= config.max_samples:
+                        raise InputError(
+                            f"{row.ref}: more than {config.max_samples:,} distinct samples; "
+                            "split the lists into several datasets or raise --max-samples "
+                            "(memory grows by about 1 KB per sample)"
+                        )
+                    merged[record.sample_id] = record
+                else:
+                    merged[record.sample_id] = _merge(earlier, record)
+            if rows_read == rows_before:
+                raise InputError(f"{opened.path}: no rows; the file holds no URLs")
+            described.append(_describe(opened.path, rows_read - rows_before))
     records = list(merged.values())
     layout = DatasetLayout(Path(dataset))
-    schema = with_provenance(
-        MANIFEST_SCHEMA, STAGE, to_dict(config), inputs=[_describe(t) for t in tables]
-    )
+    schema = with_provenance(MANIFEST_SCHEMA, STAGE, to_dict(config), inputs=described)
     table = records_to_table(records, schema)
     table = table.replace_schema_metadata(schema.metadata)
     unchanged = write_manifest(table, layout.root, overwrite=overwrite)
@@ -229,9 +244,9 @@ def _unreadable(path: Path, exc: BaseException) -> InputError:
 # -- rows ---------------------------------------------------------------------------------------
 
 
-def _resolve_columns(table: InputTable, config: ManifestConfig) -> _Columns:
-    available = table.columns
-    name = table.path.name
+def _resolve_columns(opened: InputFile, config: ManifestConfig) -> _Columns:
+    available = opened.columns
+    name = opened.path.name
 
     def need(column: str, flag: str) -> str:
         if column not in available:
@@ -250,6 +265,13 @@ def _resolve_columns(table: InputTable, config: ManifestConfig) -> _Columns:
                 f"name it with --url-column (columns: {', '.join(available)})"
             )
         url = found
+    kind = opened.types.get(url)
+    if kind is not None and not is_text_type(kind):
+        raise InputError(
+            f"{opened.path}: URL column {url!r} has type {kind}, not text; write the URLs as a "
+            "string column (pyarrow: table.set_column(i, name, column.cast(pa.string()))) or "
+            "name the column that holds them with --url-column"
+        )
     id_column = need(config.id_column, "--id-column") if config.id_column else None
     metadata: dict[str, str] = {}
     for target, names in config.aliases.items():
@@ -264,7 +286,14 @@ def _resolve_columns(table: InputTable, config: ManifestConfig) -> _Columns:
 def _to_record(row: InputRow, columns: _Columns, config: ManifestConfig) -> ManifestRecord:
     values = row.values
     raw_url = values.get(columns.url)
-    text = "" if raw_url is None else str(raw_url)
+    if raw_url is not None and not isinstance(raw_url, str):
+        shown = repr(raw_url)
+        raise InputError(
+            f"{row.ref}: column {columns.url!r} holds {type(raw_url).__name__} "
+            f"{shown[:80]}{'...' if len(shown) > 80 else ''}, not a URL; write the URL as a "
+            "string or name the column that holds them with --url-column"
+        )
+    text = raw_url or ""
     meta: dict[str, Any] = {}
     for target, column in columns.metadata.items():
         raw = values.get(column)
@@ -355,9 +384,12 @@ def _merge(first: ManifestRecord, later: ManifestRecord) -> ManifestRecord:
     return replace(first, extra=extra, **fills) if fills or extra != first.extra else first
 
 
-def _describe(table: InputTable) -> dict[str, Any]:
-    digest = hashlib.sha256(table.path.read_bytes()).hexdigest()
-    return {"file": table.path.name, "rows": len(table.rows), "sha256": digest}
+def _describe(path: Path, rows: int) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return {"file": path.name, "rows": rows, "sha256": digest.hexdigest()}
 
 
 def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from svm_toolkit.errors import ConfigError
+from svm_toolkit.manifest.readers import MAX_LINE_BYTES, MAX_WHOLE_FILE_BYTES, ReadLimits
 from svm_toolkit.schema import COL
+
+#: Most distinct samples ``svm manifest urls`` builds into one manifest (``--max-samples``).
+MAX_SAMPLES: Final = 5_000_000
 
 #: Column names tried, in order, when no ``--url-column`` is given.
 URL_COLUMNS: Final = ("url", "URL", "webpage_url", "video_url", "share_url", "link", "href")
@@ -44,6 +48,11 @@ class ManifestConfig:
         min_likes: rows with fewer likes are kept as ``filtered:min_likes`` (unknown likes pass).
         max_duration_s: rows longer than this, in seconds, become ``filtered:max_duration``.
         short_video_metadata: map TikTok-scraper column names to likes/theme/author/duration.
+        max_line_bytes: longest line of a txt/csv/tsv/jsonl list, in bytes.
+        max_whole_file_mb: most MiB (decompressed) of a ``.json`` or ``.parquet.gz`` list, which
+            are parsed whole; other formats are streamed.
+        max_samples: most distinct samples in one manifest; memory grows with them (about
+            1 KB each while building).
     """
 
     preset: str = "generic"
@@ -52,12 +61,25 @@ class ManifestConfig:
     min_likes: int | None = None
     max_duration_s: float | None = None
     short_video_metadata: bool = False
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_whole_file_mb: int = MAX_WHOLE_FILE_BYTES >> 20
+    max_samples: int = MAX_SAMPLES
 
     def __post_init__(self) -> None:
+        for name in ("max_line_bytes", "max_whole_file_mb", "max_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.min_likes is not None and self.min_likes < 0:
             raise ConfigError(f"min_likes must be >= 0, got {self.min_likes}")
         if self.max_duration_s is not None and self.max_duration_s <= 0:
             raise ConfigError(f"max_duration_s must be > 0 seconds, got {self.max_duration_s}")
+
+    @property
+    def limits(self) -> ReadLimits:
+        """The bounds each input file is read with."""
+        return ReadLimits(
+            max_line_bytes=self.max_line_bytes, max_whole_file_bytes=self.max_whole_file_mb << 20
+        )
 
     @property
     def aliases(self) -> dict[str, tuple[str, ...]]:

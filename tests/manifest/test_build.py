@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -288,3 +289,63 @@ def test_an_unreadable_existing_manifest(tmp_path: Path, overwrite: bool) -> Non
         return
     build_manifest([src], tmp_path / "ds", GENERIC, overwrite=True)
     assert len(manifest_rows(tmp_path / "ds")) == 4
+
+
+@pytest.mark.parametrize(
+    ("column", "kind"),
+    [
+        (pa.array([1, 2]), "int64"),
+        (pa.array([b"http://a/x", b"http://a/y"]), "binary"),
+        (pa.array([{"href": "http://a/x"}, {"href": "http://a/y"}]), "struct<href: string>"),
+        (pa.array([["http://a/x"], []]), "list<element: string>"),
+    ],
+    ids=["int", "binary", "struct", "list"],
+)
+def test_a_parquet_url_column_that_is_not_text_is_refused(
+    tmp_path: Path, column: pa.Array, kind: str
+) -> None:
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({"url": column, "likes": [1, 2]}), path)
+    with pytest.raises(InputError) as info:
+        build_manifest([path], tmp_path / "ds", GENERIC)
+    message = str(info.value)
+    assert message.startswith(f"{path}: URL column 'url' has type {kind}, not text")
+    assert "--url-column" in message and "pa.string()" in message
+    assert not (tmp_path / "ds" / "manifest.parquet").exists()
+
+
+def test_a_large_string_url_column_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "large.parquet"
+    pq.write_table(pa.table({"url": pa.array(["http://a/x.mp4"], pa.large_string())}), path)
+    summary = build_manifest([path], tmp_path / "ds", GENERIC)
+    assert summary.by_status == {"ok": 1}
+
+
+@pytest.mark.parametrize("value", [12345, 1.5, True, {"href": "http://a/x"}, ["http://a/x"]])
+def test_a_json_url_that_is_not_a_string_names_its_row(tmp_path: Path, value: object) -> None:
+    path = tmp_path / "rows.jsonl"
+    rows = [{"url": "http://a/x.mp4"}, {"url": value}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError, match=r"^rows\.jsonl:2: column 'url' holds \w+ .*, not a URL"):
+        build_manifest([path], tmp_path / "ds", GENERIC)
+
+
+def test_lines_over_the_limit_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "urls.txt"
+    path.write_text("http://a/x.mp4\nhttp://a/" + "y" * 100 + "\n")
+    config = replace(GENERIC, max_line_bytes=64)
+    with pytest.raises(InputError, match=r"urls\.txt:2: line longer than 64 bytes"):
+        build_manifest([path], tmp_path / "ds", config)
+    path.write_text("http://a/x.mp4\nhttp://a/" + "y" * 54 + "\n")  # exactly 64 bytes + newline
+    assert build_manifest([path], tmp_path / "ds", config).samples == 2
+
+
+def test_inputs_are_described_in_the_provenance(tmp_path: Path) -> None:
+    import hashlib
+
+    src = write_list(tmp_path / "urls.csv.gz")
+    build_manifest([src], tmp_path / "ds", GENERIC)
+    meta = read_provenance(pq.read_schema(tmp_path / "ds" / "manifest.parquet"))
+    assert meta["inputs"] == [
+        {"file": "urls.csv.gz", "rows": 4, "sha256": hashlib.sha256(src.read_bytes()).hexdigest()}
+    ]
