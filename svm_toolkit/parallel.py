@@ -51,11 +51,13 @@ def bounded_map(
     preload: Sequence[str] = (),
     in_flight_per_worker: int = 4,
     on_crash: Callable[[T, str], R] | None = None,
+    inline: bool | None = None,
 ) -> Iterator[R]:
     """Yield ``fn(item)`` for every item as results finish (not in order).
 
-    With ``workers <= 1`` everything runs in this process, in order. Otherwise a forkserver
-    pool (``preload``: modules imported once in the server, e.g. ``torch``) runs at most
+    Inline (by default when ``workers <= 1``) everything runs in this process, in order.
+    Otherwise a forkserver pool (``preload``: modules imported once in the server, e.g.
+    ``torch``) runs at most
     ``in_flight_per_worker * workers`` items at a time, so memory stays bounded however many
     items there are. Stopping the iteration cancels what has not started.
 
@@ -69,18 +71,21 @@ def bounded_map(
         in_flight_per_worker: items queued per worker.
         on_crash: the result of an item whose worker died running it alone, from the item and
             a detail such as ``"worker crashed (signal 11: SIGSEGV)"``. ``None``: a crash raises.
+        inline: run in this process (``None``: when ``workers <= 1``); ``False`` runs even one
+            worker in a process of its own, where a crash cannot end the run.
 
     Raises:
         WorkerCrashError: a worker process died and there is no ``on_crash``, or the workers
             die while starting (their set-up fails: no item is to blame).
     """
-    if workers <= 1:
+    if workers <= 1 if inline is None else inline:
         if initializer is not None:
             initializer(*initargs)
         yield from map(fn, items)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
+    workers = max(workers, 1)
     pool = _Pool(context, workers, initializer, initargs)
     queue = iter(items)
     pending: dict[Future[R], T] = {}

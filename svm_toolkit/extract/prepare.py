@@ -167,3 +167,18 @@ def prepare(job: ExtractJob) -> Prepared:
     """Decode one job in a worker process set up by :func:`init_worker`."""
     assert _decoder is not None, "prepare() before init_worker()"
     return _decoder(job)
+
+
+def crashed(job: ExtractJob, detail: str) -> Prepared:
+    """A job whose decode worker died decoding it alone: ``decode_error`` for every extractor.
+
+    Args:
+        job: the video.
+        detail: how the worker died, e.g. ``worker crashed (signal 11: SIGSEGV)``.
+    """
+    status = (
+        Status.DECODE_ERROR.value,
+        f"{job.media_path}: {detail}; delete or re-encode the file and re-run with "
+        "--retry decode_error",
+    )
+    return Prepared(job.sample_id, failed=dict.fromkeys(job.extractors, status))

@@ -37,7 +37,7 @@ from svm_toolkit.extract.batching import Embedded, Embedder, build_extractors, e
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.mel_units import attach_mel
 from svm_toolkit.extract.precision import resolve_precision
-from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, init_worker, prepare
+from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, crashed, init_worker, prepare
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
 from svm_toolkit.parallel import bounded_map
@@ -289,6 +289,7 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
             initializer=init_worker,
             initargs=(spec,),
             preload=("svm_toolkit.extract.prepare",),  # torch only where frames are scaled
+            on_crash=crashed,  # a video that kills its decoder: decode_error, the run goes on
         )
         return embed_stream(prepared, extractors, config.batch_size_on(device))
 

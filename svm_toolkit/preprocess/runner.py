@@ -17,11 +17,9 @@ that lack a requested Mel recipe.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
+from svm_toolkit.parallel import bounded_map
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.recipes import MelRecipe, MelUnits
 from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor, PreprocessResult
@@ -250,32 +249,25 @@ class _Outputs:
 def _processes(
     jobs: list[PreprocessJob], preprocessor: Preprocessor, engine: EngineConfig
 ) -> Iterator[PreprocessResult]:
-    """Run the jobs in this process (one worker) or in a process pool, yielding as they end."""
+    """Run the jobs in this process (one worker) or in a process pool, yielding as they end.
+
+    In the pool (even for one job), a video that kills its worker (a crash in native code, the
+    out-of-memory killer) becomes that sample's ``decode_error`` and the run goes on.
+    """
     config = preprocessor.config
-    if config.workers == 1 or len(jobs) <= 1:
+    if config.workers == 1 or not jobs:
         yield from map(preprocessor, jobs)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["svm_toolkit.preprocess.sample", "torch"])
-    pool: Executor = ProcessPoolExecutor(
-        max_workers=config.workers,
-        mp_context=context,
+    yield from bounded_map(
+        _work,
+        jobs,
+        workers=min(config.workers, len(jobs)),
         initializer=_init_worker,
-        initargs=(preprocessor.layout, preprocessor.config),
+        initargs=(preprocessor.layout, config),
+        preload=("svm_toolkit.preprocess.sample", "torch"),
+        on_crash=_crashed,
+        inline=False,
     )
-    queue = iter(jobs)
-    pending: set[Future[PreprocessResult]] = set()
-    try:
-        while True:
-            while len(pending) < 4 * config.workers and (job := next(queue, None)) is not None:
-                pending.add(pool.submit(_work, job))
-            if not pending:
-                return
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ray(
@@ -325,6 +317,17 @@ def _init_worker(layout: DatasetLayout, config: PreprocessConfig) -> None:
 def _work(job: PreprocessJob) -> PreprocessResult:
     assert _worker is not None, "worker used before _init_worker"
     return _worker(job)
+
+
+def _crashed(job: PreprocessJob, detail: str) -> PreprocessResult:
+    """The status of a job whose worker died running it alone (``detail``: how it died)."""
+    return PreprocessResult(
+        job.sample_id,
+        job.media_path,
+        Status.DECODE_ERROR.value,
+        f"{job.media_path}: {detail}; delete or re-encode the file and re-run with "
+        "--retry decode_error",
+    )
 
 
 def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any]) -> Any:
