@@ -8,7 +8,8 @@ Two things a file written by someone else (or cut short by a crash) must never d
 * **steer a file operation outside the dataset root.** Sample ids become file names, and ledgers
   hold paths the next stage opens, so both are checked as the rows are read, before any stage
   acts on them: ids must be safe names (:func:`svm_toolkit.io.paths.id_problem`) and media paths
-  must stay under ``media/`` (cropped copies under ``preprocess/cropped/``). The checks are
+  must stay under ``media/`` (cropped copies under ``preprocess/cropped/``); the resolve
+  ledger's YouTube ids, which become watch URLs, must be 11-character ids. The checks are
   vectorised (Arrow's RE2 over the whole column), so a million-row ledger costs milliseconds.
 """
 
@@ -34,6 +35,7 @@ READ_ERRORS: Final = (pa.ArrowException, OSError)
 #: Safe ids as RE2 (the same rule as :func:`~svm_toolkit.io.paths.id_problem`, less its ``..``).
 _ID_RE2: Final = rf"^[A-Za-z0-9_-][A-Za-z0-9_.-]{{0,{MAX_ID_LENGTH - 1}}}$"
 _PART: Final = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+_YOUTUBE_RE2: Final = r"^[A-Za-z0-9_-]{11}$"
 #: Path columns of the ledgers: each value is relative to the dataset root, under its folder.
 PATH_COLUMNS: Final = {COL.media_path: "media", "cropped_path": "preprocess/cropped"}
 _LEDGER_SHARD: Final = re.compile(r"(?P<stage>.+)-\d{5,}\.parquet")
@@ -104,6 +106,8 @@ def check_rows(table: pa.Table, path: Path, *, id_column: str | None = COL.sampl
     for column, folder in PATH_COLUMNS.items():
         if column in table.column_names:
             _check_paths(table, path, column, folder)
+    if COL.youtube_id in table.column_names:  # the resolve ledger's answers become watch URLs
+        _check_youtube_ids(table.column(COL.youtube_id), path)
 
 
 def check_ids(ids: pa.ChunkedArray | pa.Array, path: Path, *, column: str = COL.sample_id) -> None:
@@ -150,6 +154,22 @@ def _check_paths(table: pa.Table, path: Path, column: str, folder: str) -> None:
         f"{path}: row {bad}: {column} {str(value)[:120]!r} is not a file under {folder}/ of "
         f"the dataset (relative, no '..', no hidden parts); svm never writes such a path, so "
         f"the file was edited or is not this dataset's. {repair_hint(path)}"
+    )
+
+
+def _check_youtube_ids(values: pa.ChunkedArray, path: Path) -> None:
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        raise InputError(
+            f"{path}: column '{COL.youtube_id}' holds {values.type}, not text; {repair_hint(path)}"
+        )
+    ok = pc.or_kleene(pc.is_null(values), pc.match_substring_regex(values, _YOUTUBE_RE2))
+    bad = _first_false(ok)
+    if bad is None:
+        return
+    raise InputError(
+        f"{path}: row {bad}: {COL.youtube_id} {str(values[bad].as_py())[:80]!r} is not an "
+        f"11-character YouTube id; svm never writes such a value, so the file was edited or is "
+        f"not this dataset's. {repair_hint(path)}"
     )
 
 

@@ -47,6 +47,9 @@ def test_null_and_non_text_ids_are_refused(tmp_path: Path) -> None:
         ("media_path", "media/ab/x\x00.mp4", False),
         ("cropped_path", "preprocess/cropped/ab/abc.mp4", True),
         ("cropped_path", "media/ab/abc.mp4", False),
+        ("youtube_id", "dQw4w9WgXcQ", True),
+        ("youtube_id", None, True),  # not resolved (yet)
+        ("youtube_id", "x&v=../../a", False),
     ],
 )
 def test_ledger_paths_must_stay_in_their_folder(
@@ -56,7 +59,7 @@ def test_ledger_paths_must_stay_in_their_folder(
     if ok:
         check_rows(table, tmp_path / "t")
     else:
-        with pytest.raises(InputError, match=f"row 0: {column} .* is not a file under"):
+        with pytest.raises(InputError, match=f"row 0: {column} .* is not a"):
             check_rows(table, tmp_path / "t")
 
 
