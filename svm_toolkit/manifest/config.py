@@ -10,7 +10,7 @@ from svm_toolkit.manifest.readers import MAX_LINE_BYTES, MAX_WHOLE_FILE_BYTES, R
 from svm_toolkit.schema import COL
 
 #: Most distinct samples ``svm manifest urls`` builds into one manifest (``--max-samples``).
-MAX_SAMPLES: Final = 5_000_000
+MAX_SAMPLES: Final = 2_000_000
 
 #: Column names tried, in order, when no ``--url-column`` is given.
 URL_COLUMNS: Final = ("url", "URL", "webpage_url", "video_url", "share_url", "link", "href")
