@@ -6,7 +6,10 @@ Decode workers read each video once and prepare every extractor's units
 the models run in this process; on Ray, decoding is CPU tasks and the models live in an actor
 pool (one load per actor, GPUs when the cluster has them). Either way this process writes a
 video's rows once all its units are embedded. Feature shards are committed before the ledger rows
-that point at them, so a killed run redoes exactly the videos without a ledger row.
+that point at them. A run stopped between the two (a full disk, a kill) leaves feature rows
+without ledger rows: the next run writes those ledger rows from the committed features when it
+opens, never a second feature row, and redoes the videos that have neither
+(:mod:`svm_toolkit.io.reconcile`).
 """
 
 from __future__ import annotations
@@ -39,10 +42,18 @@ from svm_toolkit.extract.mel_units import attach_mel
 from svm_toolkit.extract.precision import resolve_precision
 from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, crashed, init_worker, prepare
 from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.reconcile import ledger_state, orphans
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
 from svm_toolkit.parallel import bounded_map
 from svm_toolkit.preprocess.crop import CropBox
-from svm_toolkit.schema import COL, Status, feature_schema, ledger_schema, with_provenance
+from svm_toolkit.schema import (
+    COL,
+    Status,
+    check_retry,
+    feature_schema,
+    ledger_schema,
+    with_provenance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +63,8 @@ DECODE_MEMORY: Final = 512 * 2**20
 """Memory a Ray decode task reserves, bytes. A 16:9 video's frames at 1 fps (uint8, short side
 256 px) and their 224 px units take about 0.5 MB per second of video: 512 MiB holds 17 minutes."""
 _CROP_COLUMNS: Final = (COL.crop_x, COL.crop_y, COL.crop_w, COL.crop_h)
+RECOVERED: Final = "recovered: features committed by an interrupted run"
+"""The detail of a ledger row written for a feature row that an interrupted run committed."""
 
 
 def ledger_prefix(extractor: str) -> str:
@@ -93,9 +106,21 @@ class ExtractSummary:
 
 
 def plan_jobs(
-    layout: DatasetLayout, names: tuple[str, ...], retry: tuple[str, ...]
+    layout: DatasetLayout,
+    names: tuple[str, ...],
+    retry: tuple[str, ...],
+    held: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[list[ExtractJob], int, int]:
     """The videos to decode with the extractors each still needs; candidates; skipped.
+
+    An extractor still needs a video without a ledger row, whose newest status is in ``retry``,
+    or whose ``ok`` row has no feature row in ``held`` (a feature shard deleted since).
+
+    Args:
+        layout: the dataset.
+        names: the run's extractors.
+        retry: statuses to redo.
+        held: each extractor's committed feature ids (``None``: trust ``ok`` ledger rows).
 
     Raises:
         InputError: nothing has been preprocessed yet.
@@ -115,7 +140,12 @@ def plan_jobs(
             continue
         candidates += 1
         sid = row[COL.sample_id]
-        todo = tuple(n for n in names if done[n].get(sid) in (None, *retry))
+        todo = tuple(
+            n
+            for n in names
+            if done[n].get(sid) in (None, *retry)
+            or (held is not None and done[n][sid] == Status.OK.value and sid not in held[n])
+        )
         if not todo:
             skipped += 1
             continue
@@ -151,11 +181,13 @@ def run_extract(
 
     Raises:
         InputError: nothing preprocessed yet.
-        ConfigError: an unknown extractor; ``--device cuda`` on a Ray cluster without GPUs.
+        ConfigError: an unknown extractor or ``--retry`` status; ``--device cuda`` on a Ray
+            cluster without GPUs.
         MissingWeightsError: an extractor's weights are missing (before any work starts).
         BusyError: another process is extracting the same features.
     """
     started = time.perf_counter()
+    check_retry(config.retry)  # not ``ok``: to recompute features, delete their folder
     layout = DatasetLayout(Path(dataset))
     names = config.extractors
     with ExitStack() as stack:
@@ -188,7 +220,10 @@ def run_extract(
             )
             for name in names
         }
-        jobs, candidates, skipped = plan_jobs(layout, names, config.retry)
+        held = {name: writer.done_ids for name, writer in features.items()}
+        for name in names:
+            _record_orphans(name, held[name], ledgers[name])
+        jobs, candidates, skipped = plan_jobs(layout, names, config.retry, held)
         logger.info(
             "extract: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
         )
@@ -223,8 +258,27 @@ def run_extract(
     return summary
 
 
+def _record_orphans(name: str, held: frozenset[str], ledger: ShardWriter) -> None:
+    """Write the ledger rows of feature rows an interrupted run committed without them."""
+    found = orphans(held, ledger_state(ledger.directory, ledger.prefix))
+    if not found:
+        return
+    logger.warning(
+        "extract: %d %s feature rows were committed without their ledger rows by an "
+        "interrupted run (e.g. a full disk); recording them as done",
+        len(found),
+        name,
+    )
+    ledger.write([_ledger_row(sid, name, Status.OK.value, RECOVERED) for sid in found])
+    ledger.flush()
+
+
 class _Outputs:
-    """The run's writers: feature rows at once, their ledger rows at the next commit."""
+    """The run's writers: feature rows at once, their ledger rows at the next commit.
+
+    A video whose feature row is already committed (redone by ``--retry``) gets only its ledger
+    row: no feature row is written twice.
+    """
 
     def __init__(
         self,
@@ -242,7 +296,8 @@ class _Outputs:
             self.pending[name].append(_ledger_row(video.sample_id, name, status, detail))
             self.counts[f"{name} {status}"] += 1
         for name, vectors in video.steps.items():
-            self.features[name].write(_feature_rows(video, name, self.extractors[name]))
+            if video.sample_id not in self.features[name].done_ids:
+                self.features[name].write(_feature_rows(video, name, self.extractors[name]))
             self.pending[name].append(_ledger_row(video.sample_id, name, Status.OK.value))
             self.counts[f"{name} ok"] += 1
             self.steps[name] += len(vectors)

@@ -11,7 +11,9 @@ Outputs, all sharded and resumable:
 Samples run in a pool of worker processes (each loads the speech model once). The fingerprint
 and Mel shards are always committed before the ledger rows that point at them, so a killed run
 redoes exactly the samples without a committed ledger row; a re-run also redoes ``ok`` samples
-that lack a requested Mel recipe.
+that lack their fingerprints or a requested Mel recipe. A sample redone never gets a second
+fingerprint or Mel row: only its ledger row and what is missing are written
+(:mod:`svm_toolkit.io.reconcile`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
+from svm_toolkit.io.reconcile import ledger_state
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
 from svm_toolkit.parallel import bounded_map
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.recipes import MelRecipe, MelUnits
@@ -89,14 +92,22 @@ class PreprocessSummary:
 
 
 def plan_jobs(
-    layout: DatasetLayout, config: PreprocessConfig, missing_mel: Callable[[str], bool]
+    layout: DatasetLayout,
+    config: PreprocessConfig,
+    missing: Callable[[str], bool],
+    held: Callable[[str], bool] | None = None,
 ) -> tuple[list[PreprocessJob], int, int]:
     """Return the jobs to run, the number of candidates and how many were skipped.
+
+    A sample is redone when it has no ledger row, when its newest status is in ``retry``, when
+    it is ``ok`` but lacks an output, and when it has outputs but no ``ok`` ledger row ever (a
+    run stopped between the data and the ledger commits, e.g. on a full disk).
 
     Args:
         layout: the dataset.
         config: ``retry`` names statuses to redo.
-        missing_mel: whether an ``ok`` sample lacks one of the requested Mel recipes.
+        missing: whether an ``ok`` sample lacks its fingerprints or a requested Mel recipe.
+        held: whether a sample has committed fingerprint or Mel rows (``None``: never).
 
     Raises:
         InputError: nothing has been downloaded yet.
@@ -107,7 +118,7 @@ def plan_jobs(
             f"{layout.root}: no downloads yet (ledger/{DOWNLOAD_STAGE}-*.parquet); "
             f"run 'svm download {layout.root}' first"
         )
-    done = latest_statuses(layout.ledger_dir, STAGE)
+    state = ledger_state(layout.ledger_dir, STAGE)
     jobs: list[PreprocessJob] = []
     candidates = skipped = 0
     for row in downloads.to_pylist():
@@ -115,9 +126,11 @@ def plan_jobs(
             continue
         candidates += 1
         sample_id = row[COL.sample_id]
-        previous = done.get(sample_id)
+        previous = state.latest.get(sample_id)
         redo = previous is None or previous in config.retry
-        redo = redo or (previous == Status.OK.value and missing_mel(sample_id))
+        redo = redo or (previous == Status.OK.value and missing(sample_id))
+        orphan = held is not None and sample_id not in state.ever_ok and held(sample_id)
+        redo = redo or orphan
         if not redo:
             skipped += 1
             continue
@@ -176,8 +189,12 @@ def run_preprocess(
             )
             for recipe in preprocessor.recipes
         }
+        data = [prints, *mels.values()]
         jobs, candidates, skipped = plan_jobs(
-            layout, config, lambda sid: any(sid not in w.done_ids for w in mels.values())
+            layout,
+            config,
+            missing=lambda sid: any(sid not in w.done_ids for w in data),
+            held=lambda sid: any(sid in w.done_ids for w in data),
         )
         logger.info(
             "preprocess: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
@@ -221,7 +238,11 @@ def run_preprocess(
 
 
 class _Outputs:
-    """The stage's writers, committed data first and ledger last."""
+    """The stage's writers, committed data first and ledger last.
+
+    A sample whose fingerprint or Mel rows are already committed (redone after an interrupted
+    run, for a new recipe or by ``--retry``) gets only the rows it lacks: none is written twice.
+    """
 
     def __init__(
         self, ledger: ShardWriter, prints: ShardWriter, mels: Mapping[str, ShardWriter]
@@ -230,10 +251,13 @@ class _Outputs:
         self.pending: list[dict[str, Any]] = []
 
     def add(self, result: PreprocessResult) -> None:
+        sample_id = result.sample_id
         if result.status == Status.OK.value:
-            self.prints.write([_fingerprint_row(result)])
+            if sample_id not in self.prints.done_ids:
+                self.prints.write([_fingerprint_row(result)])
             for name, writer in self.mels.items():
-                writer.write(_mel_table(result.sample_id, result.mels.get(name), writer.schema))
+                if sample_id not in writer.done_ids:
+                    writer.write(_mel_table(sample_id, result.mels.get(name), writer.schema))
         self.pending.append(_ledger_row(result))
 
     def commit(self) -> None:

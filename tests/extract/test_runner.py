@@ -168,6 +168,18 @@ def test_a_killed_run_resumes_to_the_same_rows(done: Path, tmp_path: Path) -> No
     assert run_extract(root, CONFIG).attempted == 0
 
 
+def test_a_deleted_feature_shard_is_rebuilt_by_a_plain_rerun(done: Path, tmp_path: Path) -> None:
+    root = shutil.copytree(done, tmp_path / "ds")
+    shutil.rmtree(root / "features" / NAMES[0])
+    ok = features(done, NAMES[0]).keys()
+    again = run_extract(root, CONFIG)  # the ledger says ok, the features are gone: redone
+    assert again.by_status == {f"{NAMES[0]} ok": len(ok)}  # the other extractor is kept
+    assert features(root, NAMES[0]).keys() == ok
+    kept = read_shards(root / "features" / NAMES[1], "part", columns=[], latest=False)
+    assert kept is not None and kept.num_rows == len(features(done, NAMES[1]))
+    assert run_extract(root, CONFIG).attempted == 0
+
+
 def test_a_corrupt_video_is_a_status_among_good_ones(preprocessed: Path, tmp_path: Path) -> None:
     root = copy(preprocessed, tmp_path / "ds")
     good = sorted(k for k, s in _preprocess_statuses(root).items() if s == "ok")
@@ -198,6 +210,8 @@ def test_clear_errors(tmp_path: Path) -> None:
         run_extract(tmp_path, CONFIG)
     with pytest.raises(ConfigError, match="known: "):
         run_extract(tmp_path, dataclasses.replace(CONFIG, extractors=("nope",)))
+    with pytest.raises(ConfigError, match="--retry: unknown status"):  # features are kept
+        run_extract(tmp_path, dataclasses.replace(CONFIG, retry=("ok",)))
     with pytest.raises(MissingWeightsError, match="resnet50"):
         run_extract(
             tmp_path,

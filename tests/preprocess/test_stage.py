@@ -147,6 +147,23 @@ def test_a_rerun_is_a_no_op_and_a_new_recipe_fills_in(done: Path) -> None:
         "good",
         "noise",
     ]
+    for folder in ("fingerprints", "mel_imagebind"):  # what the ok videos had is not rewritten
+        held = read_shards(done / "preprocess" / folder, "part", columns=[], latest=False)
+        assert held is not None and held.num_rows == 3
+
+
+def test_a_deleted_fingerprint_shard_is_rebuilt_by_a_plain_rerun(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "ds")
+    run_preprocess(root, CONFIG)
+    for path in (root / "preprocess" / "fingerprints").glob("part-*"):
+        path.unlink()
+    again = run_preprocess(root, CONFIG)  # the ledger says ok, the fingerprints are gone: redone
+    assert (again.attempted, again.by_status) == (3, {"ok": 3})
+    for folder in ("fingerprints", "mel_imagebind"):  # the Mel rows are kept, not written twice
+        held = read_shards(root / "preprocess" / folder, "part", columns=[], latest=False)
+        assert held is not None
+        assert sorted(held.column(COL.sample_id).to_pylist()) == ["boxed", "good", "noise"]
+    assert run_preprocess(root, CONFIG).attempted == 0
 
 
 def test_an_interrupted_run_resumes_to_the_same_result(done: Path, tmp_path: Path) -> None:
