@@ -237,7 +237,7 @@ def _unreadable(path: Path, exc: BaseException) -> InputError:
         f"{path}: not a readable Parquet file ({_first_line(exc)}); it may be truncated or "
         "damaged: restore "
         f"it from a copy, or rebuild it with 'svm manifest urls LIST... -o {path.parent} "
-        "--overwrite'"
+        "--overwrite' (or 'svm manifest yt8m ... --overwrite')"
     )
 
 

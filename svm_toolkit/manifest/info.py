@@ -9,10 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from svm_toolkit.errors import InputError
+from svm_toolkit.io import checked
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import read_shards
 from svm_toolkit.manifest.build import read_manifest
@@ -81,20 +78,12 @@ def dataset_info(dataset: Path) -> DatasetInfo:
 
 
 def _read_splits(layout: DatasetLayout) -> dict[str, str]:
-    """``sample_id -> split`` from ``splits.parquet`` (only counted here, never a path).
+    """``sample_id -> split`` from ``splits.parquet`` (read checked: ids, a damaged file).
 
     Raises:
-        InputError: the file is truncated, damaged or lacks the columns.
+        InputError: the file is truncated or damaged, or holds an unsafe id.
     """
-    path = layout.splits
-    try:
-        table = pq.read_table(path, columns=[COL.sample_id, COL.split])
-    except (pa.ArrowException, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"{path}: not a readable splits file ({reason}); delete it and run "
-            f"'svm splits make {layout.root}' again"
-        ) from None
+    table = checked.read_table(layout.splits, columns=[COL.sample_id, COL.split])
     ids, values = (table.column(c).to_pylist() for c in (COL.sample_id, COL.split))
     return dict(zip(ids, values, strict=True))
 

@@ -267,3 +267,18 @@ def test_damaged_provenance_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     code, err = run_svm(["manifest", "info", str(tmp_path / "ds")], capsys)
     assert code == 2, err
     assert f"{path}: its svm_toolkit metadata is damaged" in err
+
+
+def test_manifest_info_on_a_truncated_splits_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tmp_path / "ds"
+    write_manifest(dataset, [_row(GOOD), _row("b")])
+    splits = dataset / "splits.parquet"
+    pq.write_table(pa.table({COL.sample_id: [GOOD, "b"], COL.split: ["train", "test"]}), splits)
+    assert run_svm(["manifest", "info", str(dataset)], capsys)[0] == 0
+    splits.write_bytes(splits.read_bytes()[:-20])
+    code, err = run_svm(["manifest", "info", str(dataset)], capsys)
+    assert code == 2, err
+    assert f"{splits}: not a readable Parquet file" in err
+    assert f"svm splits make {dataset}" in err
