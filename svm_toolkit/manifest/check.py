@@ -48,7 +48,7 @@ def check_manifest_rows(table: pa.Table, path: Path) -> None:
 
     Raises:
         InputError: the first bad row of the first failing check, naming the file, the row
-            (1-based), the value and the fix.
+            (0-based, as pyarrow and pandas count them), the value and the fix.
     """
     ids = table.column(COL.sample_id)
     safe = pc.and_(
@@ -128,7 +128,7 @@ def _refuse(
     problem = (why(value) if value is not None else None) or "it is missing"
     more = f" ({count:,} bad rows in all)" if count > 1 else ""
     raise InputError(
-        f"{path}: row {row + 1}: {what} {shown} cannot be used: {problem}{more}; "
+        f"{path}: row {row}: {what} {shown} cannot be used: {problem}{more}; "
         f"{_fix(path)} or fix the row"
     )
 
@@ -138,7 +138,7 @@ def _refuse_duplicate(path: Path, ids: pa.ChunkedArray) -> None:
     repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
     first = repeated[0]["values"].as_py()
     rows = pc.indices_nonzero(pc.equal(ids, first)).to_pylist()
-    shown = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
     raise InputError(
         f"{path}: rows {shown}: sample id {first!r} appears {len(rows)} times "
         f"({len(repeated):,} ids repeat); every sample needs one row: {_fix(path)} or drop the "

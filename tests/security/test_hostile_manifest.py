@@ -101,7 +101,7 @@ def test_download_refuses_a_hostile_id_before_touching_anything(
     before = snapshot(victim)
     code, err = run_svm(["download", str(dataset), "--timeout", "2"], capsys)
     assert code == 2, err
-    assert f"{path}: row 3: sample id" in err
+    assert f"{path}: row 2: sample id" in err
     assert "svm manifest urls" in err and "--overwrite" in err
     assert repr(bad_id[:80]) in err
     assert snapshot(victim) == before
@@ -123,7 +123,7 @@ def test_real_svm_download_process_refuses_the_escape(tmp_path: Path, victim: Pa
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert f"{path}: row 2: sample id '../../../victim' cannot be used" in done.stderr
+    assert f"{path}: row 1: sample id '../../../victim' cannot be used" in done.stderr
     assert "Traceback" not in done.stderr
     assert snapshot(victim) == before
     assert not (dataset / "media").exists()
@@ -159,32 +159,32 @@ def test_manifest_info_names_file_and_row(
     path = write_manifest(tmp_path / "ds", [_row(GOOD), _row("../x")])
     code, err = run_svm(["manifest", "info", str(tmp_path / "ds")], capsys)
     assert code == 2
-    assert f"{path}: row 2: sample id '../x' cannot be used" in err
+    assert f"{path}: row 1: sample id '../x' cannot be used" in err
 
 
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([_row(GOOD), _row(None)], r"row 2: sample id None cannot be used: it is missing"),
-        ([_row(GOOD), _row(GOOD)], r"rows 1, 2: sample id 'dQw4w9WgXcQ' appears 2 times"),
+        ([_row(GOOD), _row(None)], r"row 1: sample id None cannot be used: it is missing"),
+        ([_row(GOOD), _row(GOOD)], r"rows 0, 1: sample id 'dQw4w9WgXcQ' appears 2 times"),
         (
             [_row(GOOD), _row("b", status="ok; rm -rf /")],
-            r"row 2: status 'ok; rm -rf /' cannot be used: not a status",
+            r"row 1: status 'ok; rm -rf /' cannot be used: not a status",
         ),
-        ([_row(GOOD, status="filtered")], r"row 1: status 'filtered' cannot be used"),
-        ([_row(GOOD, source="../../etc")], r"row 1: source '../../etc' cannot be used"),
+        ([_row(GOOD, status="filtered")], r"row 0: status 'filtered' cannot be used"),
+        ([_row(GOOD, source="../../etc")], r"row 0: source '../../etc' cannot be used"),
         (
             [_row(GOOD, url="file:///etc/passwd")],
-            r"row 1: url 'file:///etc/passwd' cannot be used: a row with status 'ok' needs",
+            r"row 0: url 'file:///etc/passwd' cannot be used: a row with status 'ok' needs",
         ),
-        ([_row(GOOD, url="http://a/b c")], r"row 1: url 'http://a/b c'"),
-        ([_row(GOOD, url="https://a/" + "x" * 5000)], r"row 1: url 'https://a/xxx.*'\.\.\."),
-        ([_row(GOOD, start_s=float("nan"))], r"row 1: start_s nan cannot be used"),
-        ([_row(GOOD, end_s=-1.0)], r"row 1: end_s -1.0 cannot be used"),
-        ([_row(GOOD, start_s=5.0, end_s=2.0)], r"row 1: end_s 2.0 cannot be used: the clip must"),
+        ([_row(GOOD, url="http://a/b c")], r"row 0: url 'http://a/b c'"),
+        ([_row(GOOD, url="https://a/" + "x" * 5000)], r"row 0: url 'https://a/xxx.*'\.\.\."),
+        ([_row(GOOD, start_s=float("nan"))], r"row 0: start_s nan cannot be used"),
+        ([_row(GOOD, end_s=-1.0)], r"row 0: end_s -1.0 cannot be used"),
+        ([_row(GOOD, start_s=5.0, end_s=2.0)], r"row 0: end_s 2.0 cannot be used: the clip must"),
         (
             [_row(GOOD), _row("a/b"), _row("c/d")],
-            r"row 2: sample id 'a/b' cannot be used: only letters.*\(2 bad rows in all\)",
+            r"row 1: sample id 'a/b' cannot be used: only letters.*\(2 bad rows in all\)",
         ),
     ],
 )
@@ -228,7 +228,7 @@ def test_a_large_manifest_is_checked_quickly(tmp_path: Path) -> None:
     )
     rows = table.to_pylist()
     write_manifest(tmp_path, rows)
-    with pytest.raises(InputError, match=rf"row {n - 6}: sample id '../escape'"):
+    with pytest.raises(InputError, match=rf"row {n - 7}: sample id '../escape'"):
         read_manifest(tmp_path)
 
 
