@@ -3,6 +3,12 @@
 Every reader returns the rows with a ``file:line`` reference, so any later complaint about a
 row can say exactly where it came from. Malformed input raises :class:`InputError` naming the
 file, the line and the fix.
+
+Memory stays bounded whatever the file holds (:class:`ReadLimits`): text formats are read one
+line at a time, each line at most ``max_line_bytes`` (read in bounded chunks, so a file without
+newlines is never held whole); Parquet is read in batches; only ``.json`` and ``.parquet.gz``,
+which cannot be streamed, are read whole, up to ``max_whole_file_bytes``. JSON nesting is
+bounded (``max_json_depth``), so a deeply nested value is an error, never a ``RecursionError``.
 """
 
 from __future__ import annotations

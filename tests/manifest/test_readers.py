@@ -3,10 +3,18 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from svm_toolkit.errors import InputError
-from svm_toolkit.manifest.readers import read_input, supported_suffixes
+from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.manifest.readers import (
+    PARQUET_BATCH_ROWS,
+    ReadLimits,
+    open_input,
+    read_input,
+    supported_suffixes,
+)
 from tests.manifest.helpers import ROWS, write_list
 
 FORMATS = [".txt", ".csv", ".tsv", ".jsonl", ".json", ".parquet"]
@@ -83,3 +91,41 @@ def test_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 nope")
     with pytest.raises(InputError, match="not a readable Parquet"):
         read_input(tmp_path / "bad.parquet")
+
+
+def test_rows_stream_again_from_the_start(tmp_path: Path) -> None:
+    opened = open_input(write_list(tmp_path / "urls.jsonl.gz"))
+    assert opened.columns == ("url", "likes", "theme")
+    first, second = list(opened.rows()), list(opened.rows())
+    assert first == second and len(first) == len(ROWS)
+
+
+def test_parquet_is_read_in_batches_with_row_numbers(tmp_path: Path) -> None:
+    n = PARQUET_BATCH_ROWS * 2 + 5
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.table({"url": [f"http://a/{i}" for i in range(n)]}), path)
+    rows = list(open_input(path).rows())
+    assert len(rows) == n
+    assert rows[-1].ref == f"many.parquet:row {n}" and rows[-1].values["url"] == f"http://a/{n - 1}"
+    assert open_input(path).types["url"] == pa.string()
+
+
+def test_a_gzip_cut_short_mid_stream_names_the_file(tmp_path: Path) -> None:
+    data = "".join(f"http://a/{i}\n" for i in range(200_000)).encode()
+    path = tmp_path / "cut.txt.gz"
+    path.write_bytes(gzip.compress(data)[:100_000])
+    opened = open_input(path)  # the header (none for txt) reads fine
+    with pytest.raises(InputError, match=r"cut\.txt\.gz: not a valid gzip file"):
+        list(opened.rows())
+
+
+def test_a_line_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"url\nhttp://a/x\nhttp://a/caf\xe9\n")
+    with pytest.raises(InputError, match=r"mixed\.csv:3: not UTF-8 text"):
+        read_input(path)
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="max_line_bytes must be >= 1"):
+        ReadLimits(max_line_bytes=0)
