@@ -5,6 +5,11 @@ video under another URL form, or the same clip) merge, first value wins, gaps ar
 later rows. URLs that cannot be downloaded stay as rows with status ``invalid_url``; rows the
 preset's pre-filters drop stay as ``filtered:<reason>``. Malformed input stops the build before
 anything is written, with the file, line and fix.
+
+Rows stream from the files and merge as they arrive, so memory grows with the number of distinct
+samples (about 1 KB each, at most ``max_samples``), never with the number of input rows; each
+file is read within :class:`~svm_toolkit.manifest.readers.ReadLimits`. A manifest read back is
+checked row by row before use (:func:`read_manifest`).
 """
 
 from __future__ import annotations
@@ -115,8 +120,10 @@ def build_manifest(
         overwrite: replace an existing manifest even when samples would be dropped.
 
     Raises:
-        InputError: no inputs, a missing or malformed file, an unknown column, a bad value or
-            id (the message names file and line), or an existing, different manifest.
+        InputError: no inputs, a missing or malformed file, an unknown column, a URL column
+            that is not text, a bad value or id (the message names file and line), a line or
+            file over the read limits, more than ``config.max_samples`` samples, or an
+            existing, different manifest.
     """
     started = time.perf_counter()
     if not inputs:
