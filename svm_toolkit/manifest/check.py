@@ -56,7 +56,7 @@ def check_manifest_rows(table: pa.Table, path: Path) -> None:
         pc.invert(pc.match_substring(ids, "..")),
     )
     _refuse(path, safe, ids, "sample id", lambda v: id_problem(v) if isinstance(v, str) else None)
-    if pc.count_distinct(ids).as_py() != len(ids):
+    if len(pc.unique(ids)) != len(ids):
         _refuse_duplicate(path, ids)
 
     statuses = table.column(COL.status)
