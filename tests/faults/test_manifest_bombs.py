@@ -4,8 +4,10 @@ Each bomb is a small gzip file that expands to far more than the memory bound: a
 without a newline, millions of copies of one line, JSON nested 10,000 deep, a ``.json`` or
 ``.parquet.gz`` larger than the whole-file limit. The bombs are gzip files of many members, each
 the same compressed block (a valid gzip stream: members are concatenated), so building one takes
-milliseconds. ``svm manifest urls`` runs as a real process through a small wrapper that reports
-how far its peak resident memory rose above what it held after importing the CLI.
+milliseconds. For the bombs, ``svm manifest urls`` runs as a real process through a small
+wrapper that reports how far its peak resident memory (VmHWM) rose above what it held after
+importing the CLI (VmRSS); the nesting and sample-count limits, which need no memory figure, run
+the same CLI in this process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from svm_toolkit.cli import main
 
 MiB = 1 << 20
 
@@ -120,14 +124,25 @@ def test_millions_of_copies_of_one_line_merge_as_they_stream(tmp_path: Path) -> 
     assert table.column("sample_id").to_pylist() == ["dQw4w9WgXcQ"]
 
 
-def test_the_number_of_distinct_samples_is_bounded(tmp_path: Path) -> None:
+def in_process(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str]:
+    """Run ``svm manifest urls ARGS`` in this process (no memory figure); exit code, output."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["manifest", "urls", *map(str, args)])
+    out = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), out.out + out.err
+
+
+def test_the_number_of_distinct_samples_is_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "many.txt"
     path.write_text("".join(f"http://127.0.0.1/v/{i}.mp4\n" for i in range(1001)))
-    code, err, _ = manifest_urls(path, "-o", tmp_path / "ds", "--max-samples", "1000")
+    code, err = in_process(capsys, path, "-o", tmp_path / "ds", "--max-samples", "1000")
     assert code == 2, err
     assert "many.txt:1001: more than 1,000 distinct samples" in err
     assert "--max-samples" in err
-    code, err, _ = manifest_urls(path, "-o", tmp_path / "ds", "--max-samples", "1001")
+    code, err = in_process(capsys, path, "-o", tmp_path / "ds", "--max-samples", "1001")
     assert code == 0, err
 
 
@@ -142,21 +157,26 @@ def test_the_number_of_distinct_samples_is_bounded(tmp_path: Path) -> None:
     ids=["json-10000", "jsonl-10000", "jsonl-100", "json-100"],
 )
 def test_json_nested_deeper_than_the_limit_exits_2(
-    tmp_path: Path, name: str, head: bytes, block: bytes, tail: bytes
+    tmp_path: Path,
+    name: str,
+    head: bytes,
+    block: bytes,
+    tail: bytes,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / name
     path.write_bytes(head + block + tail)
-    code, err, _ = manifest_urls(path, "-o", tmp_path / "ds")
+    code, err = in_process(capsys, path, "-o", tmp_path / "ds")
     assert code == 2, err
     assert f"{name}" in err and "JSON nested deeper than 64 levels" in err, err
     assert "Traceback" not in err and "RecursionError" not in err
 
 
-def test_ordinary_nesting_is_kept(tmp_path: Path) -> None:
+def test_ordinary_nesting_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     row = {"url": "http://a/x.mp4", "music": {"id": 7, "tags": [["a", "b"], {"c": [1, 2]}]}}
     path = tmp_path / "ok.jsonl"
     path.write_text(json.dumps(row) + "\n")
-    code, err, _ = manifest_urls(path, "-o", tmp_path / "ds")
+    code, err = in_process(capsys, path, "-o", tmp_path / "ds")
     assert code == 0, err
 
 
