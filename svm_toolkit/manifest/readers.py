@@ -434,7 +434,13 @@ def _read_parquet(path: Path, stream: IO[bytes], limits: ReadLimits) -> _Parsed:
 
 
 def is_text_type(data_type: pa.DataType) -> bool:
-    """Whether a Parquet column of this type holds text (URLs, ids); ``null`` counts as text."""
+    """Whether a Parquet column of this type holds text (URLs, ids).
+
+    Strings of any width, dictionary-encoded strings (pandas categoricals) and an all-null
+    column count as text.
+    """
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
     return str(data_type) in TEXT_TYPES or pa.types.is_null(data_type)
 
 

@@ -314,11 +314,21 @@ def test_a_parquet_url_column_that_is_not_text_is_refused(
     assert not (tmp_path / "ds" / "manifest.parquet").exists()
 
 
-def test_a_large_string_url_column_is_text(tmp_path: Path) -> None:
-    path = tmp_path / "large.parquet"
-    pq.write_table(pa.table({"url": pa.array(["http://a/x.mp4"], pa.large_string())}), path)
-    summary = build_manifest([path], tmp_path / "ds", GENERIC)
-    assert summary.by_status == {"ok": 1}
+@pytest.mark.parametrize(
+    ("column", "statuses"),
+    [
+        (pa.array(["http://a/x.mp4", "http://a/y.mp4"], pa.large_string()), {"ok": 2}),
+        (pa.array(["http://a/x.mp4", "http://a/y.mp4"]).dictionary_encode(), {"ok": 2}),
+        (pa.array([None, None], pa.null()), {"invalid_url": 1}),  # two empty URLs: one sample
+    ],
+    ids=["large_string", "dictionary", "null"],
+)
+def test_text_url_columns_of_other_encodings_are_read(
+    tmp_path: Path, column: pa.Array, statuses: dict[str, int]
+) -> None:
+    path = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"url": column}), path)
+    assert build_manifest([path], tmp_path / "ds", GENERIC).by_status == statuses
 
 
 @pytest.mark.parametrize("value", [12345, 1.5, True, {"href": "http://a/x"}, ["http://a/x"]])
