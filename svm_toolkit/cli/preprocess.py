@@ -25,7 +25,7 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     default="generic",
     show_default=True,
     help="Filters and Mel recipe of a paper: svm10k (3-180 s, ImageBind fbank), yt8m_music "
-    "(30-600 s, VGGish log-mel), generic (no length bounds, no Mel).",
+    "(30-600 s, VGGish log-mel), generic (no length filter, no Mel).",
 )
 @click.option(
     "--mel",
@@ -47,6 +47,12 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     "--workers",
     type=click.IntRange(min=1),
     help="Parallel processes, or Ray actors with --engine ray [default: CPU count].",
+)
+@click.option(
+    "--max-media-s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Longest video read, seconds; longer ones are too_long, never decoded whole "
+    "[default: the preset's: generic 3600, svm10k 900, yt8m_music 3000].",
 )
 @click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
 @click.option(

@@ -29,6 +29,11 @@ class PreprocessConfig:
         workers: parallel processes (1: in this process).
         retry: statuses whose samples this run redoes (``--retry``); empty: only new ones.
         commit_every_s: commit the outputs at least this often, seconds.
+        max_media_s: longest video or soundtrack read, seconds (``None``: no bound, memory then
+            grows with the file). Longer ones get the status ``too_long`` from their stated
+            duration, without decoding; a file that states none (or lies) stops decoding
+            there. A worker's soundtrack memory is about 64 KB per second of it (16 kHz
+            float32), so the default hour bounds it to about 230 MB.
     """
 
     filters: FilterConfig = FilterConfig()
@@ -42,6 +47,7 @@ class PreprocessConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     retry: tuple[str, ...] = ()
     commit_every_s: float = 10.0
+    max_media_s: float | None = 3600.0
 
     def __post_init__(self) -> None:
         get_recipes(self.mel)  # unknown names fail here, before any work
@@ -50,14 +56,24 @@ class PreprocessConfig:
                 f"preprocess needs frames >= 2, workers >= 1 and fingerprint_s > 0; got "
                 f"frames={self.frames}, workers={self.workers}, fingerprint_s={self.fingerprint_s}"
             )
+        if self.max_media_s is not None and self.max_media_s <= 0:
+            raise ConfigError(
+                f"max_media_s must be > 0 seconds (or null for no bound), got {self.max_media_s}"
+            )
         if not 0 <= self.crop_limit < 255:
             raise ConfigError(f"crop_limit is an 8-bit luma level, got {self.crop_limit}")
         check_retry(self.retry)
 
 
-#: Presets: the papers' filters, and the Mel recipe each paper's audio model takes.
+#: Presets: the papers' filters, and the Mel recipe each paper's audio model takes. Each bounds
+#: the length read (``max_media_s``): an hour for ``generic``, five times the longest video the
+#: filters keep for the papers' presets (longer ones get every score but ``filtered:duration``).
 PREPROCESS_PRESETS: Final = {
     "generic": PreprocessConfig(),
-    "svm10k": PreprocessConfig(filters=FILTER_PRESETS["svm10k"], mel=("imagebind",)),
-    "yt8m_music": PreprocessConfig(filters=FILTER_PRESETS["yt8m_music"], mel=("vggish",)),
+    "svm10k": PreprocessConfig(
+        filters=FILTER_PRESETS["svm10k"], mel=("imagebind",), max_media_s=900.0
+    ),
+    "yt8m_music": PreprocessConfig(
+        filters=FILTER_PRESETS["yt8m_music"], mel=("vggish",), max_media_s=3000.0
+    ),
 }

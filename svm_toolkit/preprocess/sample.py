@@ -2,7 +2,9 @@
 
 Each file is opened a few times but decoded sparingly: headers (probe), ``frames`` keyframes
 (crop, picture signals, perceptual hashes) and the whole soundtrack at 16 kHz (loudness, speech,
-Chromaprint, Mel), never every video frame.
+Chromaprint, Mel), never every video frame. Files longer than ``max_media_s`` are ``too_long``
+(from the probe, or as soon as the soundtrack runs past it), so memory is bounded whatever
+the file.
 """
 
 from __future__ import annotations
@@ -111,6 +113,15 @@ class Preprocessor:
         if not path.is_file():
             raise SampleError(Status.IO_ERROR.value, f"{job.media_path}: media file is missing")
         facts = probe_media(path)
+        limit = self.config.max_media_s
+        if limit is not None and facts.duration_s is not None and facts.duration_s > limit:
+            detail = (
+                f"{job.media_path}: {facts.duration_s:,.0f} s long, more than max_media_s = "
+                f"{limit:g} s (not decoded; raise it with --max-media-s to accept it)"
+            )
+            return PreprocessResult(
+                job.sample_id, job.media_path, Status.TOO_LONG.value, detail, facts=facts
+            )
         frames: FrameSample | None = None
         crop = None
         motion = black = None
@@ -119,7 +130,7 @@ class Preprocessor:
             facts = dataclasses.replace(facts, rotation=frames.rotation)
             crop = detect_crop(frames.luma, limit=self.config.crop_limit)
             motion, black = video_signals(_cropped(frames.luma, crop))
-        audio = load_audio(path) if facts.has_audio else None
+        audio = load_audio(path, max_seconds=limit) if facts.has_audio else None
         loudness = silence = speech = None
         if audio is not None:
             loudness, silence = audio_signals(audio)

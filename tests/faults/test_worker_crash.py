@@ -79,6 +79,12 @@ def make_dataset(root: Path) -> Path:
     target = layout.media_path("surround", ".mp4")
     target.parent.mkdir(parents=True, exist_ok=True)
     paths["surround"] = surround(target)
+    write_downloads(root, paths)
+    return root
+
+
+def write_downloads(root: Path, paths: dict[str, Path]) -> None:
+    """The download ledger of a dataset whose media files are ``paths`` (sample id -> file)."""
     rows = [
         {
             COL.sample_id: sid, COL.stage: "download", COL.status: "ok", COL.attempts: 1,
@@ -88,9 +94,8 @@ def make_dataset(root: Path) -> Path:
         for sid, path in paths.items()
     ]  # fmt: skip
     schema = with_provenance(ledger_schema(pa.field(COL.media_path, pa.string())), "download")
-    with ShardWriter(layout.ledger_dir, "download", schema) as writer:
+    with ShardWriter(DatasetLayout(root).ledger_dir, "download", schema) as writer:
         writer.write(rows)
-    return root
 
 
 def rows(root: Path, prefix: str) -> dict[str, dict[str, object]]:
