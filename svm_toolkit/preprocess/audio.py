@@ -108,7 +108,7 @@ class _Output:
                 raise SampleError(
                     Status.TOO_LONG.value,
                     f"{self.path.name}: the soundtrack is longer than {self.max_seconds:g} s "
-                    "(decoding stopped there; raise max_media_s to accept it)",
+                    "(decoding stopped there; raise it with --max-media-s to accept it)",
                 )
             if end > len(self.samples):
                 grown = max(end, len(self.samples) * 3 // 2)

@@ -96,6 +96,6 @@ def test_eight_or_more_planar_channels_decode(
 def test_max_seconds_stops_decoding(tmp_path: Path) -> None:
     path = make_media(tmp_path / "x.m4a", MediaSpec(seconds=6.0, video=None, container="m4a"))
     assert len(load_audio(path, max_seconds=6.0)) == pytest.approx(96_000, abs=1_600)
-    with pytest.raises(SampleError, match=r"longer than 3 s .*max_media_s") as err:
+    with pytest.raises(SampleError, match=r"longer than 3 s .*--max-media-s") as err:
         load_audio(path, max_seconds=3.0)
     assert err.value.status == "too_long"
