@@ -15,6 +15,11 @@ from svm_toolkit.schema import Status
 _RULES: Final[tuple[tuple[re.Pattern[str], Status], ...]] = tuple(
     (re.compile(pattern, re.IGNORECASE), status)
     for pattern, status in (
+        (
+            r"refused by the network policy|file:// URLs are disabled|unsupported url scheme",
+            Status.REFUSED_HOST,
+        ),
+        (r"larger than max-filesize|larger than the size cap", Status.TOO_LARGE),
         (r"confirm you.?re not a bot", Status.BOT_CHECK),
         (r"HTTP Error 429|too many requests", Status.RATE_LIMITED),
         (r"available in your country|geo.?restrict", Status.GEO_BLOCKED),

@@ -92,6 +92,9 @@ class Status(StrEnum):
     NO_AUDIO = "no_audio"
     TOO_LONG = "too_long"
     IO_ERROR = "io_error"
+    TOO_LARGE = "too_large"  # a file past the per-file size cap (--max-file-mb); not retried
+    REFUSED_HOST = "refused_host"  # the network policy refused the URL or its address
+    INTERNAL_ERROR = "internal_error"  # an unexpected exception on this sample (a bug)
 
 
 _REASON = re.compile(r"[a-z0-9_]{1,64}")

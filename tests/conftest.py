@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,9 @@ from svm_toolkit.testing import LoopbackServer, MediaSpec, make_media
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # Every test server is on 127.0.0.1, which the network policy refuses unless asked for; tests
+    # of the policy itself delete this (monkeypatch.delenv). Child processes inherit it.
+    os.environ["SVM_ALLOW_PRIVATE_HOSTS"] = "1"
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     if missing:
         raise pytest.UsageError(f"{', '.join(missing)} not installed: run scripts/setup.sh --dev")

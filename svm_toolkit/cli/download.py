@@ -9,6 +9,8 @@ import click
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.download import DownloadConfig, run_download
+from svm_toolkit.download.limits import default_file_cap_mb
+from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE
 
 _DEFAULT = DownloadConfig()
 
@@ -75,6 +77,34 @@ _DEFAULT = DownloadConfig()
     help="Exit with code 3 when a larger share of this run's samples failed.",
 )
 @click.option(
+    "--max-file-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest media file one sample may write, MB; a larger one ends as too_large "
+    "[default: derived from the format: (3 Mbit/s x (height/480)^2 + 0.32 Mbit/s audio) x 2 h, "
+    f"{default_file_cap_mb(_DEFAULT.max_height):,.0f} MB at 480p, "
+    f"{default_file_cap_mb(480, audio_only=True):,.0f} MB with --audio-only].",
+)
+@click.option(
+    "--min-free-gb",
+    type=click.FloatRange(min=0),
+    help="Stop the run (exit code 4, finished samples kept) when the dataset's disk has less "
+    f"free space than this, GB; 0 turns the guard off [default: {_DEFAULT.min_free_gb:g}].",
+)
+@click.option(
+    "--allow-private-hosts",
+    is_flag=True,
+    default=None,
+    help=f"Allow loopback and private addresses (127.0.0.1, 10.x, 192.168.x, ...); also "
+    f"{ENV_ALLOW_PRIVATE}=1. Link-local and cloud-metadata addresses stay refused.",
+)
+@click.option(
+    "--deny-host",
+    "deny_hosts",
+    multiple=True,
+    metavar="HOST|CIDR",
+    help="Never connect to this host (and its subdomains) or address range; repeatable.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -82,7 +112,12 @@ _DEFAULT = DownloadConfig()
 )
 @engine_options()
 def download(
-    dataset: Path, format_: str | None, retry: str | None, config_file: Path | None, **flags: object
+    dataset: Path,
+    format_: str | None,
+    retry: str | None,
+    config_file: Path | None,
+    deny_hosts: tuple[str, ...],
+    **flags: object,
 ) -> None:
     """Download the media of every sample in DATASET that is not done yet.
 
@@ -99,6 +134,17 @@ def download(
     Pacing: retries with backoff for 429 / timeouts / network errors, --rate and
     --per-host limits, and a circuit breaker that pauses the run after 5 refusals in a
     row (429 or "confirm you're not a bot") and stops after 3 pauses.
+
+    \b
+    Safety: each sample ends by --timeout (per attempt), however slowly a server sends;
+    a file past --max-file-mb ends as too_large; the run stops (exit code 4) before the
+    disk has less than --min-free-gb free. Only http(s) URLs are fetched, after redirects
+    too; link-local and cloud-metadata addresses (169.254.169.254, ...) are always refused,
+    loopback and private ones unless --allow-private-hosts (or SVM_ALLOW_PRIVATE_HOSTS=1);
+    --deny-host adds your own. A refusal is the status refused_host. user:pass@ in a URL
+    is sent as HTTP Basic auth, to that host only.
+
+    \b
     Run the same command again to resume; --retry rate_limited,timeout re-runs only
     those samples. With --engine ray the downloads run as --concurrency Ray actors, paced
     together by one pacer actor (the same rate, per-host limits and breaker).
@@ -109,13 +155,15 @@ def download(
       svm download data/svm10k --rate 0.5 --cookies cookies.txt --retry rate_limited,bot_check
       svm download data/yt8m --audio-only --max-failure-rate 0.2
       svm download /mnt/shared/yt8m --engine ray --ray-address auto --concurrency 64
+      svm download data/lab --allow-private-hosts --deny-host 10.0.0.0/8 --max-file-mb 500
     """
     engine = engine_config(flags)
     base = _DEFAULT
     if config_file is not None:
         base = replace(base, load_overrides(config_file), where=str(config_file))
     statuses = tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else None
-    config = replace(base, {**flags, "format": format_, "retry": statuses})
+    deny = (*base.deny_hosts, *deny_hosts) if deny_hosts else None
+    config = replace(base, {**flags, "format": format_, "retry": statuses, "deny_hosts": deny})
     summary = run_download(dataset, config, engine=engine)
     click.echo(f"download: {summary.describe()}")
     if summary.breaker_pauses:

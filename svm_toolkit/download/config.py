@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from svm_toolkit.download.limits import default_file_cap_mb
+from svm_toolkit.download.netpolicy import NetPolicy
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.schema import check_retry
 
@@ -42,6 +44,14 @@ class DownloadConfig:
             most this much work).
         max_failure_rate: a run whose share of failed samples exceeds this exits with code 3.
         ytdlp_options: other yt-dlp ``YoutubeDL`` options, passed through as they are.
+        max_file_mb: the largest media file one sample may write, MB (``None``: derived from the
+            format, :func:`~svm_toolkit.download.limits.default_file_cap_mb`: 2,988 MB up to
+            480p, 288 MB audio only); a larger one ends as ``too_large``.
+        min_free_gb: the run stops (exit code 4, finished rows committed) when the dataset's
+            disk has less free space than this, GB (0: no guard).
+        allow_private_hosts: allow loopback and private addresses (also
+            ``SVM_ALLOW_PRIVATE_HOSTS=1``); link-local and metadata addresses stay refused.
+        deny_hosts: host names (with their subdomains) and CIDRs never connected to.
     """
 
     max_height: int = 480
@@ -67,6 +77,10 @@ class DownloadConfig:
     commit_every_s: float = 10.0
     max_failure_rate: float | None = None
     ytdlp_options: Mapping[str, Any] = field(default_factory=dict)
+    max_file_mb: float | None = None
+    min_free_gb: float = 2.0
+    allow_private_hosts: bool = False
+    deny_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = ("max_height", "concurrency", "per_host", "timeout_s", "socket_timeout_s",
@@ -75,8 +89,18 @@ class DownloadConfig:
         bad = [f"{k}={v}" for k, v in positive.items() if v <= 0]
         if self.rate is not None and self.rate <= 0:
             bad.append(f"rate={self.rate}")
+        if self.max_file_mb is not None and self.max_file_mb <= 0:
+            bad.append(f"max_file_mb={self.max_file_mb}")
         if bad:
             raise ConfigError(f"download settings must be > 0: {', '.join(bad)}")
+        if self.min_free_gb < 0:
+            raise ConfigError(f"min_free_gb must be >= 0, got {self.min_free_gb}")
+        try:
+            self.policy  # noqa: B018 (validates the --deny-host entries)
+        except ValueError as exc:
+            raise ConfigError(
+                f"--deny-host: {exc} (give host names like example.com or CIDRs like 10.0.0.0/8)"
+            ) from None
         if self.max_failure_rate is not None and not 0 <= self.max_failure_rate <= 1:
             raise ConfigError(f"max_failure_rate must be in [0, 1], got {self.max_failure_rate}")
         check_retry(self.retry)
@@ -96,6 +120,21 @@ class DownloadConfig:
             f"bv*[height<=?{h}][vcodec^=avc1]+ba[acodec^=mp4a]/b[height<=?{h}][ext=mp4]"
             f"/bv*[height<=?{h}]+ba/b[height<=?{h}]/b"
         )
+
+    @property
+    def policy(self) -> NetPolicy:
+        """Where this run may connect (reads ``SVM_ALLOW_PRIVATE_HOSTS`` now)."""
+        return NetPolicy.create(
+            allow_private=self.allow_private_hosts, deny=self.deny_hosts, proxy=self.proxy
+        )
+
+    @property
+    def file_cap_bytes(self) -> int:
+        """The per-file size cap, bytes: ``max_file_mb`` or the format's default."""
+        mb = self.max_file_mb
+        if mb is None:
+            mb = default_file_cap_mb(self.max_height, audio_only=self.audio_only)
+        return int(mb * 1e6)
 
     @property
     def extension(self) -> str:

@@ -1,33 +1,40 @@
 """Fetch one URL into a scratch folder: a lean HTTP path for direct media, yt-dlp for the rest.
 
-Both paths stream to disk (memory stays flat), honour a per-sample deadline and turn every
-expected failure into :class:`SampleError` with a status from the one classifier.
+Both paths stream to disk (memory stays flat), end at the per-sample deadline whatever the
+server does (a watchdog on the direct path, a killed child process around yt-dlp), write at most
+the per-file size cap, connect only where the network policy allows, and turn every expected
+failure into :class:`SampleError` with a status from the one classifier.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import logging
 import math
-import threading
-import time
-import urllib.error
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import yt_dlp
-from yt_dlp.utils import DownloadCancelled, DownloadError, download_range_func
-
 from svm_toolkit import __version__, ffmpeg
 from svm_toolkit.classify import classify
 from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.limits import CHECK_EVERY_BYTES, DiskGuard, largest_file
+from svm_toolkit.download.netpolicy import Refused
+from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url, to_uri
 from svm_toolkit.errors import SampleError
 from svm_toolkit.schema import Status
+
+__all__ = ["Deadline", "Fetched", "NotDirect", "cut_section", "fetch_direct", "fetch_ytdlp"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,28 +52,10 @@ _MEDIA_SUFFIXES: Final = (
     ".aac",
 )
 USER_AGENT: Final = f"svm_toolkit/{__version__}"
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """When one sample must be done, and the run-wide stop signal (Ctrl-C)."""
-
-    at: float  # time.monotonic() seconds
-    timeout_s: float
-    stop: threading.Event
-
-    @classmethod
-    def after(cls, timeout_s: float, stop: threading.Event) -> Deadline:
-        """A deadline ``timeout_s`` seconds from now."""
-        return cls(time.monotonic() + timeout_s, timeout_s, stop)
-
-    def passed(self) -> str | None:
-        """Why the sample must stop now, or ``None``."""
-        if self.stop.is_set():
-            return "interrupted"
-        if time.monotonic() > self.at:
-            return f"timed out after {self.timeout_s:g} s"
-        return None
+#: The yt-dlp child process's script (run with ``python -I``).
+CHILD: Final = Path(__file__).with_name("ytdlp_child.py")
+#: How often the parent looks at the child's deadline, scratch folder and disk, seconds.
+_POLL_S: Final = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,44 +75,69 @@ def fail(message: str, default: Status = Status.NETWORK_ERROR) -> SampleError:
     return SampleError((classify(message) or default).value, message[:500])
 
 
-def fetch_direct(url: str, scratch: Path, config: DownloadConfig, deadline: Deadline) -> Fetched:
+def _too_large(written: int, cap: int) -> SampleError:
+    return SampleError(
+        Status.TOO_LARGE.value,
+        f"the file is larger than the size cap ({written:,} > {cap:,} bytes; --max-file-mb)",
+    )
+
+
+def fetch_direct(
+    url: str,
+    scratch: Path,
+    config: DownloadConfig,
+    deadline: Deadline,
+    guard: DiskGuard | None = None,
+) -> Fetched:
     """Stream a direct media URL to ``scratch/media<suffix>``.
 
     Raises:
         NotDirect: the URL serves a web page (yt-dlp may find media in it).
-        SampleError: HTTP errors, timeouts, a body cut short.
+        SampleError: HTTP errors, timeouts, refused hosts, a body cut short or past the cap.
+        LowDiskSpace: the disk fell below ``--min-free-gb`` (the run stops).
     """
-    handlers = (
-        [urllib.request.ProxyHandler({"http": config.proxy, "https": config.proxy})]
-        if config.proxy
-        else []
-    )
-    opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with _network(config):
-        response = opener.open(request, timeout=config.socket_timeout_s)
-    with response:
+    cap = config.file_cap_bytes
+    with (
+        _network(config),
+        open_url(
+            url,
+            policy=config.policy,
+            deadline=deadline,
+            socket_timeout_s=config.socket_timeout_s,
+            proxy=config.proxy,
+            headers={"User-Agent": USER_AGENT},
+        ) as opened,
+    ):
+        response = opened.response
         kind = response.headers.get_content_type()
-        suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
+        suffix = Path(urllib.parse.urlsplit(to_uri(url)).path).suffix.lower()
         is_media = kind.startswith(("video/", "audio/")) or (
             kind == "application/octet-stream" and suffix in _MEDIA_SUFFIXES
         )
         if not is_media:
             raise NotDirect(kind)
         expected = response.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and int(expected) > cap:
+            raise _too_large(int(expected), cap)
         path = scratch / f"media{suffix if suffix in _MEDIA_SUFFIXES else '.mp4'}"
-        written = 0
-        with path.open("wb") as out:  # disk errors propagate: the caller records io_error
-            while True:
-                with _network(config):
-                    chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
+        written = checked = 0
+        with _disk(path):
+            out = path.open("wb")
+        with out:
+            while chunk := opened.read1(_CHUNK):
                 if why := deadline.passed():
                     raise SampleError(Status.TIMEOUT.value, why)
-                out.write(chunk)
                 written += len(chunk)
-    if expected is not None and written != int(expected):
+                if written > cap:
+                    raise _too_large(written, cap)
+                with _disk(path):
+                    out.write(chunk)
+                if guard is not None and written - checked >= CHECK_EVERY_BYTES:
+                    guard.check()
+                    checked = written
+            with _disk(path):
+                out.flush()
+    if expected is not None and expected.isdigit() and written != int(expected):
         raise SampleError(
             Status.NETWORK_ERROR.value,
             f"got {written} of {expected} bytes (connection closed early)",
@@ -132,48 +146,37 @@ def fetch_direct(url: str, scratch: Path, config: DownloadConfig, deadline: Dead
 
 
 @contextlib.contextmanager
+def _disk(path: Path) -> Iterator[None]:
+    """Errors of writing ``path`` are ``io_error`` (a full or read-only disk), never network."""
+    try:
+        yield
+    except OSError as exc:
+        raise SampleError(Status.IO_ERROR.value, f"writing {path.name}: {exc}"[:500]) from None
+
+
+@contextlib.contextmanager
 def _network(config: DownloadConfig) -> Iterator[None]:
     """Turn the errors of a network call into a classified :class:`SampleError`."""
     try:
         yield
-    except urllib.error.HTTPError as exc:
-        head = exc.read(300).decode(errors="replace").strip()
-        raise fail(f"HTTP Error {exc.code}: {exc.reason}. {head}") from None
+    except HTTPStatusError as exc:
+        raise fail(str(exc)) from None
+    except Refused as exc:
+        raise SampleError(Status.REFUSED_HOST.value, str(exc)[:500]) from None
     except (OSError, http.client.HTTPException) as exc:  # URLError, resets, timeouts, cut bodies
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, Refused):
+            raise SampleError(Status.REFUSED_HOST.value, str(reason)[:500]) from None
         if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
+            why = str(reason) if str(reason).startswith(("timed out after", "interrupted")) else ""
             raise SampleError(
-                Status.TIMEOUT.value, f"no data for {config.socket_timeout_s:g} s"
+                Status.TIMEOUT.value, why or f"no data for {config.socket_timeout_s:g} s"
             ) from None
         raise fail(f"{type(exc).__name__}: {reason}") from None
 
 
-class _Logger:
-    """Route yt-dlp's messages to logging; keep the last error for the ledger."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def debug(self, message: str) -> None:
-        logger.debug("yt-dlp: %s", message)
-
-    def info(self, message: str) -> None:
-        logger.debug("yt-dlp: %s", message)
-
-    def warning(self, message: str) -> None:
-        logger.debug("yt-dlp warning: %s", message)
-
-    def error(self, message: str) -> None:
-        self.errors.append(message)
-
-
-def ytdlp_options(config: DownloadConfig, scratch: Path, deadline: Deadline) -> dict[str, Any]:
-    """Build the ``YoutubeDL`` options for one sample."""
-
-    def check_deadline(_: dict[str, Any]) -> None:
-        if why := deadline.passed():
-            raise DownloadCancelled(why)
-
+def ytdlp_options(config: DownloadConfig, scratch: Path) -> dict[str, Any]:
+    """Build the ``YoutubeDL`` options for one sample (the child adds its logger and hooks)."""
     options: dict[str, Any] = {
         "outtmpl": str(scratch / "media.%(ext)s"),
         "format": config.format_selector,
@@ -186,7 +189,6 @@ def ytdlp_options(config: DownloadConfig, scratch: Path, deadline: Deadline) -> 
         "extractor_retries": 0,
         "overwrites": True,
         "continuedl": False,
-        "progress_hooks": [check_deadline],
         "ffmpeg_location": ffmpeg.require(),
     }
     if not config.audio_only:
@@ -211,31 +213,115 @@ def fetch_ytdlp(
     config: DownloadConfig,
     deadline: Deadline,
     section: tuple[float, float] | None = None,
+    guard: DiskGuard | None = None,
 ) -> Fetched:
-    """Download ``url`` with yt-dlp into ``scratch``; ``section`` fetches only (start, end) s.
+    """Download ``url`` with yt-dlp in a child process; ``section`` fetches only (start, end) s.
+
+    The child runs in its own process group; at the deadline, past the size cap or when the disk
+    runs low, the group (yt-dlp and its ffmpeg children) is killed.
 
     Raises:
-        SampleError: the classified yt-dlp error, or ``timeout`` past the deadline.
+        SampleError: the classified yt-dlp error, ``timeout``, ``too_large``, ``refused_host``.
+        LowDiskSpace: the disk fell below ``--min-free-gb`` (the run stops).
     """
-    log = _Logger()
-    options = {**ytdlp_options(config, scratch, deadline), "logger": log}
-    if section is not None:
-        options["download_ranges"] = download_range_func(None, [section])
+    url = to_uri(url)
+    policy = config.policy
+    if why := policy.url_refusal(url):
+        raise SampleError(Status.REFUSED_HOST.value, why[:500])
+    cap = config.file_cap_bytes
+    request = {
+        "url": url,
+        "scratch": str(scratch),
+        "options": ytdlp_options(config, scratch),
+        "section": section,
+        "policy": policy.to_dict(),
+        "cap_bytes": cap,
+        "min_free_bytes": 0 if guard is None else guard.min_free_bytes,
+        "parent": os.getpid(),
+        "seconds": deadline.left(),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-I", str(CHILD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=scratch,
+        start_new_session=True,
+    )
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
-            info = ydl.extract_info(url, download=True)
-    except DownloadCancelled as exc:
-        raise SampleError(Status.TIMEOUT.value, str(exc)) from None
-    except DownloadError as exc:
-        message = log.errors[-1] if log.errors else str(exc)
-        raise fail(message) from None
-    files = [
-        p for p in scratch.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
-    ]
-    if not files:
-        raise SampleError(Status.NOT_MEDIA.value, "yt-dlp finished without writing a file")
-    chosen = max(files, key=lambda p: p.stat().st_size)
-    return Fetched(chosen, str((info or {}).get("format_id") or "yt-dlp"))
+        out, err = _supervise(proc, pickle.dumps(request), scratch, cap, deadline, guard)
+    finally:
+        if proc.returncode is None:
+            _kill_group(proc)
+    return _result(out, err, proc.returncode, scratch, guard)
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    payload: bytes,
+    scratch: Path,
+    cap: int,
+    deadline: Deadline,
+    guard: DiskGuard | None,
+) -> tuple[bytes, bytes]:
+    """Wait for the child; end it at the deadline, past the cap or on low disk space."""
+    pending: bytes | None = payload
+    while True:
+        try:
+            return proc.communicate(pending, timeout=_POLL_S)
+        except subprocess.TimeoutExpired:
+            pending = None
+        if why := deadline.passed():
+            _kill_group(proc)
+            raise SampleError(Status.TIMEOUT.value, why)
+        if (size := largest_file(scratch)) > cap:
+            _kill_group(proc)
+            raise _too_large(size, cap)
+        if guard is not None:
+            guard.check()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child's process group (yt-dlp and ffmpeg) and reap the child."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired, OSError, ValueError):
+        proc.communicate(timeout=5)
+
+
+def _result(
+    out: bytes, err: bytes, code: int | None, scratch: Path, guard: DiskGuard | None
+) -> Fetched:
+    """The child's answer as a :class:`Fetched`, or the :class:`SampleError` it reported."""
+    lines = out.decode(errors="replace").strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        raise SampleError(
+            Status.INTERNAL_ERROR.value,
+            f"the yt-dlp process ended with code {code} and no result: {' | '.join(tail)}"[:500],
+        )
+    kind, detail = result.get("kind"), str(result.get("detail") or "")
+    if kind == "ok":
+        path = Path(result["path"])
+        if path.parent != scratch:
+            raise SampleError(Status.INTERNAL_ERROR.value, f"yt-dlp wrote outside {scratch}")
+        return Fetched(path, str(result.get("format") or "yt-dlp"))
+    if kind == "too_large":
+        raise SampleError(Status.TOO_LARGE.value, f"{detail} (--max-file-mb)"[:500])
+    if kind == "low_disk" and guard is not None:
+        shutil.rmtree(scratch, ignore_errors=True)  # give the space back before checking
+        scratch.mkdir(parents=True, exist_ok=True)
+        guard.check()  # raises LowDiskSpace: the run stops
+        raise SampleError(Status.IO_ERROR.value, f"{detail} during the download")
+    if kind == "empty":
+        raise SampleError(Status.NOT_MEDIA.value, detail)
+    if kind == "crash":
+        raise fail(f"yt-dlp failed: {detail}", default=Status.INTERNAL_ERROR)
+    raise fail(detail)
 
 
 def cut_section(path: Path, out: Path, section: tuple[float, float]) -> Path:

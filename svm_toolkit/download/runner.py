@@ -32,7 +32,8 @@ from svm_toolkit.download.pacing import BreakerOpen, CircuitBreaker, HostLimiter
 from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
-from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.errors import InputError
+from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
@@ -40,6 +41,8 @@ from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
 logger = logging.getLogger(__name__)
 
 STAGE: Final = "download"
+#: How often the local engine's result stream wakes up when nothing finished, seconds.
+_TICK_S: Final = 1.0
 
 DOWNLOAD_FIELDS: Final = (
     pa.field(COL.url, pa.string()),
@@ -111,6 +114,12 @@ def plan_jobs(
         if row[COL.status] != Status.OK.value or not row[COL.url]:
             continue
         candidates += 1
+        if problem := id_problem(str(row[COL.sample_id])):
+            raise InputError(
+                f"{DatasetLayout(Path(dataset)).manifest}: sample id "
+                f"{str(row[COL.sample_id])[:80]!r} cannot be used ({problem}); nothing was "
+                "downloaded. Rebuild the manifest with svm manifest (it derives safe ids)."
+            )
         previous = done.get(row[COL.sample_id])
         if previous is not None and previous not in config.retry:
             skipped += 1
@@ -145,7 +154,8 @@ def run_download(
 
     Raises:
         BreakerOpen: the platform kept refusing; samples not reached stay to do.
-        InputError: no manifest.
+        LowDiskSpace: the disk fell below ``min_free_gb``; finished rows are committed.
+        InputError: no manifest, or an unsafe sample id in it (before any file operation).
     """
     started = time.perf_counter()
     layout = DatasetLayout(Path(dataset))
@@ -182,7 +192,7 @@ def run_download(
 class _Source:
     """Results as they finish, and how often the circuit breaker paused the run."""
 
-    results: Iterator[DownloadResult]
+    results: Iterator[DownloadResult | None]  # None: a tick, nothing finished meanwhile
     pauses: Callable[[], int]
 
 
@@ -209,7 +219,7 @@ def _threads(
 
     pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="svm-download")
 
-    def results() -> Iterator[DownloadResult]:
+    def results() -> Iterator[DownloadResult | None]:
         queue = iter(jobs)
         pending: set[Future[DownloadResult]] = set()
         while True:
@@ -217,9 +227,11 @@ def _threads(
                 pending.add(pool.submit(work, job))
             if not pending:
                 return
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=_TICK_S, return_when=FIRST_COMPLETED)
+            if not finished:
+                yield None  # a tick: the writer commits on its timer while samples run
             for future in finished:
-                yield future.result()  # BreakerOpen propagates: the run stops here
+                yield future.result()  # BreakerOpen, LowDiskSpace propagate: the run stops
 
     try:
         yield _Source(results(), lambda: breaker.pauses)
@@ -249,7 +261,7 @@ def _ray(
             num_cpus=engine.cpus_per_actor,
         )
 
-        def results() -> Iterator[DownloadResult]:
+        def results() -> Iterator[DownloadResult | None]:
             for result in stream(jobs, [step]):
                 if isinstance(result, BreakerOpen):
                     raise result
@@ -265,29 +277,30 @@ _SOURCES: Final = {"local": _threads, "ray": _ray}
 
 
 def _record(
-    results: Iterator[DownloadResult],
+    results: Iterator[DownloadResult | None],
     total: int,
     writer: ShardWriter,
     config: DownloadConfig,
     on_result: Callable[[DownloadResult], None] | None,
 ) -> tuple[Counter[str], int]:
-    """Write each result as a ledger row, committing every ``commit_every_s``."""
+    """Write each result as a ledger row, committing every ``commit_every_s`` (ticks included)."""
     counts: Counter[str] = Counter()
     total_bytes = 0
     bar = tqdm(total=total, desc="download", unit="video", disable=None, leave=False)
     last_commit = time.monotonic()
     try:
-        for result in results:
-            writer.write([_row(result)])
-            counts[result.status] += 1
-            total_bytes += result.bytes
-            bar.update()
-            failed = sum(counts.values()) - counts[Status.OK.value]
-            bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
-            if on_result is not None:
-                on_result(result)
+        for result in results:  # None: a tick while samples are still running
+            if result is not None:
+                writer.write([_row(result)])
+                counts[result.status] += 1
+                total_bytes += result.bytes
+                bar.update()
+                failed = sum(counts.values()) - counts[Status.OK.value]
+                bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
+                if on_result is not None:
+                    on_result(result)
             if time.monotonic() - last_commit >= config.commit_every_s:
-                writer.flush()
+                writer.flush()  # finished rows are committed even while other samples hang
                 last_commit = time.monotonic()
     finally:
         bar.close()

@@ -7,6 +7,7 @@ The result is always a :class:`DownloadResult`, whatever happened; a file is pla
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import random
 import shutil
@@ -20,13 +21,16 @@ from typing import Final
 from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.download.config import DownloadConfig
 from svm_toolkit.download.fetch import Deadline, NotDirect, cut_section, fetch_direct, fetch_ytdlp
+from svm_toolkit.download.limits import DiskGuard, LowDiskSpace
 from svm_toolkit.download.pacing import Breaker, Limiter
 from svm_toolkit.errors import SampleError
-from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.paths import DatasetLayout, check_sample_id
 from svm_toolkit.probe import MediaFacts, probe_media
 from svm_toolkit.schema import Source, Status
 
 SCRATCH: Final = ".tmp"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +75,35 @@ def scratch_root(layout: DatasetLayout) -> Path:
     return layout.media_dir / SCRATCH
 
 
+def scratch_path(layout: DatasetLayout, sample_id: str) -> Path:
+    """A sample's scratch folder, checked to be inside the dataset root before anything uses it.
+
+    Raises:
+        InputError: the id is unsafe (``../x``, a path separator, too long...).
+    """
+    return layout._inside(scratch_root(layout) / check_sample_id(sample_id))
+
+
+def disk_guard(layout: DatasetLayout, config: DownloadConfig) -> DiskGuard:
+    """The run's free-space guard on the disk of ``media/``."""
+    return DiskGuard(layout.media_dir, int(config.min_free_gb * 1e9))
+
+
 def download_sample(
     job: Job, layout: DatasetLayout, config: DownloadConfig, pacing: Pacing
 ) -> DownloadResult:
-    """Download, verify and place one sample, retrying retryable failures with backoff."""
+    """Download, verify and place one sample, retrying retryable failures with backoff.
+
+    Any failure of the sample (an unexpected exception included) is its result's status; only
+    a stop of the whole run escapes.
+
+    Raises:
+        InputError: the sample id is unsafe (checked before any file operation).
+        LowDiskSpace: the disk fell below ``--min-free-gb``: the run must stop.
+        BreakerOpen: the circuit breaker gave up: the run must stop.
+    """
+    scratch_path(layout, job.sample_id)
+    guard = disk_guard(layout, config)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     attempt = 0
@@ -82,8 +111,9 @@ def download_sample(
         attempt += 1
         pacing.breaker.wait()
         pacing.limiter.acquire()
+        guard.check()
         try:
-            path, fmt, facts = _attempt(job, layout, config, pacing.stop)
+            path, fmt, facts = _attempt(job, layout, config, pacing.stop, guard)
         except SampleError as exc:
             pacing.breaker.record(exc.status)
             retry = exc.status in RETRYABLE and attempt < config.max_attempts
@@ -95,7 +125,7 @@ def download_sample(
                 job.sample_id,
                 job.url,
                 exc.status,
-                exc.detail,
+                exc.detail.encode("utf-8", "replace").decode("utf-8"),  # no lone surrogates
                 attempt,
                 started,
                 time.perf_counter() - clock,
@@ -117,17 +147,21 @@ def download_sample(
 
 
 def _attempt(
-    job: Job, layout: DatasetLayout, config: DownloadConfig, stop: threading.Event
+    job: Job,
+    layout: DatasetLayout,
+    config: DownloadConfig,
+    stop: threading.Event,
+    guard: DiskGuard,
 ) -> tuple[Path, str, MediaFacts]:
-    scratch = scratch_root(layout) / job.sample_id
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    scratch = scratch_path(layout, job.sample_id)
     deadline = Deadline.after(config.timeout_s, stop)
     try:
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
         fetched, path = None, None
         if job.source == Source.URL.value:
             try:
-                fetched = fetch_direct(job.url, scratch, config, deadline)
+                fetched = fetch_direct(job.url, scratch, config, deadline, guard)
             except NotDirect:
                 fetched = None
             else:  # a direct file is whole: cut the clip out of it
@@ -135,7 +169,7 @@ def _attempt(
                 if job.section is not None:
                     path = cut_section(path, scratch / f"clip{path.suffix}", job.section)
         if fetched is None or path is None:  # yt-dlp fetches only the section itself
-            fetched = fetch_ytdlp(job.url, scratch, config, deadline, job.section)
+            fetched = fetch_ytdlp(job.url, scratch, config, deadline, job.section, guard)
             path = fetched.path
         facts = probe_media(path)
         _check_streams(facts, config)
@@ -143,8 +177,15 @@ def _attempt(
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, final)
         return final, fetched.format, facts
+    except (SampleError, LowDiskSpace):
+        raise
     except OSError as exc:  # the disk said no (full, read-only): the run goes on
         raise SampleError(Status.IO_ERROR.value, f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # a failure of one sample is never the run's
+        logger.exception("download: %s failed unexpectedly", job.sample_id)
+        raise SampleError(
+            Status.INTERNAL_ERROR.value, f"{type(exc).__name__}: {exc}"[:500]
+        ) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

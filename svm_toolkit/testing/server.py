@@ -5,6 +5,7 @@ Each :class:`Route` is a path prefix; the rest of the path names a file in the f
     with LoopbackServer(folder) as server:
         server.url(Route.MEDIA, "clip.mp4")      # 200, with Range support
         server.url(Route.BOT_CHECK, "clip.mp4")  # 403 with YouTube's bot-check wording
+        server.url(Route.REDIRECT, "ftp://example.com/x.mp4")  # 302 to any URL
 
 yt-dlp's generic extractor downloads these URLs like any site's, so downloader tests exercise
 the real yt-dlp code path without leaving the machine.
@@ -56,6 +57,12 @@ class Route(StrEnum):
     SLOW = "slow"  # waits `slow_s` before answering, then 200
     TRUNCATED = "truncated"  # promises the whole file, sends half, closes
     PAGE = "page"  # an HTML page with a <video> tag pointing at /media/<name>
+    # Hostile servers (the name is a file unless said otherwise):
+    TRICKLE = "trickle"  # headers at once, then the body one byte every `trickle_s`
+    TRICKLE_HEADERS = "trickleheaders"  # even the status line and headers one byte at a time
+    ENDLESS = "endless"  # video/mp4 with no length, zeros for as long as the client reads
+    REDIRECT = "redirect"  # 302 to <name>, any URL (another scheme, port or address)
+    PAGE_TO = "pageto"  # an HTML page whose <video> points at <name>, any URL (file:///...)
 
 
 class LoopbackServer(BackgroundServer):
@@ -64,12 +71,16 @@ class LoopbackServer(BackgroundServer):
     Args:
         root: folder whose files are served (names only; no path escapes it).
         slow_s: how long the ``slow`` route waits before answering, seconds.
+        trickle_s: the pause between two bytes of the ``trickle`` routes, seconds.
     """
 
-    def __init__(self, root: Path, *, slow_s: float = 5.0) -> None:
+    def __init__(self, root: Path, *, slow_s: float = 5.0, trickle_s: float = 1.0) -> None:
         self.root = Path(root).resolve()
         self.slow_s = slow_s
+        self.trickle_s = trickle_s
         self.requests: list[str] = []
+        #: The ``Authorization`` header of each request, in the order of :attr:`requests`.
+        self.authorization: list[str | None] = []
         super().__init__(_make_handler(self))
 
     def url(self, route: Route, name: str) -> str:
@@ -98,6 +109,7 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self, *, body: bool) -> None:
             server.requests.append(self.path)
+            server.authorization.append(self.headers.get("Authorization"))
             prefix, _, name = urlsplit(self.path).path.lstrip("/").partition("/")
             name = unquote(name)
             try:
@@ -117,6 +129,17 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self._text(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error", body=body)
             elif route is Route.PAGE:
                 self._page(name, body=body)
+            elif route is Route.PAGE_TO:
+                self._html(f'<video controls src="{html.escape(name)}"></video>', body=body)
+            elif route is Route.REDIRECT:
+                self.send_response(HTTPStatus.FOUND)
+                self.send_header("Location", name)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif route is Route.ENDLESS:
+                self._endless(body=body)
+            elif route is Route.TRICKLE_HEADERS:
+                self._trickle_headers(name)
             else:
                 self._media(route, name, body=body)
 
@@ -138,10 +161,13 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self._text(HTTPStatus.NOT_FOUND, "File not found", body=body)
                 return
             src = html.escape(f"/{Route.MEDIA.value}/{quote(name)}")
-            title = html.escape(Path(name).stem)
+            self._html(f'<video controls src="{src}"></video>', body=body)
+
+        def _html(self, inner: str, *, body: bool) -> None:
+            title = html.escape(Path(urlsplit(self.path).path).stem or "page")
             page = (
                 f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
-                f'<video controls src="{src}"></video></body></html>'
+                f"{inner}</body></html>"
             ).encode()
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", _CONTENT_TYPES[".html"])
@@ -149,6 +175,38 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if body:
                 self.wfile.write(page)
+
+        def _endless(self, *, body: bool) -> None:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            zeros = bytes(64 * 1024)
+            while body and not server.stopping.is_set():
+                self.wfile.write(zeros)  # until the client hangs up (BrokenPipeError)
+
+        def _trickle_headers(self, name: str) -> None:
+            path = server._file(name)
+            size = path.stat().st_size if path is not None else 0
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {size}\r\n"
+                "X-Padding: " + "x" * 4096 + "\r\n\r\n"
+            ).encode()
+            self.close_connection = True
+            for i in range(len(head)):
+                if server.stopping.wait(server.trickle_s):
+                    return
+                self.wfile.write(head[i : i + 1])
+                self.wfile.flush()
+
+        def _trickle(self, data: bytes) -> None:
+            self.close_connection = True
+            for i in range(len(data)):
+                if server.stopping.wait(server.trickle_s):
+                    return
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
 
         def _media(self, route: Route, name: str, *, body: bool) -> None:
             path = server._file(name)
@@ -186,6 +244,10 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Connection", "close")
             self.end_headers()
             if not body:
+                return
+            if route is Route.TRICKLE:
+                self.wfile.flush()
+                self._trickle(data[start : end + 1])
                 return
             if route is Route.TRUNCATED:
                 self.wfile.write(data[: len(data) // 2])

@@ -15,8 +15,6 @@ import logging
 import random
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -27,6 +25,8 @@ import pyarrow as pa
 
 from svm_toolkit.classify import RETRYABLE, classify
 from svm_toolkit.config import to_dict
+from svm_toolkit.download.netpolicy import NetPolicy, Refused
+from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
@@ -66,15 +66,26 @@ def lookup_url(base: str, pseudo_id: str) -> str:
 
 
 def ask(pseudo_id: str, config: ResolveConfig) -> tuple[Status, str | None, str | None]:
-    """Look one id up once; return ``(status, youtube id, detail)``."""
+    """Look one id up once; return ``(status, youtube id, detail)``.
+
+    The request ends by ``timeout_s`` however slowly the server answers (headers included) and
+    connects only where the download network policy allows (``SVM_ALLOW_PRIVATE_HOSTS=1`` for
+    a lookup mirror on loopback or a private network).
+    """
     url = lookup_url(config.lookup_base, pseudo_id)
+    deadline = Deadline.after(config.timeout_s)
     try:
-        with urllib.request.urlopen(url, timeout=config.timeout_s) as response:
-            body = response.read(_MAX_BODY)
-    except urllib.error.HTTPError as exc:
-        head = exc.read(200).decode(errors="replace").strip()
-        message = f"HTTP Error {exc.code}: {head[:120] or exc.reason}"
+        with open_url(
+            url, policy=NetPolicy.create(), deadline=deadline, socket_timeout_s=config.timeout_s
+        ) as opened:
+            body = b""
+            while len(body) < _MAX_BODY and (chunk := opened.read1(_MAX_BODY - len(body))):
+                body += chunk
+    except HTTPStatusError as exc:
+        message = f"HTTP Error {exc.code}: {exc.head[:120] or exc.reason}"
         return classify(message) or Status.NETWORK_ERROR, None, message
+    except Refused as exc:
+        return Status.REFUSED_HOST, None, str(exc)[:500]
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, cut answers
         reason = getattr(exc, "reason", exc)
         message = f"{type(reason).__name__}: {reason}"

@@ -271,9 +271,7 @@ def test_max_failure_rate_exits_3(tmp_path: Path, server: LoopbackServer) -> Non
 
 
 def test_access_options_reach_ytdlp(tmp_path: Path) -> None:
-    import threading
-
-    from svm_toolkit.download.fetch import Deadline, ytdlp_options
+    from svm_toolkit.download.fetch import ytdlp_options
 
     config = DownloadConfig(
         cookies="cookies.txt",
@@ -283,7 +281,7 @@ def test_access_options_reach_ytdlp(tmp_path: Path) -> None:
         max_sleep_interval_s=3.0,
         ytdlp_options={"geo_bypass": True, "retries": 9},
     )
-    options = ytdlp_options(config, tmp_path, Deadline.after(10, threading.Event()))
+    options = ytdlp_options(config, tmp_path)
     assert options["cookiefile"] == "cookies.txt" and options["cookiesfrombrowser"] == ("firefox",)
     assert options["proxy"] == "socks5://127.0.0.1:1080"
     assert (options["sleep_interval"], options["max_sleep_interval"]) == (1.0, 3.0)

@@ -1,0 +1,188 @@
+"""The yt-dlp child process: one fetch, in its own process group, so a deadline can end it.
+
+:func:`svm_toolkit.download.fetch.fetch_ytdlp` starts ``python -I <this file>`` in a new session,
+writes a pickled request on its stdin and reads one JSON line from its stdout; at the sample's
+deadline it kills the whole group (this process and yt-dlp's ffmpeg children). yt-dlp's progress
+hooks do not fire while a server trickles bytes, so a deadline inside yt-dlp cannot hold; a
+process that is killed can.
+
+Inside, every name yt-dlp resolves (pages, formats, fragments, redirects; urllib and requests
+alike) goes through the network policy, and a chosen format whose URL is not http(s) is refused
+before it is downloaded. The process also ends itself when its parent dies or a few seconds after
+the deadline. It imports yt-dlp and the standard library only (the policy module is loaded by its
+path), so it starts in about 0.2 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+#: Seconds past the deadline after which the child kills its own group (the parent kills first).
+GRACE_S = 5.0
+TOO_LARGE = "larger than the size cap"
+
+
+def _load_netpolicy() -> Any:
+    path = Path(__file__).with_name("netpolicy.py")
+    spec = importlib.util.spec_from_file_location("_svm_netpolicy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _kill_group() -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    os._exit(137)
+
+
+def _watch(parent: int, seconds: float) -> None:
+    """End the group when the parent dies or ``seconds`` have passed."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if os.getppid() != parent:
+            _kill_group()
+        time.sleep(0.25)
+    _kill_group()
+
+
+def _guard_resolver(policy: Any) -> None:
+    """Check every address yt-dlp (or urllib3) resolves against the policy."""
+    resolve = socket.getaddrinfo
+
+    def checked(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if why := policy.host_refusal(name):
+            raise policy_module.Refused(why)
+        answers = resolve(host, port, *args, **kwargs)
+        policy.check_answers(name, answers)
+        return answers
+
+    socket.getaddrinfo = checked
+
+
+class _Log:
+    """yt-dlp's messages: errors kept for the result, the size-cap notice noticed."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.too_large: str | None = None
+
+    def debug(self, message: str) -> None:
+        if "larger than max-filesize" in message:
+            self.too_large = message.strip()
+
+    def info(self, message: str) -> None:
+        self.debug(message)
+
+    def warning(self, message: str) -> None:
+        self.debug(message)
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
+    import yt_dlp
+    from yt_dlp.postprocessor import PostProcessor
+    from yt_dlp.utils import DownloadCancelled, DownloadError, download_range_func
+
+    policy = policy_module.NetPolicy(**request["policy"])
+    _guard_resolver(policy)
+    cap: int = request["cap_bytes"]
+
+    class CapExceeded(DownloadCancelled):  # type: ignore[misc]
+        msg = TOO_LARGE
+
+    class DiskLow(DownloadCancelled):  # type: ignore[misc]
+        msg = "low disk space"
+
+    min_free: int = request["min_free_bytes"]
+    checked = [0]
+
+    def check_size(status: dict[str, Any]) -> None:
+        got = status.get("downloaded_bytes") or 0
+        if got > cap:
+            raise CapExceeded(f"{got:,} bytes written, {TOO_LARGE} ({cap:,} bytes)")
+        if min_free > 0 and abs(got - checked[0]) >= 4 * 1024 * 1024:
+            checked[0] = got
+            if shutil.disk_usage(request["scratch"]).free < min_free:
+                raise DiskLow("the disk is below --min-free-gb")
+
+    class CheckURLs(PostProcessor):  # type: ignore[misc]
+        """Refuse a chosen format whose URL the policy refuses (``file://``, ``ftp://``...)."""
+
+        def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+            formats = info.get("requested_formats") or [info]
+            for fmt in formats:
+                url = str(fmt.get("url") or "")
+                if url and (why := policy.url_refusal(url)):
+                    raise policy_module.Refused(why)
+            return [], info
+
+    options = dict(request["options"])
+    options.update(
+        logger=log,
+        progress_hooks=[check_size],
+        max_filesize=cap,
+    )
+    if request["section"] is not None:
+        options["download_ranges"] = download_range_func(None, [tuple(request["section"])])
+    scratch = Path(request["scratch"])
+    try:
+        with yt_dlp.YoutubeDL(options) as ydl:
+            ydl.add_post_processor(CheckURLs(), when="before_dl")
+            info = ydl.extract_info(request["url"], download=True)
+    except CapExceeded as exc:
+        return {"kind": "too_large", "detail": str(exc)}
+    except DiskLow as exc:
+        return {"kind": "low_disk", "detail": str(exc)}
+    except DownloadError as exc:
+        message = log.errors[-1] if log.errors else str(exc)
+        return {"kind": "error", "detail": message}
+    except policy_module.Refused as exc:
+        return {"kind": "error", "detail": str(exc)}
+    except Exception as exc:  # any failure is this sample's, never the run's
+        return {"kind": "crash", "detail": f"{type(exc).__name__}: {exc}"}
+    if log.too_large:
+        return {"kind": "too_large", "detail": log.too_large}
+    files = [
+        p for p in scratch.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
+    ]
+    if not files:
+        return {"kind": "empty", "detail": "yt-dlp finished without writing a file"}
+    chosen = max(files, key=lambda p: p.stat().st_size)
+    return {"kind": "ok", "path": str(chosen), "format": str((info or {}).get("format_id") or "")}
+
+
+def main() -> None:
+    """Read the request, fetch, write the result line (see the module docstring)."""
+    request = pickle.load(sys.stdin.buffer)
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # yt-dlp and ffmpeg write nothing into the result channel
+    threading.Thread(
+        target=_watch, args=(request["parent"], request["seconds"] + GRACE_S), daemon=True
+    ).start()
+    result = _fetch(request, _Log())
+    out.write(json.dumps(result) + "\n")
+    out.flush()
+
+
+policy_module = _load_netpolicy()
+
+if __name__ == "__main__":
+    main()
