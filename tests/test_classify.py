@@ -53,6 +53,21 @@ from svm_toolkit.testing import BOT_CHECK_TEXT
         ("ERROR: Unsupported URL: http://example.com/page", Status.NOT_MEDIA),
         ("[in#0 @ 0x1] moov atom not found", Status.DECODE_ERROR),
         ("OSError: [Errno 28] No space left on device", Status.IO_ERROR),
+        (
+            "ERROR: [generic] x: Unable to download webpage: refused by the network policy: "
+            "169.254.169.254 is link-local, where cloud metadata lives (never allowed)",
+            Status.REFUSED_HOST,
+        ),
+        (
+            "ERROR: file:// URLs are disabled by default in yt-dlp for security reasons. "
+            "Use --enable-file-urls to enable at your own risk.",
+            Status.REFUSED_HOST,
+        ),
+        ('Unsupported url scheme: "ftp"', Status.REFUSED_HOST),
+        (
+            "[download] File is larger than max-filesize (5000 bytes > 100 bytes). Aborting.",
+            Status.TOO_LARGE,
+        ),
         ("something nobody has seen before", None),
     ],
 )
