@@ -40,13 +40,13 @@ def audio_signals(
     """Return (loudness in dBFS, silence ratio) of mono audio in [-1, 1]."""
     if not len(audio):
         return -120.0, 1.0
-    x = audio.astype(np.float64)
-    loudness = 10 * np.log10(max(float(np.mean(x**2)), 1e-12))
+    squares = np.square(audio, dtype=np.float64)  # one float64 copy, shared by both signals
+    loudness = 10 * np.log10(max(float(np.mean(squares)), 1e-12))
     window = sample_rate // 10
-    count = len(x) // window
+    count = len(squares) // window
     if count == 0:
         return loudness, float(loudness < _SILENCE_DBFS)
-    power = (x[: count * window].reshape(count, window) ** 2).mean(axis=1)
+    power = squares[: count * window].reshape(count, window).mean(axis=1)
     silent = 10 * np.log10(np.maximum(power, 1e-12)) < _SILENCE_DBFS
     return loudness, float(silent.mean())
 
