@@ -26,7 +26,7 @@ from tests.faults.test_worker_crash import rows, write_downloads
 HOURS = 2
 #: ``svm preprocess`` with torch and Silero loaded peaks at 780-830 MB on a one-video dataset
 #: here; the 600 s bound adds about 40 MB of soundtrack. Without a bound these two files took it
-#: to 2.9 GB (as did the code before the fix), an hour-long one to 1.75 GB.
+#: to 2.9 GB (as did the code before the fix); an hour-long one, analysed whole, peaks at 1.3 GB.
 PEAK_RSS_BOUND_MB = 1100
 MAX_MEDIA_S = 600
 
