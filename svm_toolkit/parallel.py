@@ -38,6 +38,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WATCH_INTERVAL_S: Final = 0.5  # how often a worker checks that the main process lives, seconds
+#: Items that each killed a worker alone, one after the other, before the run stops: workers
+#: that die whatever they run (a broken install) must not mark every item as crashed.
+MAX_CRASHES_IN_A_ROW: Final = 3
 _PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 
 
@@ -75,8 +78,9 @@ def bounded_map(
             worker in a process of its own, where a crash cannot end the run.
 
     Raises:
-        WorkerCrashError: a worker process died and there is no ``on_crash``, or the workers
-            die while starting (their set-up fails: no item is to blame).
+        WorkerCrashError: a worker process died and there is no ``on_crash``; or the workers
+            die while starting (their set-up fails), with no item in flight, or on
+            :data:`MAX_CRASHES_IN_A_ROW` items in a row run alone: no item is to blame.
     """
     if workers <= 1 if inline is None else inline:
         if initializer is not None:
@@ -88,8 +92,10 @@ def bounded_map(
     workers = max(workers, 1)
     pool = _Pool(context, workers, initializer, initargs)
     queue = iter(items)
+    unsent: deque[T] = deque()  # taken from ``items``, not yet in the pool
     pending: dict[Future[R], T] = {}
     suspects: deque[T] = deque()  # in flight when a worker died: each re-run alone
+    crashes_in_a_row = 0
     try:
         while True:
             if suspects:
@@ -99,17 +105,30 @@ def bounded_map(
                 except BrokenProcessPool:
                     detail = pool.crash_detail()
                     pool = pool.restart()
+                    crashes_in_a_row += 1
+                    if crashes_in_a_row >= MAX_CRASHES_IN_A_ROW:
+                        raise _crash_error(
+                            f"{detail}, on {crashes_in_a_row} items in a row: the workers, not "
+                            "the items, look broken"
+                        ) from None
                     assert on_crash is not None
                     logger.warning("a worker died running %r alone: %s", item, detail)
                     yield on_crash(item, detail)
                     continue
+                crashes_in_a_row = 0
                 yield result
                 continue
             while len(pending) < in_flight_per_worker * workers:
-                nxt = next(queue, None)
+                nxt = unsent.popleft() if unsent else next(queue, None)
                 if nxt is None:
                     break
-                pending[pool.submit(fn, nxt)] = nxt
+                try:
+                    pending[pool.submit(fn, nxt)] = nxt
+                except BrokenProcessPool:  # a worker died since the last wait
+                    unsent.appendleft(nxt)
+                    if not pending:  # and no item was in flight: none is to blame
+                        raise _crash_error(pool.crash_detail()) from None
+                    break
             if not pending:
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -175,8 +194,9 @@ class _Pool:
         """Why the pool broke, e.g. ``worker crashed (signal 11: SIGSEGV)``.
 
         Raises:
-            WorkerCrashError: a worker ended without a signal or an exit code (its set-up
-                failed: the initializer's exception is logged), so no item is to blame.
+            WorkerCrashError: a worker ended with Python's own exit codes, 0 (its initializer
+                raised) or 1 (its start failed), both logged: no item is to blame (an item's
+                exceptions come back as results, they do not end the worker).
         """
         processes = list((self.executor._processes or {}).values())
         deadline = time.monotonic() + 5.0
@@ -189,10 +209,10 @@ class _Pool:
         # The first worker to die is the one that crashed; the pool then sends SIGTERM to the
         # rest, so a SIGTERM counts only when nothing else explains the break.
         own = [c for c in codes if c != -signal.SIGTERM] or codes
-        if not own or own[0] == 0:
+        if not own or own[0] in (0, 1):  # Python's own exits: an item's errors come back
             raise WorkerCrashError(
-                "the worker processes could not start (their set-up failed; the error is "
-                "logged above), so no item is to blame"
+                f"the worker processes could not start or failed outside any item (exit code "
+                f"{own[0] if own else '?'}; the error is logged above), so no item is to blame"
             )
         code = own[0]
         if code < 0:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -32,6 +35,11 @@ def crash_on_odd_multiples_of_five(x: int) -> int:
 
 def crashed(x: int, detail: str) -> int:
     return -x if "signal 11: SIGSEGV" in detail else -1000 - x if "exit code 3" in detail else 0
+
+
+def always_crash(x: int) -> int:
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return x
 
 
 def broken_setup() -> None:
@@ -71,3 +79,27 @@ def test_a_crash_in_the_initializer_is_the_run_s() -> None:
     """Workers that cannot start would fail every item: that is an error, not a status."""
     with pytest.raises(WorkerCrashError, match="could not start"):
         list(bounded_map(square, range(4), workers=2, initializer=broken_setup, on_crash=crashed))
+
+
+def test_workers_that_die_on_everything_stop_the_run() -> None:
+    """A broken install must not mark every item: a few in a row, then the run's error."""
+    out: list[int] = []
+    with pytest.raises(WorkerCrashError, match="3 items in a row"):
+        for result in bounded_map(always_crash, range(10), workers=2, on_crash=crashed):
+            out.append(result)
+    assert len(out) == 2  # two marked, the third stops the run
+
+
+def test_workers_that_cannot_start_blame_no_item() -> None:
+    """A main module read from stdin cannot be re-imported by forkserver workers (exit 1)."""
+    script = textwrap.dedent(
+        """
+        from svm_toolkit.parallel import bounded_map
+        for r in bounded_map(abs, range(8), workers=2, on_crash=lambda x, d: print("blamed", x)):
+            print("result", r)
+        """
+    )
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "blamed" not in out.stdout
+    assert "could not start or failed outside any item (exit code 1" in out.stderr
