@@ -335,8 +335,9 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
     extractors = build_extractors(config, load_on=device)
 
     def embedded(root: Path, jobs: list[ExtractJob]) -> Iterator[Embedded]:
-        workers = min(config.workers or os.cpu_count() or 1, max(1, len(jobs)))
-        spec = DecoderSpec(root, config.extractors, config.fps, own_process=workers > 1)
+        cores = config.workers or os.cpu_count() or 1
+        workers = min(cores, max(1, len(jobs)))
+        spec = DecoderSpec(root, config.extractors, config.fps, own_process=cores > 1)
         prepared = bounded_map(
             prepare,
             attach_mel(jobs, DatasetLayout(root), extractors),
@@ -345,6 +346,7 @@ def _local(config: ExtractConfig, engine: EngineConfig) -> Iterator[_Source]:
             initargs=(spec,),
             preload=("svm_toolkit.extract.prepare",),  # torch only where frames are scaled
             on_crash=crashed,  # a video that kills its decoder: decode_error, the run goes on
+            inline=cores == 1,  # one video alone still decodes in a process of its own
         )
         return embed_stream(prepared, extractors, config.batch_size_on(device))
 

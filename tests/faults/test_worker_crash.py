@@ -144,3 +144,28 @@ def test_extract_marks_the_crashing_video_for_every_extractor(
         for sid in ("plain1", "plain2", "surround"):
             assert ledger[sid]["status"] == "ok", (name, ledger[sid]["detail"])
     assert extract_runner.run_extract(root, EXTRACT).attempted == 0  # a re-run is a no-op
+
+
+def test_a_lone_crashing_video_is_isolated_too(
+    downloaded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One video to do still runs in a worker process (not in the main one) when workers > 1."""
+    media = downloaded / "media"
+    source = next(media.rglob("segv1.mp4"))
+    roots = {}
+    for stage in ("preprocess", "extract"):
+        path = tmp_path / stage / "media" / "segv1.mp4"
+        path.parent.mkdir(parents=True)
+        shutil.copy(source, path)
+        write_downloads(tmp_path / stage, {"segv1": path})
+        roots[stage] = tmp_path / stage
+    with monkeypatch.context() as patch:
+        patch.setattr(preprocess_runner, "_work", segfault_on_segv)
+        run_preprocess(roots["preprocess"], PREPROCESS)
+    assert rows(roots["preprocess"], "preprocess")["segv1"]["status"] == "decode_error"
+    run_preprocess(roots["extract"], PREPROCESS)
+    monkeypatch.setattr(extract_runner, "prepare", segfault_decoding_segv)
+    extract_runner.run_extract(roots["extract"], EXTRACT)
+    for name in EXTRACT.extractors:
+        row = rows(roots["extract"], extract_runner.ledger_prefix(name))["segv1"]
+        assert row["status"] == "decode_error" and "signal 11" in str(row["detail"])
