@@ -10,15 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import logging
 import math
-import os
-import pickle
-import shutil
-import signal
-import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +24,7 @@ from svm_toolkit.download.config import DownloadConfig
 from svm_toolkit.download.limits import CHECK_EVERY_BYTES, DiskGuard, largest_file
 from svm_toolkit.download.netpolicy import Refused
 from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url, to_uri
+from svm_toolkit.download.ytdlp_pool import ChildDied, run_in_child
 from svm_toolkit.errors import SampleError
 from svm_toolkit.schema import Status
 
@@ -52,8 +46,6 @@ _MEDIA_SUFFIXES: Final = (
     ".aac",
 )
 USER_AGENT: Final = f"svm_toolkit/{__version__}"
-#: The yt-dlp child process's script (run with ``python -I``).
-CHILD: Final = Path(__file__).with_name("ytdlp_child.py")
 #: How often the parent looks at the child's deadline, scratch folder and disk, seconds.
 _POLL_S: Final = 0.1
 
@@ -218,7 +210,8 @@ def fetch_ytdlp(
     """Download ``url`` with yt-dlp in a child process; ``section`` fetches only (start, end) s.
 
     The child runs in its own process group; at the deadline, past the size cap or when the disk
-    runs low, the group (yt-dlp and its ffmpeg children) is killed.
+    runs low, the group (yt-dlp and its ffmpeg children) is killed (see
+    :mod:`~svm_toolkit.download.ytdlp_pool`).
 
     Raises:
         SampleError: the classified yt-dlp error, ``timeout``, ``too_large``, ``refused_host``.
@@ -237,73 +230,26 @@ def fetch_ytdlp(
         "policy": policy.to_dict(),
         "cap_bytes": cap,
         "min_free_bytes": 0 if guard is None else guard.min_free_bytes,
-        "parent": os.getpid(),
         "seconds": deadline.left(),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-I", str(CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=scratch,
-        start_new_session=True,
-    )
-    try:
-        out, err = _supervise(proc, pickle.dumps(request), scratch, cap, deadline, guard)
-    finally:
-        if proc.returncode is None:
-            _kill_group(proc)
-    return _result(out, err, proc.returncode, scratch, guard)
 
-
-def _supervise(
-    proc: subprocess.Popen[bytes],
-    payload: bytes,
-    scratch: Path,
-    cap: int,
-    deadline: Deadline,
-    guard: DiskGuard | None,
-) -> tuple[bytes, bytes]:
-    """Wait for the child; end it at the deadline, past the cap or on low disk space."""
-    pending: bytes | None = payload
-    while True:
-        try:
-            return proc.communicate(pending, timeout=_POLL_S)
-        except subprocess.TimeoutExpired:
-            pending = None
+    def watch() -> None:  # every 0.1 s while the child works: raising kills it
         if why := deadline.passed():
-            _kill_group(proc)
             raise SampleError(Status.TIMEOUT.value, why)
         if (size := largest_file(scratch)) > cap:
-            _kill_group(proc)
             raise _too_large(size, cap)
         if guard is not None:
             guard.check()
 
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the child's process group (yt-dlp and ffmpeg) and reap the child."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired, OSError, ValueError):
-        proc.communicate(timeout=5)
-
-
-def _result(
-    out: bytes, err: bytes, code: int | None, scratch: Path, guard: DiskGuard | None
-) -> Fetched:
-    """The child's answer as a :class:`Fetched`, or the :class:`SampleError` it reported."""
-    lines = out.decode(errors="replace").strip().splitlines()
     try:
-        result = json.loads(lines[-1]) if lines else None
-    except json.JSONDecodeError:
-        result = None
-    if not isinstance(result, dict):
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
-        raise SampleError(
-            Status.INTERNAL_ERROR.value,
-            f"the yt-dlp process ended with code {code} and no result: {' | '.join(tail)}"[:500],
-        )
+        result = run_in_child(request, watch, _POLL_S)
+    except ChildDied as exc:
+        raise SampleError(Status.INTERNAL_ERROR.value, str(exc)[:500]) from None
+    return _result(result, scratch, guard)
+
+
+def _result(result: dict[str, Any], scratch: Path, guard: DiskGuard | None) -> Fetched:
+    """The child's answer as a :class:`Fetched`, or the :class:`SampleError` it reported."""
     kind, detail = result.get("kind"), str(result.get("detail") or "")
     if kind == "ok":
         path = Path(result["path"])
@@ -313,10 +259,7 @@ def _result(
     if kind == "too_large":
         raise SampleError(Status.TOO_LARGE.value, f"{detail} (--max-file-mb)"[:500])
     if kind == "low_disk" and guard is not None:
-        shutil.rmtree(scratch, ignore_errors=True)  # give the space back before checking
-        scratch.mkdir(parents=True, exist_ok=True)
-        guard.check()  # raises LowDiskSpace: the run stops
-        raise SampleError(Status.IO_ERROR.value, f"{detail} during the download")
+        raise guard.error(int(result.get("free") or 0))  # the run stops
     if kind == "empty":
         raise SampleError(Status.NOT_MEDIA.value, detail)
     if kind == "crash":

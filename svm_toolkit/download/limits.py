@@ -69,12 +69,16 @@ class DiskGuard:
             folder = folder.parent
         free = shutil.disk_usage(folder).free
         if free < self.min_free_bytes:
-            raise LowDiskSpace(
-                f"only {free / 1e9:.2f} GB free on the disk of {self.folder} (the run keeps "
-                f"{self.min_free_bytes / 1e9:g} GB free, --min-free-gb): stopped before the "
-                "disk filled; finished samples are saved. Free some space or pass a smaller "
-                "--min-free-gb, then run the same command again to resume."
-            )
+            raise self.error(free)
+
+    def error(self, free: int) -> LowDiskSpace:
+        """The :class:`LowDiskSpace` for ``free`` bytes left (folder, bound, flag, what to do)."""
+        return LowDiskSpace(
+            f"only {free / 1e9:.2f} GB free on the disk of {self.folder} (the run keeps "
+            f"{self.min_free_bytes / 1e9:g} GB free, --min-free-gb): stopped before the "
+            "disk filled; finished samples are saved. Free some space or pass a smaller "
+            "--min-free-gb, then run the same command again to resume."
+        )
 
 
 def largest_file(folder: Path) -> int:

@@ -30,6 +30,7 @@ from svm_toolkit.download.cluster import RayDownloads, start_pacer
 from svm_toolkit.download.config import DownloadConfig
 from svm_toolkit.download.pacing import BreakerOpen, CircuitBreaker, HostLimiter, RateLimiter
 from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
+from svm_toolkit.download.ytdlp_pool import close_children
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.errors import InputError
@@ -174,6 +175,7 @@ def run_download(
                 counts, total_bytes = _record(source.results, len(jobs), writer, config, on_result)
                 pauses = source.pauses()
         finally:
+            close_children()  # idle yt-dlp children of this run
             shutil.rmtree(scratch_root(layout), ignore_errors=True)
     summary = DownloadSummary(
         candidates=candidates,

@@ -1,16 +1,17 @@
 """The yt-dlp child process: one fetch, in its own process group, so a deadline can end it.
 
-:func:`svm_toolkit.download.fetch.fetch_ytdlp` starts ``python -I <this file>`` in a new session,
-writes a pickled request on its stdin and reads one JSON line from its stdout; at the sample's
-deadline it kills the whole group (this process and yt-dlp's ffmpeg children). yt-dlp's progress
+:mod:`svm_toolkit.download.ytdlp_pool` starts ``python -I <this file> <parent pid>`` in a new
+session, writes length-prefixed pickled requests on its stdin and reads one JSON line per request
+from its stdout; at a sample's deadline it kills the whole group (this process and yt-dlp's
+ffmpeg children). A child that answered serves the next request. yt-dlp's progress
 hooks do not fire while a server trickles bytes, so a deadline inside yt-dlp cannot hold; a
 process that is killed can.
 
 Inside, every name yt-dlp resolves (pages, formats, fragments, redirects; urllib and requests
 alike) goes through the network policy, and a chosen format whose URL is not http(s) is refused
-before it is downloaded. The process also ends itself when its parent dies or a few seconds after
-the deadline. It imports yt-dlp and the standard library only (the policy module is loaded by its
-path), so it starts in about 0.2 s.
+before it is downloaded. The process also ends itself when its parent dies or a few seconds
+after a fetch's deadline. It imports yt-dlp and the standard library only (the policy module is
+loaded by its path), not the toolkit.
 """
 
 from __future__ import annotations
@@ -50,21 +51,31 @@ def _kill_group() -> None:
     os._exit(137)
 
 
-def _watch(parent: int, seconds: float) -> None:
-    """End the group when the parent dies or ``seconds`` have passed."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if os.getppid() != parent:
-            _kill_group()
-        time.sleep(0.25)
-    _kill_group()
+class _Watch:
+    """Ends the group when the parent dies or the current fetch overruns its deadline."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+        self.until: float | None = None  # time.monotonic() of the current fetch's end + grace
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            until = self.until
+            if os.getppid() != self.parent or (until is not None and time.monotonic() > until):
+                _kill_group()
+            time.sleep(0.25)
 
 
-def _guard_resolver(policy: Any) -> None:
-    """Check every address yt-dlp (or urllib3) resolves against the policy."""
+_policy: list[Any] = []  # the current fetch's policy (the patched resolver reads it)
+
+
+def _guard_resolver() -> None:
+    """Check every address yt-dlp (or urllib3) resolves against the current fetch's policy."""
     resolve = socket.getaddrinfo
 
     def checked(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        policy = _policy[0]
         name = host.decode() if isinstance(host, bytes) else str(host)
         if why := policy.host_refusal(name):
             raise policy_module.Refused(why)
@@ -102,7 +113,7 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
     from yt_dlp.utils import DownloadCancelled, DownloadError, download_range_func
 
     policy = policy_module.NetPolicy(**request["policy"])
-    _guard_resolver(policy)
+    _policy[:] = [policy]
     cap: int = request["cap_bytes"]
 
     class CapExceeded(DownloadCancelled):  # type: ignore[misc]
@@ -120,8 +131,9 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
             raise CapExceeded(f"{got:,} bytes written, {TOO_LARGE} ({cap:,} bytes)")
         if min_free > 0 and abs(got - checked[0]) >= 4 * 1024 * 1024:
             checked[0] = got
-            if shutil.disk_usage(request["scratch"]).free < min_free:
-                raise DiskLow("the disk is below --min-free-gb")
+            free = shutil.disk_usage(request["scratch"]).free
+            if free < min_free:
+                raise DiskLow(str(free))
 
     class CheckURLs(PostProcessor):  # type: ignore[misc]
         """Refuse a chosen format whose URL the policy refuses (``file://``, ``ftp://``...)."""
@@ -150,7 +162,11 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
     except CapExceeded as exc:
         return {"kind": "too_large", "detail": str(exc)}
     except DiskLow as exc:
-        return {"kind": "low_disk", "detail": str(exc)}
+        return {
+            "kind": "low_disk",
+            "detail": "the disk fell below --min-free-gb",
+            "free": int(exc.msg),
+        }
     except DownloadError as exc:
         message = log.errors[-1] if log.errors else str(exc)
         return {"kind": "error", "detail": message}
@@ -170,16 +186,19 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Read the request, fetch, write the result line (see the module docstring)."""
-    request = pickle.load(sys.stdin.buffer)
+    """Serve fetches until stdin ends: each a length-prefixed pickle in, one JSON line out."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # yt-dlp and ffmpeg write nothing into the result channel
-    threading.Thread(
-        target=_watch, args=(request["parent"], request["seconds"] + GRACE_S), daemon=True
-    ).start()
-    result = _fetch(request, _Log())
-    out.write(json.dumps(result) + "\n")
-    out.flush()
+    watch = _Watch(int(sys.argv[1]))
+    _guard_resolver()
+    source = sys.stdin.buffer
+    while len(head := source.read(8)) == 8:
+        request = pickle.loads(source.read(int.from_bytes(head, "big")))
+        watch.until = time.monotonic() + request["seconds"] + GRACE_S
+        result = _fetch(request, _Log())
+        watch.until = None
+        out.write(json.dumps(result) + "\n")
+        out.flush()
 
 
 policy_module = _load_netpolicy()

@@ -88,12 +88,14 @@ def test_a_trickle_retried_still_ends_within_attempts_times_the_timeout(
     tmp_path: Path, server: LoopbackServer
 ) -> None:
     ds = dataset(tmp_path, {"body": server.url(Route.TRICKLE, "clip.mp4")})
-    result = svm_download(ds, "--timeout", "2", "--attempts", "2")
+    (tmp_path / "cfg.yaml").write_text("backoff_s: 0.2\n")
+    config = str(tmp_path / "cfg.yaml")
+    result = svm_download(ds, "--timeout", "2", "--attempts", "2", "--config", config)
     assert result.returncode == 0, result.stderr
     (row,) = ledger(ds).values()
     assert row["status"] == "timeout" and row["attempts"] == 2
-    # two attempts of 2 s, and the first backoff pause (2 s +-50 %) between them
-    assert float(row["seconds"]) <= 2 * 2 + 3 + SLACK_S  # type: ignore[arg-type]
+    # two attempts of 2 s, and one backoff pause (0.2 s +-50 %) between them
+    assert float(row["seconds"]) <= 2 * 2 + 0.3 + SLACK_S  # type: ignore[arg-type]
 
 
 def test_a_yt8m_lookup_that_trickles_ends_at_its_timeout(
@@ -108,3 +110,47 @@ def test_a_yt8m_lookup_that_trickles_ends_at_its_timeout(
     (result,) = resolve_ids(["XE00"], tmp_path, config).values()
     assert result.status == "timeout" and "1.5 s" in str(result.detail)
     assert time.monotonic() - started < 1.5 + SLACK_S
+
+
+def _children(parent: int, marker: str) -> list[int]:
+    """Live processes whose parent is ``parent`` and whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == parent and fields[0] != "Z" and marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_run_leaves_no_ytdlp_process(tmp_path: Path, server: LoopbackServer) -> None:
+    ds = dataset(tmp_path, {"page": server.url(Route.PAGE_TO, "/trickle/clip.mp4")})
+    proc = subprocess.Popen(
+        svm_command(ds, "--timeout", "60"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (children := _children(proc.pid, "ytdlp_child")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert children, "the yt-dlp child never started"
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
