@@ -107,6 +107,29 @@ class _Log:
         self.errors.append(message)
 
 
+def _decode_credentials() -> None:
+    """``user:p%40ss@host``: yt-dlp sends the password still percent-encoded; decode it first.
+
+    yt-dlp sends a URL's credentials as Basic auth only with requests to that URL (and not after
+    a redirect to another host); this keeps that and fixes the encoding.
+    """
+    import base64
+    from urllib.parse import unquote, urlsplit
+
+    module = sys.modules["yt_dlp.YoutubeDL"]
+    original = module.extract_basic_auth
+
+    def extract(url: str) -> tuple[str, str | None]:
+        parts = urlsplit(url)
+        stripped, header = original(url)
+        if header is None or parts.username is None:
+            return stripped, header
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        return stripped, "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+
+    module.extract_basic_auth = extract
+
+
 def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
     import yt_dlp
     from yt_dlp.postprocessor import PostProcessor
@@ -191,6 +214,9 @@ def main() -> None:
     os.dup2(2, 1)  # yt-dlp and ffmpeg write nothing into the result channel
     watch = _Watch(int(sys.argv[1]))
     _guard_resolver()
+    import yt_dlp  # noqa: F401 (loaded once for every fetch this child serves)
+
+    _decode_credentials()
     source = sys.stdin.buffer
     while len(head := source.read(8)) == 8:
         request = pickle.loads(source.read(int.from_bytes(head, "big")))

@@ -27,7 +27,7 @@ PRIVATE = ["127.0.0.1", "::1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
     root = tmp_path_factory.mktemp("served")
     make_media(root / "clip.mp4", MediaSpec(seconds=1, size=(96, 64)))
-    for name in ("auth_direct.mp4", "auth_same.mp4", "auth_other.mp4"):
+    for name in ("auth_direct.mp4", "auth_same.mp4", "auth_other.mp4", "auth_page.mp4"):
         shutil.copy(root / "clip.mp4", root / name)
     with LoopbackServer(root) as srv:
         yield srv
@@ -144,6 +144,8 @@ def test_credentials_in_the_url_are_basic_auth_for_that_host_only(
         "direct": f"{base}/media/auth_direct.mp4",
         "same_host": f"{base}/redirect/" + server.url(Route.MEDIA, "auth_same.mp4"),
         "other_host": f"{base}/redirect/http://localhost:{port}/media/auth_other.mp4",
+        # yt-dlp: the page's relative <video> inherits the credentials, its redirect does not
+        "page": f"{base}/pageto//redirect/http://localhost:{port}/media/auth_page.mp4",
     }
     ds = dataset(tmp_path, urls)
     assert svm_download(ds).returncode == 0
@@ -153,6 +155,8 @@ def test_credentials_in_the_url_are_basic_auth_for_that_host_only(
     assert sent["/media/auth_direct.mp4"] == expected
     assert sent["/media/auth_same.mp4"] == expected  # a redirect on the same host keeps it
     assert sent["/media/auth_other.mp4"] is None  # never sent to another host
+    assert sent[f"/redirect/http://localhost:{port}/media/auth_page.mp4"] == expected
+    assert sent["/media/auth_page.mp4"] is None
 
 
 def test_yt8m_lookups_follow_the_policy(
