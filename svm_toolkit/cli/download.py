@@ -41,7 +41,8 @@ _DEFAULT = DownloadConfig()
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=0, min_open=True),
-    help=f"Per-sample deadline, seconds [default: {_DEFAULT.timeout_s:g}].",
+    help="Deadline of each attempt at a sample, seconds; it holds however slowly a server "
+    f"sends (headers included) [default: {_DEFAULT.timeout_s:g}].",
 )
 @click.option(
     "--attempts",
