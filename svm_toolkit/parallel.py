@@ -199,13 +199,11 @@ class _Pool:
                 exceptions come back as results, they do not end the worker).
         """
         processes = list((self.executor._processes or {}).values())
-        deadline = time.monotonic() + 5.0
-        codes: list[int] = []
-        while time.monotonic() < deadline:  # the pool terminates the others right after
-            codes = [p.exitcode for p in processes if p.exitcode is not None]
-            if codes:
-                break
-            time.sleep(0.01)
+        # The pool's own thread terminates and joins the other workers: only once it is done
+        # may this thread read exit codes (two threads reading one forkserver sentinel race,
+        # and the loser reads 255).
+        self.shutdown()
+        codes = [p.exitcode for p in processes if p.exitcode is not None]
         # The first worker to die is the one that crashed; the pool then sends SIGTERM to the
         # rest, so a SIGTERM counts only when nothing else explains the break.
         own = [c for c in codes if c != -signal.SIGTERM] or codes
