@@ -182,7 +182,8 @@ def _attempt(
     except OSError as exc:  # the disk said no (full, read-only): the run goes on
         raise SampleError(Status.IO_ERROR.value, f"{type(exc).__name__}: {exc}") from None
     except Exception as exc:  # a failure of one sample is never the run's
-        logger.exception("download: %s failed unexpectedly", job.sample_id)
+        logger.warning("download: %s failed unexpectedly: %r", job.sample_id, exc)
+        logger.debug("download: %s", job.sample_id, exc_info=True)  # the traceback, with -vv
         raise SampleError(
             Status.INTERNAL_ERROR.value, f"{type(exc).__name__}: {exc}"[:500]
         ) from None
