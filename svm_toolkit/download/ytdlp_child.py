@@ -116,7 +116,7 @@ def _decode_credentials() -> None:
     import base64
     from urllib.parse import unquote, urlsplit
 
-    module = sys.modules["yt_dlp.YoutubeDL"]
+    module: Any = sys.modules["yt_dlp.YoutubeDL"]
     original = module.extract_basic_auth
 
     def extract(url: str) -> tuple[str, str | None]:
