@@ -254,6 +254,8 @@ def _unreadable(path: Path, exc: BaseException) -> InputError:
 def _resolve_columns(opened: InputFile, config: ManifestConfig) -> _Columns:
     available = opened.columns
     name = opened.path.name
+    if not available:  # an empty file: not even a header
+        raise InputError(f"{opened.path}: no rows; the file holds no URLs")
 
     def need(column: str, flag: str) -> str:
         if column not in available:
