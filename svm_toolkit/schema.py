@@ -484,7 +484,15 @@ def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]
         raise SchemaMismatchError(
             f"{where}: not written by svm_toolkit (no {METADATA_KEY.decode()!r} metadata)"
         )
-    meta: dict[str, Any] = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        meta = None
+    if not isinstance(meta, dict):
+        raise SchemaMismatchError(
+            f"{where}: its {METADATA_KEY.decode()!r} metadata is not a JSON object (damaged, or "
+            "not written by svm_toolkit); delete the file and re-run the stage that wrote it"
+        )
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
         raise SchemaMismatchError(

@@ -8,6 +8,7 @@ import click
 
 from svm_toolkit.cli import render
 from svm_toolkit.config import load_overrides, replace
+from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.config import MAX_SAMPLES
 from svm_toolkit.manifest.readers import MAX_LINE_BYTES, MAX_WHOLE_FILE_BYTES, supported_suffixes
@@ -215,6 +216,19 @@ def info(dataset: Path) -> None:
     help="Seconds per lookup request.",
 )
 @click.option(
+    "--allow-private-hosts",
+    is_flag=True,
+    help=f"Allow a lookup mirror on loopback or a private network; also {ENV_ALLOW_PRIVATE}=1. "
+    "Link-local and cloud-metadata addresses stay refused.",
+)
+@click.option(
+    "--deny-host",
+    "deny_hosts",
+    multiple=True,
+    metavar="HOST|CIDR",
+    help="Never look ids up at this host (and its subdomains) or network; repeatable.",
+)
+@click.option(
     "--features",
     is_flag=True,
     help="Write YT8M's rgb/audio features to features/yt8m_rgb|yt8m_audio.",
@@ -238,6 +252,8 @@ def yt8m(
     lookup_base: str,
     concurrency: int,
     timeout_s: float,
+    allow_private_hosts: bool,
+    deny_hosts: tuple[str, ...],
     features: bool,
     skip_bad_records: bool,
     overwrite: bool,
@@ -266,7 +282,13 @@ def yt8m(
           --resolve -o data/yt8m-music
     """
     resolve_config = (
-        ResolveConfig(lookup_base=lookup_base, concurrency=concurrency, timeout_s=timeout_s)
+        ResolveConfig(
+            lookup_base=lookup_base,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            allow_private_hosts=allow_private_hosts,
+            deny_hosts=deny_hosts,
+        )
         if resolve
         else None
     )

@@ -24,6 +24,9 @@ class ResolveConfig:
         max_attempts: tries per id for retryable failures (timeouts, 429, 5xx, garbage answers).
         backoff_s: first pause between tries, seconds; doubled each try, with +-50 % jitter.
         backoff_max_s: longest pause, seconds.
+        allow_private_hosts: allow a lookup mirror on loopback or a private network (also
+            ``SVM_ALLOW_PRIVATE_HOSTS=1``); link-local and metadata addresses stay refused.
+        deny_hosts: host names (with their subdomains) and CIDRs never contacted.
     """
 
     lookup_base: str = OFFICIAL_LOOKUP_BASE
@@ -32,6 +35,8 @@ class ResolveConfig:
     max_attempts: int = 4
     backoff_s: float = 1.0
     backoff_max_s: float = 30.0
+    allow_private_hosts: bool = False
+    deny_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.lookup_base.startswith(("http://", "https://")):

@@ -69,14 +69,15 @@ def ask(pseudo_id: str, config: ResolveConfig) -> tuple[Status, str | None, str 
     """Look one id up once; return ``(status, youtube id, detail)``.
 
     The request ends by ``timeout_s`` however slowly the server answers (headers included) and
-    connects only where the download network policy allows (``SVM_ALLOW_PRIVATE_HOSTS=1`` for
-    a lookup mirror on loopback or a private network).
+    connects only where the download network policy allows (``allow_private_hosts`` or
+    ``SVM_ALLOW_PRIVATE_HOSTS=1`` for a lookup mirror on loopback or a private network).
     """
     url = lookup_url(config.lookup_base, pseudo_id)
     deadline = Deadline.after(config.timeout_s)
+    policy = NetPolicy.create(allow_private=config.allow_private_hosts, deny=config.deny_hosts)
     try:
         with open_url(
-            url, policy=NetPolicy.create(), deadline=deadline, socket_timeout_s=config.timeout_s
+            url, policy=policy, deadline=deadline, socket_timeout_s=config.timeout_s
         ) as opened:
             body = b""
             while len(body) < _MAX_BODY and (chunk := opened.read1(_MAX_BODY - len(body))):

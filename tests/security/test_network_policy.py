@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -164,4 +165,17 @@ def test_yt8m_lookups_follow_the_policy(
 ) -> None:
     config = ResolveConfig(lookup_base=server.base_url, timeout_s=2, max_attempts=1)
     (result,) = resolve_ids(["XE00"], tmp_path, config).values()
+    assert result.status == "refused_host" and "127.0.0.1" in str(result.detail)
+
+
+def test_yt8m_lookups_on_a_private_mirror_when_asked_for(
+    tmp_path: Path, server: LoopbackServer, no_env: None
+) -> None:
+    allowed = ResolveConfig(
+        lookup_base=server.base_url, timeout_s=2, max_attempts=1, allow_private_hosts=True
+    )
+    (result,) = resolve_ids(["XE00"], tmp_path / "a", allowed).values()
+    assert result.status != "refused_host"  # the server has no lookup route: it answers 404
+    denied = replace(allowed, deny_hosts=("127.0.0.0/8",))
+    (result,) = resolve_ids(["XE00"], tmp_path / "b", denied).values()
     assert result.status == "refused_host" and "127.0.0.1" in str(result.detail)
