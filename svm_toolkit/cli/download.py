@@ -41,8 +41,8 @@ _DEFAULT = DownloadConfig()
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=0, min_open=True),
-    help="Deadline of each attempt at a sample, seconds; it holds however slowly a server "
-    f"sends (headers included) [default: {_DEFAULT.timeout_s:g}].",
+    help="Deadline of each sample, seconds, all its attempts together; it holds however "
+    f"slowly a server sends (headers included) [default: {_DEFAULT.timeout_s:g}].",
 )
 @click.option(
     "--attempts",
@@ -137,9 +137,9 @@ def download(
     row (429 or "confirm you're not a bot") and stops after 3 pauses.
 
     \b
-    Safety: each sample ends by --timeout (per attempt), however slowly a server sends;
-    a file past --max-file-mb ends as too_large; the run stops (exit code 4) before the
-    disk has less than --min-free-gb free. Only http(s) URLs are fetched, after redirects
+    Safety: each sample ends by --timeout (all attempts together), however slowly a
+    server sends; a file past --max-file-mb ends as too_large; the run stops (exit code 4)
+    before the disk has less than --min-free-gb free. Only http(s) URLs are fetched, after redirects
     too; link-local and cloud-metadata addresses (169.254.169.254, ...) are always refused,
     loopback and private ones unless --allow-private-hosts (or SVM_ALLOW_PRIVATE_HOSTS=1);
     --deny-host adds your own. A refusal is the status refused_host. user:pass@ in a URL

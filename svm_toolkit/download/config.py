@@ -25,7 +25,8 @@ class DownloadConfig:
         concurrency: downloads in flight at once.
         per_host: downloads in flight per host.
         rate: most downloads started per second, over the whole run (``None``: no limit).
-        timeout_s: per-sample deadline, seconds; a download past it is abandoned as ``timeout``.
+        timeout_s: per-sample deadline, seconds, all attempts and pauses together, counted from
+            the first attempt; a download past it is abandoned as ``timeout``.
         socket_timeout_s: longest wait for any single network read, seconds.
         max_attempts: tries per sample for retryable failures (429, timeouts, network errors).
         backoff_s: first pause between tries, seconds; doubled each try, with +-50 % jitter.

@@ -94,6 +94,11 @@ def download_sample(
 ) -> DownloadResult:
     """Download, verify and place one sample, retrying retryable failures with backoff.
 
+    ``config.timeout_s`` is the deadline of the whole sample, all attempts and the pauses
+    between them together, counted from its first attempt: a retry starts only when time is
+    left for it, so every sample ends by ``timeout_s`` (plus the seconds a killed yt-dlp child
+    or a shut socket takes to let go) however a server behaves.
+
     Any failure of the sample (an unexpected exception included) is its result's status; only
     a stop of the whole run escapes.
 
@@ -107,19 +112,28 @@ def download_sample(
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     attempt = 0
+    deadline: Deadline | None = None
     while True:
         attempt += 1
         pacing.breaker.wait()
         pacing.limiter.acquire()
         guard.check()
+        if deadline is None:  # the sample's clock starts with its first attempt
+            deadline = Deadline.after(config.timeout_s, pacing.stop)
         try:
-            path, fmt, facts = _attempt(job, layout, config, pacing.stop, guard)
+            path, fmt, facts = _attempt(job, layout, config, deadline, guard)
         except SampleError as exc:
             pacing.breaker.record(exc.status)
-            retry = exc.status in RETRYABLE and attempt < config.max_attempts
-            if retry and not pacing.stop.is_set():  # a stopping run tries nothing new
-                pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
-                pacing.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
+            pause *= random.uniform(0.5, 1.5)
+            retry = (
+                exc.status in RETRYABLE
+                and attempt < config.max_attempts
+                and not pacing.stop.is_set()  # a stopping run tries nothing new
+                and deadline.left() > pause  # time is left for another attempt
+            )
+            if retry:
+                pacing.sleep(pause)
                 continue
             return DownloadResult(
                 job.sample_id,
@@ -150,11 +164,10 @@ def _attempt(
     job: Job,
     layout: DatasetLayout,
     config: DownloadConfig,
-    stop: threading.Event,
+    deadline: Deadline,
     guard: DiskGuard,
 ) -> tuple[Path, str, MediaFacts]:
     scratch = scratch_path(layout, job.sample_id)
-    deadline = Deadline.after(config.timeout_s, stop)
     try:
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
