@@ -1,8 +1,9 @@
 """Decode any audio codec (AAC, Opus, Vorbis, MP3, PCM...) to mono float32 at one sample rate.
 
 The soundtrack is streamed: decoded frames are resampled in windows of :data:`_BATCH_FRAMES`
-and written into one preallocated output array, so memory is the output (bounded by
-``max_seconds``) plus one window, whatever the file.
+and written into one output array, allocated from the stated duration (at most
+:data:`_FIRST_MAX_S`, whatever the header says) and grown as the audio decodes, so memory is
+the output (bounded by ``max_seconds``) plus one window, whatever the file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _BATCH_FRAMES = 256  # decoded frames resampled together (~6 s of AAC at 44.1 kH
 _PLANE_SAFE_CHANNELS = 8
 _GRACE_S = 1.0  # decoded audio may run this much past ``max_seconds`` (codec padding), seconds
 _UNKNOWN_S = 60.0  # first allocation when the file states no duration, seconds
+#: Longest first allocation, seconds (19 MB at 16 kHz): a stated duration is only a hint (a
+#: header can state 1e9 s for a 10 s file); longer soundtracks grow the array as they decode.
+_FIRST_MAX_S = 300.0
 
 
 def load_audio(
@@ -82,8 +86,9 @@ def load_audio(
 class _Output:
     """Mono samples written in place into one array, allocated from the stated duration.
 
-    The array grows (by half, in place where the allocator can) only when the file runs past
-    its stated duration, and never past ``limit`` samples.
+    The first allocation is the stated duration but at most :data:`_FIRST_MAX_S`, so a header
+    that lies costs nothing; the array then grows by half (in place where the allocator can)
+    whenever the decoded audio runs past it, and never past ``limit`` samples.
     """
 
     def __init__(
@@ -94,7 +99,8 @@ class _Output:
         path: Path,
         max_seconds: float | None,
     ) -> None:
-        expected = math.ceil(((stated_s or _UNKNOWN_S) + _GRACE_S) * sample_rate)
+        first_s = min(stated_s or _UNKNOWN_S, _FIRST_MAX_S)
+        expected = math.ceil((first_s + _GRACE_S) * sample_rate)
         self.samples = np.empty(expected if limit is None else min(expected, limit), np.float32)
         self.size = 0
         self.limit, self.path, self.max_seconds = limit, path, max_seconds

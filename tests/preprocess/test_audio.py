@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import struct
 import subprocess
+import tracemalloc
 from pathlib import Path
 
 import av
@@ -99,3 +101,59 @@ def test_max_seconds_stops_decoding(tmp_path: Path) -> None:
     with pytest.raises(SampleError, match=r"longer than 3 s .*--max-media-s") as err:
         load_audio(path, max_seconds=3.0)
     assert err.value.status == "too_long"
+
+
+def _stating(path: Path, out: Path, *, timescale: int, duration: int, delta: int) -> Path:
+    """A copy of an mp4 whose audio track states another length (``mdhd`` and ``stts``).
+
+    FFmpeg takes a track's duration as the smaller of ``mdhd``'s and the sum of ``stts``'s
+    sample deltas, so both are rewritten: ``timescale`` ticks per second, ``duration`` ticks,
+    every sample ``delta`` ticks. The samples themselves are untouched.
+    """
+    data = bytearray(path.read_bytes())
+    mdhd = data.index(b"mdhd")
+    assert data[mdhd + 4] == 0  # version 0: 32-bit times
+    data[mdhd + 16 : mdhd + 24] = struct.pack(">II", timescale, duration)
+    stts = data.index(b"stts")
+    (entries,) = struct.unpack(">I", data[stts + 8 : stts + 12])
+    for k in range(entries):
+        at = stts + 16 + 8 * k
+        data[at : at + 4] = struct.pack(">I", delta)
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("timescale", "duration", "delta", "stated_s"),
+    [
+        pytest.param(1, 10**9, 1 << 24, 1e9, id="states-1e9-s"),  # was 58.2 TiB: MemoryError
+        pytest.param(44_100, 4_410, 50, 0.1, id="states-0.1-s"),  # the array grows instead
+    ],
+)
+def test_a_stream_duration_that_lies_costs_nothing(
+    tmp_path: Path, timescale: int, duration: int, delta: int, stated_s: float
+) -> None:
+    """The first allocation is capped; the decoded samples are those of the honest file."""
+    honest = tmp_path / "honest.mp4"
+    subprocess.run(
+        [ffmpeg.require(), "-v", "error", "-f", "lavfi",
+         "-i", "sine=frequency=440:sample_rate=44100:duration=2", "-c:a", "aac",
+         "-use_editlist", "0", str(honest)],
+        check=True,
+    )  # fmt: skip
+    lying = _stating(honest, tmp_path / "lying.mp4", timescale=timescale, duration=duration,
+                     delta=delta)  # fmt: skip
+    with av.open(str(lying)) as container:
+        stream = container.streams.audio[0]
+        assert stream.duration is not None and stream.time_base is not None
+        assert float(stream.duration * stream.time_base) == pytest.approx(stated_s, rel=0.05)
+    expected = load_audio(honest)
+    tracemalloc.start()  # numpy reports its array buffers to tracemalloc
+    try:
+        audio = load_audio(lying)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(audio, expected)
+    assert audio.dtype == np.float32
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # 5 min at 16 kHz is 19 MiB
