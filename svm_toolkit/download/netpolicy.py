@@ -8,8 +8,12 @@ One policy decides every fetch (direct media, yt-dlp pages and fragments, YT8M l
 * loopback, private and other non-public ranges (``127.0.0.0/8``, ``10.0.0.0/8``,
   ``192.168.0.0/16``, ``100.64.0.0/10``, ``fc00::/7``, ``::1``...) are refused unless asked for with
   ``--allow-private-hosts`` or the environment variable ``SVM_ALLOW_PRIVATE_HOSTS=1``;
-* the user's own ``--deny-host`` entries (host names, which also cover their subdomains, and
-  CIDRs) are refused.
+* the user's own ``--deny-host`` entries (host names, which also cover their subdomains, CIDRs,
+  and bare addresses, which are ``/32`` or ``/128`` networks) are refused, whatever name resolves
+  to them.
+
+The proxy the user configured is the one exemption: its own host and port, and only where the
+socket connects (:meth:`NetPolicy.exempts`); a URL naming the proxy's host is checked as any other.
 
 Addresses are checked where the socket connects (after DNS), so a name that resolves to a refused
 address is refused too, whatever it resolved to before (DNS rebinding). A refusal is an
@@ -46,6 +50,9 @@ METADATA: Final[tuple[_Address, ...]] = (
 )
 _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 _PRIVATE_HINT: Final = f"pass --allow-private-hosts or set {ENV_ALLOW_PRIVATE}=1 to allow it"
+#: A proxy URL's port when it names none.
+_PROXY_PORTS: Final = {"http": 80, "https": 443, "socks4": 1080, "socks4a": 1080, "socks5": 1080,
+                       "socks5h": 1080}  # fmt: skip
 
 
 class Refused(OSError):
@@ -81,13 +88,15 @@ class NetPolicy:
 
     Attributes:
         allow_private: allow loopback and private addresses (link-local/metadata stay refused).
-        deny: the user's refused hosts: names (a name also covers its subdomains) and CIDRs.
-        exempt: host names connected to without a check: the proxy the user configured.
+        deny: the user's refused hosts: names (a name also covers its subdomains), CIDRs and
+            addresses (one-address networks).
+        exempt: ``(host, port)`` pairs connected to without a check: the proxy the user
+            configured (never exempt in :meth:`url_refusal`, only in :meth:`resolve`).
     """
 
     allow_private: bool = False
     deny: tuple[str, ...] = ()
-    exempt: tuple[str, ...] = ()
+    exempt: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         for entry in self.deny:
@@ -101,11 +110,10 @@ class NetPolicy:
         cls, *, allow_private: bool = False, deny: Iterable[str] = (), proxy: str | None = None
     ) -> NetPolicy:
         """The policy of a run: ``allow_private`` or the environment variable allows private."""
-        exempt = (urlsplit(proxy).hostname or "",) if proxy else ()
         return cls(
             allow_private=allow_private or env_allows_private(),
             deny=tuple(d.strip().lower() for d in deny),
-            exempt=tuple(e for e in exempt if e),
+            exempt=_proxy_address(proxy),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,11 +122,27 @@ class NetPolicy:
 
     @property
     def _deny_networks(self) -> tuple[_Network, ...]:
-        return tuple(ipaddress.ip_network(d, strict=False) for d in self.deny if "/" in d)
+        networks: list[_Network] = []
+        for entry in self.deny:
+            if "/" in entry:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            elif (ip := _parse_ip(entry)) is not None:  # a bare address: a one-address network
+                networks.append(ipaddress.ip_network(ip))
+        return tuple(networks)
 
     @property
     def _deny_names(self) -> tuple[str, ...]:
-        return tuple(d.rstrip(".") for d in self.deny if "/" not in d)
+        return tuple(
+            d.rstrip(".").lower() for d in self.deny if "/" not in d and _parse_ip(d) is None
+        )
+
+    def exempts(self, host: str, port: object) -> bool:
+        """Whether connecting to ``host:port`` is the configured proxy (connected unchecked)."""
+        try:
+            number = int(port)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return False
+        return (host.strip("[]").rstrip(".").lower(), number) in self.exempt
 
     def url_refusal(self, url: str) -> str | None:
         """Why ``url`` may not be fetched (scheme, denied name, refused literal IP), or None."""
@@ -134,20 +158,14 @@ class NetPolicy:
     def host_refusal(self, host: str) -> str | None:
         """Why a host name or literal address is refused before it is resolved, or None."""
         host = host.strip("[]").rstrip(".").lower()
-        if host in self.exempt:
-            return None
         for name in self._deny_names:
-            ip = _parse_ip(name)
-            same_ip = ip is not None and ip == _parse_ip(host)
-            if host == name or host.endswith("." + name) or same_ip:
+            if host == name or host.endswith("." + name):
                 return f"{REFUSED}: host {host} matches --deny-host {name}"
         address = _parse_ip(host)
         return None if address is None else self.address_refusal(str(address), host)
 
     def address_refusal(self, address: str, host: str | None = None) -> str | None:
         """Why connecting to ``address`` (resolved from ``host``) is refused, or None."""
-        if host is not None and host.strip("[]").rstrip(".").lower() in self.exempt:
-            return None
         parsed = _parse_ip(address)
         if parsed is None:
             return f"{REFUSED}: {address!r} is not an IP address"
@@ -160,20 +178,23 @@ class NetPolicy:
         if ip.is_multicast:
             return f"{REFUSED}: {where} is a multicast address (never allowed)"
         for network in self._deny_networks:
-            if ip.version == network.version and ip in network:
-                return f"{REFUSED}: {where} is in --deny-host {network}"
+            for candidate in {ip, parsed}:
+                if candidate.version == network.version and candidate in network:
+                    return f"{REFUSED}: {where} is in --deny-host {network}"
         if not ip.is_global and not self.allow_private:
             kind = "loopback" if ip.is_loopback else "private or reserved"
             return f"{REFUSED}: {where} is a {kind} address; {_PRIVATE_HINT}"
         return None
 
     def resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:
-        """``getaddrinfo`` for a TCP connection, every answer checked.
+        """``getaddrinfo`` for a TCP connection, every answer checked (unless it is the proxy).
 
         Raises:
             Refused: the name or any address it resolves to is refused.
             OSError: the name does not resolve.
         """
+        if self.exempts(host, port):
+            return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
         if why := self.host_refusal(host):
             raise Refused(why)
         answers = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
@@ -216,3 +237,22 @@ class NetPolicy:
                 continue
             return sock
         raise error or OSError(f"no address for {host}")
+
+
+def _proxy_address(proxy: str | None) -> tuple[tuple[str, int], ...]:
+    """The proxy's ``(host, port)`` (its scheme's default port when it names none), or ``()``.
+
+    Example:
+        >>> _proxy_address("http://Proxy.example:3128"), _proxy_address("10.0.0.1:8080")
+        ((('proxy.example', 3128),), (('10.0.0.1', 8080),))
+    """
+    if not proxy:
+        return ()
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        port = parts.port or _PROXY_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port out of range: nothing is exempt
+        return ()
+    if not parts.hostname or port is None:
+        return ()
+    return ((parts.hostname.rstrip(".").lower(), port),)

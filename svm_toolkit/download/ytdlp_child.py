@@ -8,8 +8,11 @@ hooks do not fire while a server trickles bytes, so a deadline inside yt-dlp can
 process that is killed can.
 
 Inside, every name yt-dlp resolves (pages, formats, fragments, redirects; urllib and requests
-alike) goes through the network policy, and a chosen format whose URL is not http(s) is refused
-before it is downloaded. The process also ends itself when its parent dies or a few seconds
+alike) goes through the network policy, and a chosen format whose URL is not http(s), or whose
+host resolves to a refused address, is refused before it is downloaded: ffmpeg (clip bounds,
+some streams) resolves and connects by itself, outside this process's resolver. What ffmpeg does
+after that check (its own redirects, a name that resolves differently a moment later) is not
+seen here. The process also ends itself when its parent dies or a few seconds
 after a fetch's deadline. It imports yt-dlp and the standard library only (the policy module is
 loaded by its path), not the toolkit.
 """
@@ -29,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Seconds past the deadline after which the child kills its own group (the parent kills first).
 GRACE_S = 5.0
@@ -77,6 +81,8 @@ def _guard_resolver() -> None:
     def checked(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         policy = _policy[0]
         name = host.decode() if isinstance(host, bytes) else str(host)
+        if policy.exempts(name, port):  # the configured proxy itself
+            return resolve(host, port, *args, **kwargs)
         if why := policy.host_refusal(name):
             raise policy_module.Refused(why)
         answers = resolve(host, port, *args, **kwargs)
@@ -84,6 +90,27 @@ def _guard_resolver() -> None:
         return answers
 
     socket.getaddrinfo = checked
+
+
+def check_format_url(policy: Any, url: str) -> None:
+    """Refuse a format's URL by its scheme, or by what its host resolves to now.
+
+    ffmpeg (which yt-dlp hands a format to for clip bounds and some streams) resolves the name
+    itself, outside :func:`_guard_resolver`; this resolves it first, through the policy. A name
+    that does not resolve here is left to the download to fail (or to the proxy to resolve).
+
+    Raises:
+        Refused: the scheme, the name or one of its addresses is refused.
+    """
+    if why := policy.url_refusal(url):
+        raise policy_module.Refused(why)
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:  # a port out of range: nothing can connect to it
+        return
+    with contextlib.suppress(socket.gaierror, UnicodeError):
+        policy.resolve(parts.hostname or "", port)
 
 
 class _Log:
@@ -159,14 +186,14 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
                 raise DiskLow(str(free))
 
     class CheckURLs(PostProcessor):  # type: ignore[misc]
-        """Refuse a chosen format whose URL the policy refuses (``file://``, ``ftp://``...)."""
+        """Refuse a chosen format whose URL the policy refuses (scheme, name, resolved address)."""
 
         def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
             formats = info.get("requested_formats") or [info]
             for fmt in formats:
-                url = str(fmt.get("url") or "")
-                if url and (why := policy.url_refusal(url)):
-                    raise policy_module.Refused(why)
+                for key in ("url", "manifest_url", "fragment_base_url"):
+                    if url := str(fmt.get(key) or ""):
+                        check_format_url(policy, url)
             return [], info
 
     options = dict(request["options"])

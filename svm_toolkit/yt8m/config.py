@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from svm_toolkit.download.netpolicy import NetPolicy
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS
 
@@ -48,6 +49,12 @@ class ResolveConfig:
             or self.backoff_s < 0
         ):
             raise ConfigError(f"concurrency and max_attempts must be >= 1, timeout_s > 0: {self}")
+        try:
+            NetPolicy.create(deny=self.deny_hosts)
+        except ValueError as exc:
+            raise ConfigError(
+                f"--deny-host: {exc} (give host names like example.com or CIDRs like 10.0.0.0/8)"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,18 +5,24 @@ on every redirect hop, on the direct path and inside the yt-dlp child alike."""
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE, NetPolicy
+from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE, NetPolicy, Refused
+from svm_toolkit.download.request import Deadline, open_url
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.manifest import ManifestConfig, build_manifest
 from svm_toolkit.testing import LoopbackServer, MediaSpec, Route, make_media
 from svm_toolkit.yt8m.config import ResolveConfig
 from svm_toolkit.yt8m.resolve import resolve_ids
 from tests.faults.download_helpers import dataset, ledger, svm_download
+from tests.manifest.helpers import write_list
 
 NEVER = ["169.254.169.254", "169.254.0.1", "fe80::1", "100.100.100.200", "fd00:ec2::254",
          "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "224.0.0.1"]  # fmt: skip
@@ -179,3 +185,118 @@ def test_yt8m_lookups_on_a_private_mirror_when_asked_for(
     denied = replace(allowed, deny_hosts=("127.0.0.0/8",))
     (result,) = resolve_ids(["XE00"], tmp_path / "b", denied).values()
     assert result.status == "refused_host" and "127.0.0.1" in str(result.detail)
+
+
+def test_a_bad_deny_entry_for_yt8m_lookups_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="--deny-host"):
+        ResolveConfig(deny_hosts=("10.0.0.0/33",))  # before: accepted, then every lookup raised
+
+
+def test_a_bare_address_in_the_deny_list_covers_every_name_resolving_to_it(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    policy = NetPolicy.create(allow_private=True, deny=["127.0.0.1", "::1"])
+    assert "--deny-host 127.0.0.1/32" in str(policy.address_refusal("127.0.0.1", "localhost"))
+    assert "--deny-host ::1/128" in str(policy.address_refusal("::1"))
+    assert policy.address_refusal("127.0.0.2", "other") is None
+    with pytest.raises(Refused, match=r"127\.0\.0\.1 \(localhost\) is in --deny-host"):
+        policy.resolve("localhost", 80)
+    port = urlsplit(server.base_url).port
+    ds = dataset(tmp_path, {"byname": f"http://localhost:{port}/media/clip.mp4"})
+    assert svm_download(ds, "--deny-host", "127.0.0.1").returncode == 0
+    (row,) = ledger(ds).values()
+    assert row["status"] == "refused_host" and "--deny-host 127.0.0.1/32" in str(row["detail"])
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A loopback HTTP proxy that answers every request itself (naming what it was asked)."""
+
+    def do_GET(self) -> None:
+        body = f"via proxy: {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _get(url: str, policy: NetPolicy, proxy: str) -> bytes:
+    deadline = Deadline.after(5)
+    with open_url(url, policy=policy, deadline=deadline, socket_timeout_s=2, proxy=proxy) as got:
+        return got.read1(1000)
+
+
+def test_only_the_proxys_own_address_and_port_are_exempt(
+    server: LoopbackServer, no_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        proxy = f"http://127.0.0.1:{httpd.server_address[1]}"
+        policy = NetPolicy.create(proxy=proxy)
+        assert policy.exempts("127.0.0.1", httpd.server_address[1])
+        assert not policy.exempts("127.0.0.1", 22)
+        assert "loopback" in str(policy.url_refusal("http://127.0.0.1:22/x"))  # was: None
+        assert _get("http://media.example/x.mp4", policy, proxy) == (
+            b"via proxy: http://media.example/x.mp4"
+        )
+        # no_proxy covers the proxy's host: the request would go straight to the server
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with pytest.raises(Refused, match="loopback"):
+            _get(server.url(Route.MEDIA, "clip.mp4"), policy, proxy)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _Page(BaseHTTPRequestHandler):
+    """A page on 127.0.0.2 whose <video> points at ``target`` (a class attribute)."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        body = f'<html><body><video controls src="{self.target}"></video></body></html>'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_format_that_ffmpeg_would_fetch_is_checked_after_dns(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    """Clip bounds hand the format to ffmpeg, which resolves names itself: checked first."""
+    port = urlsplit(server.base_url).port
+    page = type("Page", (_Page,), {"target": f"http://localhost:{port}/media/clip.mp4"})
+    try:
+        httpd = ThreadingHTTPServer(("127.0.0.2", 0), page)
+    except OSError as exc:
+        pytest.skip(f"cannot listen on 127.0.0.2 here: {exc}")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.2:{httpd.server_address[1]}/watch.html"
+        rows = [
+            {"id": "clip", "url": url, "start_s": 0.0, "end_s": 0.5},
+            {"id": "whole", "url": url},
+        ]
+        build_manifest(
+            [write_list(tmp_path / "l.csv", rows)], tmp_path / "ds", ManifestConfig(id_column="id")
+        )
+        before = server.requests.count("/media/clip.mp4")
+        result = svm_download(tmp_path / "ds", "--deny-host", "127.0.0.1", "--timeout", "20")
+        assert result.returncode == 0, result.stderr
+        found = ledger(tmp_path / "ds")
+        assert set(found) == {"clip_00000000_00000500", "whole"}  # the clip's id has its bounds
+        for row in found.values():
+            assert row["status"] == "refused_host", row
+            assert "(localhost) is in --deny-host 127.0.0.1/32" in str(row["detail"])
+        assert server.requests.count("/media/clip.mp4") == before  # ffmpeg never connected
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
