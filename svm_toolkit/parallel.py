@@ -38,8 +38,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WATCH_INTERVAL_S: Final = 0.5  # how often a worker checks that the main process lives, seconds
-#: Items that each killed a worker alone, one after the other, before the run stops: workers
-#: that die whatever they run (a broken install) must not mark every item as crashed.
+#: Items that each killed a worker alone, with no item finishing in between, before the run
+#: stops: workers that die whatever they run (a broken install) must not mark every item as
+#: crashed, while crashing items far apart in a long run each get their status.
 MAX_CRASHES_IN_A_ROW: Final = 3
 _PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 
@@ -142,7 +143,9 @@ def bounded_map(
                 if _broken(future):
                     suspects.append(item)
                     continue
-                yield future.result()
+                result = future.result()
+                crashes_in_a_row = 0  # a worker ran an item: crashes since were the items'
+                yield result
             if suspects:
                 detail = pool.crash_detail()
                 logger.warning(

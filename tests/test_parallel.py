@@ -90,6 +90,22 @@ def test_workers_that_die_on_everything_stop_the_run() -> None:
     assert len(out) == 2  # two marked, the third stops the run
 
 
+def test_crashes_far_apart_do_not_stop_the_run() -> None:
+    """Three crashing items, each alone in flight, with good items between: each is marked."""
+    out = list(
+        bounded_map(
+            crash_on_odd_multiples_of_five,
+            range(28),
+            workers=1,
+            in_flight_per_worker=1,
+            on_crash=crashed,
+            inline=False,
+        )
+    )
+    expected = {x: x * x for x in range(28)} | {5: -5, 15: -15, 25: -1025}
+    assert sorted(out) == sorted(expected.values())
+
+
 def test_workers_that_cannot_start_blame_no_item() -> None:
     """A main module read from stdin cannot be re-imported by forkserver workers (exit 1)."""
     script = textwrap.dedent(
