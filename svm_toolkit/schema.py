@@ -469,6 +469,10 @@ def with_provenance(
     return schema.with_metadata({**(schema.metadata or {}), **provenance(stage, config, **extra)})
 
 
+class DamagedMetadataError(SchemaMismatchError):
+    """A file's provenance metadata is there but is not a JSON object (damaged or crafted)."""
+
+
 def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]:
     """Return the provenance blob of a file's schema, checking its schema version.
 
@@ -477,7 +481,8 @@ def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]
         where: the file's name, used in error messages.
 
     Raises:
-        SchemaMismatchError: no provenance, or a schema version this toolkit cannot read.
+        SchemaMismatchError: no provenance, or a schema version this toolkit cannot read;
+            :class:`DamagedMetadataError` when the metadata is not a JSON object.
     """
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
@@ -489,7 +494,7 @@ def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]
     except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
         meta = None
     if not isinstance(meta, dict):
-        raise SchemaMismatchError(
+        raise DamagedMetadataError(
             f"{where}: its {METADATA_KEY.decode()!r} metadata is not a JSON object (damaged, or "
             "not written by svm_toolkit); delete the file and re-run the stage that wrote it"
         )

@@ -25,20 +25,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError
-from svm_toolkit.io.paths import MAX_ID_LENGTH, id_problem
+from svm_toolkit.io.paths import SAFE_ID_RE2, id_problem
 from svm_toolkit.schema import COL
 
 #: What pyarrow raises on a truncated, damaged or unreadable file (``ArrowInvalid``: bad footer
 #: or pages; ``OSError``: thrift, decompression or the file system).
 READ_ERRORS: Final = (pa.ArrowException, OSError)
 
-#: Safe ids as RE2 (the same rule as :func:`~svm_toolkit.io.paths.id_problem`, less its ``..``).
-_ID_RE2: Final = rf"^[A-Za-z0-9_-][A-Za-z0-9_.-]{{0,{MAX_ID_LENGTH - 1}}}$"
 _PART: Final = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 _YOUTUBE_RE2: Final = r"^[A-Za-z0-9_-]{11}$"
 #: Path columns of the ledgers: each value is relative to the dataset root, under its folder.
 PATH_COLUMNS: Final = {COL.media_path: "media", "cropped_path": "preprocess/cropped"}
-_LEDGER_SHARD: Final = re.compile(r"(?P<stage>.+)-\d{5,}\.parquet")
+#: A committed shard's file name, ``<prefix>-<number>.parquet`` (``part-00003.parquet``,
+#: ``extract_clip-00000.parquet``): the prefix is a ledger's stage.
+LEDGER_SHARD: Final = re.compile(r"(?P<stage>[A-Za-z0-9_.-]+?)-\d{5,}\.parquet")
 
 
 def read_table(
@@ -121,7 +121,7 @@ def check_ids(ids: pa.ChunkedArray | pa.Array, path: Path, *, column: str = COL.
             f"{path}: column '{column}' holds {ids.type}, not text; {repair_hint(path)}"
         )
     ok = pc.and_kleene(
-        pc.match_substring_regex(ids, _ID_RE2), pc.invert(pc.match_substring(ids, ".."))
+        pc.match_substring_regex(ids, SAFE_ID_RE2), pc.invert(pc.match_substring(ids, ".."))
     )
     bad = _first_false(ok)
     if bad is None:
@@ -179,13 +179,25 @@ def _first_false(mask: pa.ChunkedArray | pa.Array) -> int | None:
     return None if index is None or index < 0 else int(index)
 
 
-def unreadable(path: Path, exc: BaseException) -> InputError:
-    """The error for a file pyarrow cannot read: what it said, and the repair."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def unreadable(path: Path, exc: BaseException, *, where: str = "") -> InputError:
+    """The error for a file pyarrow cannot read: what it said, and the repair.
+
+    Args:
+        path: the file.
+        exc: what pyarrow raised.
+        where: where in the file reading stopped, e.g. ``"after row 12"`` (``""``: unknown).
+    """
+    at = f" {where}" if where else ""
     return InputError(
-        f"{path}: not a readable Parquet file ({reason[:200]}); it is truncated or damaged "
-        f"(a full disk, a crash or a copy cut short). {repair_hint(path)}"
+        f"{path}: not a readable Parquet file{at} ({first_line(exc)}); it is truncated or "
+        f"damaged (a full disk, a crash or a copy cut short). {repair_hint(path)}"
     )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 200 characters (its type if empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def repair_hint(path: Path) -> str:
@@ -204,8 +216,11 @@ def repair_hint(path: Path) -> str:
             "seed give the same splits)."
         )
     if name == "manifest.parquet":
-        return f"Write it again: `svm manifest urls ... -o {parent} --overwrite` (or yt8m)."
-    shard = _LEDGER_SHARD.fullmatch(name)
+        return (
+            f"To repair it, restore it from a copy, or rebuild it with 'svm manifest urls "
+            f"LIST... -o {parent} --overwrite' (or 'svm manifest yt8m ... --overwrite')."
+        )
+    shard = LEDGER_SHARD.fullmatch(name)
     if shard is None:
         return "Write the file again (or pass a complete Parquet file)."
     prefix = shard.group("stage")

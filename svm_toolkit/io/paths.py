@@ -16,6 +16,9 @@ from svm_toolkit.errors import InputError
 
 MAX_ID_LENGTH: Final = 128
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+#: :data:`_SAFE_ID` with the length bound, anchored, for Arrow's RE2 (``pyarrow.compute``) over
+#: whole columns: the rule of :func:`id_problem` less its ``..``, which callers test apart.
+SAFE_ID_RE2: Final = rf"^{_SAFE_ID.pattern[:-1]}{{0,{MAX_ID_LENGTH - 1}}}$"
 
 
 def id_problem(sample_id: str) -> str | None:

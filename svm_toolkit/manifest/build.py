@@ -30,6 +30,7 @@ from tqdm import tqdm
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
 from svm_toolkit.ids import MAX_URL_LENGTH, InvalidUrl, canonicalize, clip_id
+from svm_toolkit.io import checked
 from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.check import check_manifest_rows
@@ -39,6 +40,7 @@ from svm_toolkit.manifest.values import parse_count, parse_seconds, parse_split,
 from svm_toolkit.schema import (
     COL,
     MANIFEST_SCHEMA,
+    DamagedMetadataError,
     ManifestRecord,
     Source,
     Status,
@@ -204,8 +206,9 @@ def read_manifest(dataset: Path) -> pa.Table:
 
     Raises:
         InputError: there is no manifest yet, it is not a readable Parquet file (truncated,
-            damaged), or a row holds an unsafe or duplicate id, an unknown status or source, a
-            bad URL or clip bound (the message names the file, the row and the fix).
+            damaged), its provenance metadata is damaged, or a row holds an unsafe or duplicate
+            id, an unknown status or source, a bad URL or clip bound (the message names the
+            file, the row and the fix).
         SchemaMismatchError: the file was written by an incompatible version.
     """
     path = DatasetLayout(Path(dataset)).manifest
@@ -218,34 +221,26 @@ def read_manifest(dataset: Path) -> pa.Table:
         _read_provenance(schema, path)
         check_columns(schema, MANIFEST_SCHEMA, where=str(path))
         table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(path, exc) from None
+    except checked.READ_ERRORS as exc:
+        raise checked.unreadable(path, exc) from None
     check_manifest_rows(table, path)
     return table
 
 
 def _read_provenance(schema: pa.Schema, path: Path) -> None:
+    """Check the manifest's provenance: damaged metadata is an input error (exit 2).
+
+    Raises:
+        InputError: the metadata is not a JSON object (damaged or crafted).
+        SchemaMismatchError: no metadata, or another schema version.
+    """
     try:
         read_provenance(schema, where=str(path))
-    except (ValueError, AttributeError) as exc:  # metadata that is not a JSON object
+    except DamagedMetadataError:
         raise InputError(
-            f"{path}: its svm_toolkit metadata is damaged ({exc}); rebuild the manifest with "
-            f"'svm manifest urls LIST... -o {path.parent} --overwrite'"
+            f"{path}: its svm_toolkit metadata is damaged (not a JSON object), so the file was "
+            f"edited or is not svm_toolkit's. {checked.repair_hint(path)}"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def _unreadable(path: Path, exc: BaseException) -> InputError:
-    return InputError(
-        f"{path}: not a readable Parquet file ({_first_line(exc)}); it may be truncated or "
-        "damaged: restore "
-        f"it from a copy, or rebuild it with 'svm manifest urls LIST... -o {path.parent} "
-        "--overwrite' (or 'svm manifest yt8m ... --overwrite')"
-    )
 
 
 # -- rows ---------------------------------------------------------------------------------------
@@ -417,7 +412,7 @@ def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:
             logger.warning("replacing %s, which cannot be read (%s)", path, exc)
             return False
         raise InputError(
-            f"{path} exists but is not a readable manifest ({_first_line(exc)}); pass "
+            f"{path} exists but is not a readable manifest ({checked.first_line(exc)}); pass "
             "--overwrite to replace it, or restore it from a copy"
         ) from None
     if old.schema.remove_metadata().equals(table.schema.remove_metadata()) and old.equals(

@@ -17,11 +17,9 @@ import pyarrow.compute as pc
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.ids import MAX_URL_LENGTH
-from svm_toolkit.io.paths import MAX_ID_LENGTH, id_problem
+from svm_toolkit.io.paths import SAFE_ID_RE2, id_problem
 from svm_toolkit.schema import COL, Source, Status
 
-#: A safe sample id as a RE2 pattern (the same rule as :func:`svm_toolkit.io.paths.id_problem`).
-SAFE_ID_PATTERN: Final = rf"^[A-Za-z0-9_-][A-Za-z0-9_.-]{{0,{MAX_ID_LENGTH - 1}}}$"
 #: A URL a manifest row with status ``ok`` may hold: http(s), no whitespace or control characters.
 OK_URL_PATTERN: Final = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f]+$"
 _FILTERED_PATTERN: Final = rf"^{Status.FILTERED.value}:[a-z0-9_]{{1,64}}$"
@@ -52,7 +50,7 @@ def check_manifest_rows(table: pa.Table, path: Path) -> None:
     """
     ids = table.column(COL.sample_id)
     safe = pc.and_(
-        pc.match_substring_regex(ids, SAFE_ID_PATTERN),
+        pc.match_substring_regex(ids, SAFE_ID_RE2),
         pc.invert(pc.match_substring(ids, "..")),
     )
     _refuse(path, safe, ids, "sample id", lambda v: id_problem(v) if isinstance(v, str) else None)

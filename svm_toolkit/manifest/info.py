@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from svm_toolkit.io.shards import read_shards
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.schema import COL
 
-_LEDGER_SHARD: Final = re.compile(r"(?P<stage>[A-Za-z0-9_.-]+?)-\d{5,}\.parquet")
 UNASSIGNED: Final = "(none)"
 
 
@@ -108,7 +106,7 @@ def _stage_counts(layout: DatasetLayout) -> dict[str, dict[str, int]]:
         {
             m.group("stage")
             for p in layout.ledger_dir.glob("*.parquet")
-            if (m := _LEDGER_SHARD.fullmatch(p.name))
+            if (m := checked.LEDGER_SHARD.fullmatch(p.name))
         }
     )
     out: dict[str, dict[str, int]] = {}

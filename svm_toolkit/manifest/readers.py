@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.io import checked
 from svm_toolkit.schema import COL
 
 #: Column name given to the lines of a plain-text list.
@@ -407,8 +408,8 @@ def _read_parquet(path: Path, stream: IO[bytes], limits: ReadLimits) -> _Parsed:
         schema = parquet.schema_arrow
         metadata = parquet.metadata
         groups = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path.name}: not a readable Parquet file ({_first_line(exc)})") from None
+    except checked.READ_ERRORS as exc:
+        raise checked.unreadable(path, exc) from None
     if groups and max(groups) > MAX_ROW_GROUP_BYTES:
         raise InputError(
             f"{path.name}: a row group of {max(groups) / 2**20:,.0f} MiB uncompressed (at most "
@@ -425,10 +426,8 @@ def _read_parquet(path: Path, stream: IO[bytes], limits: ReadLimits) -> _Parsed:
                 for values in batch.to_pylist():
                     number += 1
                     yield InputRow(f"{path.name}:row {number}", values)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(
-                f"{path.name}: not a readable Parquet file after row {number} ({_first_line(exc)})"
-            ) from None
+        except checked.READ_ERRORS as exc:
+            raise checked.unreadable(path, exc, where=f"after row {number}") from None
 
     return _Parsed(tuple(schema.names), rows(), {f.name: f.type for f in schema})
 
@@ -459,8 +458,3 @@ def _union_columns(rows: Iterable[InputRow], path: Path, limits: ReadLimits) -> 
 def _shown(values: list[str]) -> str:
     text = repr(values)
     return text if len(text) <= 200 else text[:200] + "..."
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

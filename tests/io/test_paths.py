@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from svm_toolkit.errors import InputError
-from svm_toolkit.io.paths import DatasetLayout, check_sample_id, id_problem
+from svm_toolkit.io.paths import SAFE_ID_RE2, DatasetLayout, check_sample_id, id_problem
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,16 @@ def test_unsafe_ids(bad: str) -> None:
     assert id_problem(bad)
     with pytest.raises(InputError, match="cannot be used"):
         check_sample_id(bad)
+
+
+def test_the_column_rule_is_the_python_rule() -> None:
+    """Arrow's RE2 form (plus its ``..`` test) accepts exactly the ids :func:`id_problem` does."""
+    ids = ["dQw4w9WgXcQ", "-abc", "_x", "a.b", "x" * 128, "x" * 129, "", "../x", "..", "a/b",
+           "a\x00b", ".hidden", "a..b", "spa ce", "é", "a\nb", "ab\n"]  # fmt: skip
+    column = pa.array(ids)
+    safe = pc.and_(pc.match_substring_regex(column, SAFE_ID_RE2),
+                   pc.invert(pc.match_substring(column, "..")))  # fmt: skip
+    assert safe.to_pylist() == [id_problem(i) is None for i in ids]
 
 
 def test_layout_paths(tmp_path: Path) -> None:

@@ -259,14 +259,22 @@ def test_damaged_bytes_inside_a_manifest_exit_2(
     assert f"{path}: not a readable Parquet file" in err
 
 
-def test_damaged_provenance_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"\xff\xfe", b"[1, 2]"], ids=["json", "not-utf8", "a-list"]
+)
+def test_damaged_provenance_exits_2(
+    tmp_path: Path, raw: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "ds" / "manifest.parquet"
     path.parent.mkdir()
-    schema = MANIFEST_SCHEMA.with_metadata({b"svm_toolkit": b"{not json"})
+    schema = MANIFEST_SCHEMA.with_metadata({b"svm_toolkit": raw})
     pq.write_table(pa.Table.from_pylist([_row(GOOD)], schema=schema), path)
-    code, err = run_svm(["manifest", "info", str(tmp_path / "ds")], capsys)
-    assert code == 2, err
-    assert f"{path}: its svm_toolkit metadata is damaged" in err
+    for command in (["manifest", "info"], ["download"]):
+        code, err = run_svm([*command, str(tmp_path / "ds")], capsys)
+        assert code == 2, err
+        assert f"{path}: its svm_toolkit metadata is damaged" in err
+        assert f"rebuild it with 'svm manifest urls LIST... -o {path.parent} --overwrite'" in err
+        assert "Traceback" not in err
 
 
 def test_manifest_info_on_a_truncated_splits_file_exits_2(
