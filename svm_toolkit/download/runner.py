@@ -1,8 +1,9 @@
 """``svm download``: every downloadable manifest row -> ``media/`` + ``ledger/download-*``.
 
 A thread pool runs :func:`download_sample` under a global rate limit, per-host limits and a
-circuit breaker. Each outcome is a ledger row; the ledger is committed every few seconds, so a
-killed run loses at most those rows and redoes them. A re-run skips samples with a row unless
+circuit breaker. Each outcome is a ledger row; a timer thread commits the ledger every few
+seconds, whatever the downloads do (every one may hang until its deadline), so a killed run loses
+at most those rows and redoes them. A re-run skips samples with a row unless
 ``retry`` names their status.
 """
 
@@ -14,12 +15,13 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -28,13 +30,13 @@ from tqdm import tqdm
 from svm_toolkit.config import to_dict
 from svm_toolkit.download.cluster import RayDownloads, start_pacer
 from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.limits import LowDiskSpace
 from svm_toolkit.download.pacing import BreakerOpen, CircuitBreaker, HostLimiter, RateLimiter
 from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
 from svm_toolkit.download.ytdlp_pool import close_children
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
-from svm_toolkit.errors import InputError
-from svm_toolkit.io.paths import DatasetLayout, id_problem
+from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
@@ -42,7 +44,7 @@ from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
 logger = logging.getLogger(__name__)
 
 STAGE: Final = "download"
-#: How often the local engine's result stream wakes up when nothing finished, seconds.
+#: How often the local engine's result stream wakes up when nothing finished (Ctrl-C), seconds.
 _TICK_S: Final = 1.0
 
 DOWNLOAD_FIELDS: Final = (
@@ -105,7 +107,11 @@ class DownloadSummary:
 def plan_jobs(
     dataset: Path, config: DownloadConfig, done: Mapping[str, str]
 ) -> tuple[list[Job], int, int]:
-    """Return the jobs to run, the number of candidates and how many were skipped."""
+    """Return the jobs to run, the number of candidates and how many were skipped.
+
+    Sample ids are safe here: :func:`read_manifest` refuses an unsafe one (exit 2, naming the
+    file and the row) before anything else happens.
+    """
     rows = read_manifest(dataset).select(
         [COL.sample_id, COL.url, COL.source, COL.status, COL.start_s, COL.end_s]
     )
@@ -115,12 +121,6 @@ def plan_jobs(
         if row[COL.status] != Status.OK.value or not row[COL.url]:
             continue
         candidates += 1
-        if problem := id_problem(str(row[COL.sample_id])):
-            raise InputError(
-                f"{DatasetLayout(Path(dataset)).manifest}: sample id "
-                f"{str(row[COL.sample_id])[:80]!r} cannot be used ({problem}); nothing was "
-                "downloaded. Rebuild the manifest with svm manifest (it derives safe ids)."
-            )
         previous = done.get(row[COL.sample_id])
         if previous is not None and previous not in config.retry:
             skipped += 1
@@ -194,7 +194,7 @@ def run_download(
 class _Source:
     """Results as they finish, and how often the circuit breaker paused the run."""
 
-    results: Iterator[DownloadResult | None]  # None: a tick, nothing finished meanwhile
+    results: Iterator[DownloadResult]
     pauses: Callable[[], int]
 
 
@@ -221,7 +221,7 @@ def _threads(
 
     pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="svm-download")
 
-    def results() -> Iterator[DownloadResult | None]:
+    def results() -> Iterator[DownloadResult]:
         queue = iter(jobs)
         pending: set[Future[DownloadResult]] = set()
         while True:
@@ -230,10 +230,7 @@ def _threads(
             if not pending:
                 return
             finished, pending = wait(pending, timeout=_TICK_S, return_when=FIRST_COMPLETED)
-            if not finished:
-                yield None  # a tick: the writer commits on its timer while samples run
-            for future in finished:
-                yield future.result()  # BreakerOpen, LowDiskSpace propagate: the run stops
+            yield from finished_results(finished)  # BreakerOpen, LowDiskSpace: the run stops
 
     try:
         yield _Source(results(), lambda: breaker.pauses)
@@ -263,10 +260,10 @@ def _ray(
             num_cpus=engine.cpus_per_actor,
         )
 
-        def results() -> Iterator[DownloadResult | None]:
+        def results() -> Iterator[DownloadResult]:
             for result in stream(jobs, [step]):
-                if isinstance(result, BreakerOpen):
-                    raise result
+                if isinstance(result, BreakerOpen | LowDiskSpace):
+                    raise result  # an actor's stop, handed back as a result: the run stops
                 yield result
 
         try:
@@ -278,22 +275,81 @@ def _ray(
 _SOURCES: Final = {"local": _threads, "ray": _ray}
 
 
+def finished_results(finished: Iterable[Future[DownloadResult]]) -> Iterator[DownloadResult]:
+    """The results of ``finished``; a stop one of them raised comes after every other result.
+
+    Each finished download placed its media, so its row must be written before a
+    ``BreakerOpen`` or ``LowDiskSpace`` of another one stops the run.
+
+    Raises:
+        BaseException: the first exception a future raised, once the others' results are out.
+    """
+    error: BaseException | None = None
+    for future in finished:
+        if (exc := future.exception()) is not None:
+            error = error or exc
+            continue
+        yield future.result()
+    if error is not None:
+        raise error
+
+
+class _TimedCommits:
+    """The ledger writer, shared with a thread that commits it every ``every_s`` seconds.
+
+    The commit timer does not depend on results arriving: while every download hangs (until its
+    deadline, or a Ray actor that does not answer), finished rows are still committed.
+    """
+
+    def __init__(self, writer: ShardWriter, every_s: float) -> None:
+        self.writer = writer
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="svm-ledger-commit", daemon=True)
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Buffer one ledger row (committed by the timer, or when the writer closes)."""
+        with self._lock:
+            self.writer.write([row])
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            with self._lock:
+                try:
+                    self.writer.flush()
+                except OSError as exc:  # disk full...: the rows stay buffered, the close retries
+                    logger.warning("download: committing the ledger failed: %s", exc)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _record(
-    results: Iterator[DownloadResult | None],
+    results: Iterator[DownloadResult],
     total: int,
     writer: ShardWriter,
     config: DownloadConfig,
     on_result: Callable[[DownloadResult], None] | None,
 ) -> tuple[Counter[str], int]:
-    """Write each result as a ledger row, committing every ``commit_every_s`` (ticks included)."""
+    """Write each result as a ledger row; a timer commits them every ``commit_every_s``."""
     counts: Counter[str] = Counter()
     total_bytes = 0
     bar = tqdm(total=total, desc="download", unit="video", disable=None, leave=False)
-    last_commit = time.monotonic()
     try:
-        for result in results:  # None: a tick while samples are still running
-            if result is not None:
-                writer.write([_row(result)])
+        with _TimedCommits(writer, config.commit_every_s) as ledger:
+            for result in results:
+                ledger.write(_row(result))
                 counts[result.status] += 1
                 total_bytes += result.bytes
                 bar.update()
@@ -301,9 +357,6 @@ def _record(
                 bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
                 if on_result is not None:
                     on_result(result)
-            if time.monotonic() - last_commit >= config.commit_every_s:
-                writer.flush()  # finished rows are committed even while other samples hang
-                last_commit = time.monotonic()
     finally:
         bar.close()
     return counts, total_bytes

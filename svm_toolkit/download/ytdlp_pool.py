@@ -130,7 +130,10 @@ def run_in_child(
     """
     with _lock:
         child = _idle.pop() if _idle else None
-    if child is None or child.proc.poll() is not None:
+    if child is not None and child.proc.poll() is not None:  # it died while idle
+        child.kill()  # its group's leftovers, its pipes and its stderr file
+        child = None
+    if child is None:
         child = Child()
     answered = False
     try:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from svm_toolkit.download import DownloadConfig
+from svm_toolkit.download import DownloadConfig, ytdlp_pool
 from svm_toolkit.download.pacing import CircuitBreaker, RateLimiter
 from svm_toolkit.download.sample import Job, Pacing, download_sample
 from svm_toolkit.errors import InputError
@@ -125,3 +125,21 @@ def test_a_hostile_id_in_a_manifest_stops_the_run_before_any_file_operation(
     assert result.returncode == 2 and "victim_dir" in result.stderr
     assert len(server.requests) == before  # nothing was fetched
     assert not (ds / "media").exists() or not any((ds / "media").rglob("*.mp4"))
+
+
+def test_an_idle_ytdlp_child_that_died_is_replaced_and_its_files_closed(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    ytdlp_pool.close_children()
+    dead = ytdlp_pool.Child()
+    dead.proc.kill()  # died while idle (out of memory, a stray signal)
+    dead.proc.wait(timeout=10)
+    with ytdlp_pool._lock:
+        ytdlp_pool._idle.append(dead)
+    ds = dataset(tmp_path, {"page": server.url(Route.PAGE, "clip.mp4")})
+    result = svm_download(ds)
+    assert result.returncode == 0, result.stderr
+    assert ledger(ds)["page"]["status"] == "ok"  # a fresh child served it
+    assert dead.proc.stdin is not None and dead.proc.stdin.closed
+    assert dead.proc.stdout is not None and dead.proc.stdout.closed
+    assert dead.log.closed  # its stderr file is not leaked
