@@ -95,19 +95,19 @@ def plan_jobs(
     layout: DatasetLayout,
     config: PreprocessConfig,
     missing: Callable[[str], bool],
-    held: Callable[[str], bool] | None = None,
 ) -> tuple[list[PreprocessJob], int, int]:
     """Return the jobs to run, the number of candidates and how many were skipped.
 
-    A sample is redone when it has no ledger row, when its newest status is in ``retry``, when
-    it is ``ok`` but lacks an output, and when it has outputs but no ``ok`` ledger row ever (a
-    run stopped between the data and the ledger commits, e.g. on a full disk).
+    A sample is redone when it has no ledger row (also when it has committed outputs: a run
+    stopped between the data and the ledger commits, e.g. on a full disk), when its newest
+    status is in ``retry``, and when it is ``ok`` but lacks an output. A sample with outputs
+    whose newest row is a failure is not redone without ``retry``: its ledger row is the truth
+    (:mod:`svm_toolkit.io.reconcile`, rule 2), so a re-run stays a no-op.
 
     Args:
         layout: the dataset.
         config: ``retry`` names statuses to redo.
         missing: whether an ``ok`` sample lacks its fingerprints or a requested Mel recipe.
-        held: whether a sample has committed fingerprint or Mel rows (``None``: never).
 
     Raises:
         InputError: nothing has been downloaded yet.
@@ -129,8 +129,6 @@ def plan_jobs(
         previous = state.latest.get(sample_id)
         redo = previous is None or previous in config.retry
         redo = redo or (previous == Status.OK.value and missing(sample_id))
-        orphan = held is not None and sample_id not in state.ever_ok and held(sample_id)
-        redo = redo or orphan
         if not redo:
             skipped += 1
             continue
@@ -191,10 +189,7 @@ def run_preprocess(
         }
         data = [prints, *mels.values()]
         jobs, candidates, skipped = plan_jobs(
-            layout,
-            config,
-            missing=lambda sid: any(sid not in w.done_ids for w in data),
-            held=lambda sid: any(sid in w.done_ids for w in data),
+            layout, config, missing=lambda sid: any(sid not in w.done_ids for w in data)
         )
         logger.info(
             "preprocess: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)

@@ -294,11 +294,43 @@ def test_a_preprocess_retry_stopped_by_a_full_disk_keeps_one_data_row(
     retry = dataclasses.replace(EVERY_SAMPLE, retry=("decode_error",))
     with disk_fills(5), pytest.raises(OSError, match="No space left"):
         run_preprocess(root, retry)  # fingerprints and Mel committed, the ledger row not
-    resumed = run_preprocess(root, PREPROCESS)  # no --retry: the orphan is redone all the same
+    # No --retry: the ledger's decode_error stands (the data rows are not an orphan's: the
+    # sample has a ledger row), and the same --retry again adds only the ledger row.
+    assert run_preprocess(root, PREPROCESS).attempted == 0
+    assert newest(root / "ledger", "preprocess")["broken"] == "decode_error"
+    resumed = run_preprocess(root, dataclasses.replace(PREPROCESS, retry=("decode_error",)))
     assert (resumed.attempted, resumed.by_status) == (1, {"ok": 1})
     assert newest(root / "ledger", "preprocess")["broken"] == "ok"
     assert rows(root / "ledger", "preprocess")["broken"] == 2  # the failure, then ok
     for folder in PREPROCESS_DATA:
         held = rows(root / folder, "part")
         assert held["broken"] == 1 and set(held.values()) == {1}
+    assert run_preprocess(root, PREPROCESS).attempted == 0
+
+
+def test_an_orphan_redone_to_a_failure_is_not_redone_again(
+    downloaded: Path, preprocessed_once: Path, tmp_path: Path
+) -> None:
+    """An orphan whose redo fails (here too_long, after lowering the bound) is done: re-runs are
+    no-ops; a --retry with the old bound redoes it without a second data row."""
+    root = shutil.copytree(downloaded, tmp_path / "ds")
+    with disk_fills(5), pytest.raises(OSError, match="No space left"):
+        run_preprocess(root, EVERY_SAMPLE)  # the first sample's data committed, its ledger not
+    (orphan,) = set(rows(root / PREPROCESS_DATA[0], "part")) - set(
+        rows(root / "ledger", "preprocess")
+    )
+    shorter = dataclasses.replace(PREPROCESS, max_media_s=2.0)  # the videos last 4 s
+    redone = run_preprocess(root, shorter)
+    assert redone.attempted == len(newest(root / "ledger", "preprocess"))
+    assert newest(root / "ledger", "preprocess")[orphan] == "too_long"
+    again = run_preprocess(root, shorter)
+    assert (again.attempted, again.skipped) == (0, redone.attempted)
+    retried = run_preprocess(root, dataclasses.replace(PREPROCESS, retry=("too_long",)))
+    assert retried.attempted > 0
+    assert newest(root / "ledger", "preprocess") == newest(
+        preprocessed_once / "ledger", "preprocess"
+    )
+    for folder in PREPROCESS_DATA:
+        held = rows(root / folder, "part")
+        assert set(held.values()) == {1}, f"{folder}: a sample has two rows"
     assert run_preprocess(root, PREPROCESS).attempted == 0
