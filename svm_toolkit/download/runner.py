@@ -28,14 +28,13 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
-from svm_toolkit.download.cluster import RayDownloads, start_pacer
+from svm_toolkit.download.cluster import RayDownloads, ray_results, start_pacer
 from svm_toolkit.download.config import DownloadConfig
-from svm_toolkit.download.limits import LowDiskSpace
-from svm_toolkit.download.pacing import BreakerOpen, CircuitBreaker, HostLimiter, RateLimiter
+from svm_toolkit.download.pacing import CircuitBreaker, HostLimiter, RateLimiter
 from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sample, scratch_root
 from svm_toolkit.download.ytdlp_pool import close_children
 from svm_toolkit.engines.config import EngineConfig
-from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
+from svm_toolkit.engines.ray_data import ray_session
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses
 from svm_toolkit.manifest.build import read_manifest
@@ -253,22 +252,19 @@ def _ray(
         return
     with ray_session(engine) as ray:
         pacer = start_pacer(ray, config)
-        step = Step(
-            "download",
-            PerItem(RayDownloads(DatasetLayout(layout.root.resolve()), config, pacer)),
-            actors=min(config.concurrency, len(jobs)),
-            num_cpus=engine.cpus_per_actor,
-        )
-
-        def results() -> Iterator[DownloadResult]:
-            for result in stream(jobs, [step]):
-                if isinstance(result, BreakerOpen | LowDiskSpace):
-                    raise result  # an actor's stop, handed back as a result: the run stops
-                yield result
-
+        downloads = RayDownloads(DatasetLayout(layout.root.resolve()), config, pacer)
+        results = ray_results(
+            ray,
+            jobs,
+            downloads,
+            actors=config.concurrency,
+            cpus_per_actor=engine.cpus_per_actor,
+            tick_s=_TICK_S,
+        )  # BreakerOpen, LowDiskSpace (an actor's stop, handed back as a result): the run stops
         try:
-            yield _Source(results(), lambda: int(ray.get(pacer.pauses.remote())))
+            yield _Source(results, lambda: int(ray.get(pacer.pauses.remote())))
         finally:
+            results.close()  # kills the download actors
             ray.kill(pacer)
 
 

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from svm_toolkit.download import BreakerOpen, DownloadConfig, run_download
+from svm_toolkit.download.limits import LowDiskSpace
 from svm_toolkit.engines import EngineConfig
 from svm_toolkit.engines.ray_data import import_ray
 from svm_toolkit.errors import MissingWeightsError
@@ -114,6 +117,42 @@ def test_the_circuit_breaker_is_shared_by_every_download_actor(
         run_download(ds, config, engine=RAY)
     done = read_shards(ds / "ledger", "download")
     assert done is not None and 0 < done.num_rows < 8  # the rest is still to do
+
+
+def test_low_disk_space_in_a_download_actor_stops_the_run_as_itself(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    ds = dataset(tmp_path, {"a": server.url(Route.MEDIA, "clip.mp4")})
+    with pytest.raises(LowDiskSpace) as raised:
+        run_download(ds, dataclasses.replace(FAST, min_free_gb=1e6), engine=RAY)
+    assert type(raised.value) is LowDiskSpace and raised.value.exit_code == 4  # not a Ray error
+    assert "--min-free-gb" in str(raised.value) and "Traceback" not in str(raised.value)
+    assert read_shards(ds / "ledger", "download") is None
+
+
+def test_ray_commits_finished_rows_while_the_other_actors_hang(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    urls = {
+        "ok": server.url(Route.MEDIA, "clip.mp4"),
+        "stuck": server.url(Route.TRICKLE, "clip.mp4"),
+    }
+    ds = dataset(tmp_path, urls)
+    config = dataclasses.replace(FAST, concurrency=2, timeout_s=9, max_attempts=1)
+    config = dataclasses.replace(config, commit_every_s=3, socket_timeout_s=20)
+    run = threading.Thread(target=run_download, args=(ds, config), kwargs={"engine": RAY})
+    run.start()
+    committed_while_running = False
+    while run.is_alive():
+        found = read_shards(ds / "ledger", "download")
+        if found is not None and found.column("sample_id").to_pylist() == ["ok"]:
+            committed_while_running = run.is_alive()  # the timer, not a later result, committed
+            if committed_while_running:
+                break
+        time.sleep(0.1)
+    run.join(timeout=60)
+    assert committed_while_running
+    assert set(rows(ds, "ledger", "download")) == {"ok", "stuck"}
 
 
 @pytest.fixture(scope="module")
