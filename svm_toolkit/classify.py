@@ -42,8 +42,14 @@ _RULES: Final[tuple[tuple[re.Pattern[str], Status], ...]] = tuple(
     )
 )
 
-#: Statuses worth another attempt later (after a pause).
-RETRYABLE: Final = frozenset({Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR})
+#: Statuses worth another attempt in the same run, after a pause (a 403 on the media bytes
+#: re-extracts: a fresh page gives a fresh signed URL).
+RETRYABLE: Final = frozenset(
+    {Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR, Status.MEDIA_FORBIDDEN}
+)
+#: Not a verdict on the video and not worth an attempt now: worth one later, by a re-run with
+#: ``--retry`` (a premiere or live event after its start, a livestream after it ended).
+RETRY_LATER: Final = frozenset({Status.NOT_YET_AVAILABLE, Status.LIVE})
 
 
 def classify(message: str) -> Status | None:

@@ -83,8 +83,13 @@ class Status(StrEnum):
     UNAVAILABLE = "unavailable"
     GEO_BLOCKED = "geo_blocked"
     AGE_RESTRICTED = "age_restricted"
+    LOGIN_REQUIRED = "login_required"  # members-only, private, registered users, paid: cookies
+    NOT_YET_AVAILABLE = "not_yet_available"  # a premiere or live event that has not started
+    LIVE = "live"  # a livestream still going on: no fixed-length file yet
+    IP_BLOCKED = "ip_blocked"  # the platform blocks this IP address (TikTok, YouTube): a proxy
     RATE_LIMITED = "rate_limited"
     BOT_CHECK = "bot_check"
+    MEDIA_FORBIDDEN = "media_forbidden"  # 403 on the media bytes after extraction: re-extract
     TIMEOUT = "timeout"
     NETWORK_ERROR = "network_error"
     NOT_MEDIA = "not_media"

@@ -76,4 +76,9 @@ def test_classify(message: str, status: Status | None) -> None:
 
 
 def test_retryable() -> None:
-    assert {Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR} == RETRYABLE
+    assert {
+        Status.RATE_LIMITED,
+        Status.TIMEOUT,
+        Status.NETWORK_ERROR,
+        Status.MEDIA_FORBIDDEN,
+    } == RETRYABLE
