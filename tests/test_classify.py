@@ -36,7 +36,7 @@ from svm_toolkit.testing import BOT_CHECK_TEXT
         ),
         (
             "ERROR: [youtube] x: Private video. Sign in if you've been granted access",
-            Status.UNAVAILABLE,
+            Status.LOGIN_REQUIRED,
         ),
         ("ERROR: [youtube] x: Video unavailable", Status.UNAVAILABLE),
         (
