@@ -2,9 +2,10 @@
 
 A thread pool runs :func:`download_sample` under a global rate limit, per-host limits and a
 circuit breaker. Each outcome is a ledger row; a timer thread commits the ledger every few
-seconds, whatever the downloads do (every one may hang until its deadline), so a killed run loses
-at most those rows and redoes them. A re-run skips samples with a row unless
-``retry`` names their status.
+seconds, whatever the downloads do (every one may hang until its deadline). A killed run loses
+those rows but not their files: the next run adopts each verified file in ``media/`` that has no
+ledger row (:mod:`~svm_toolkit.download.adopt`), so a kill costs only the downloads in flight.
+A re-run skips samples with a row unless ``retry`` names their status.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
+from svm_toolkit.download.adopt import adopt
 from svm_toolkit.download.cluster import RayDownloads, ray_results, start_pacer
 from svm_toolkit.download.config import DownloadConfig
 from svm_toolkit.download.pacing import CircuitBreaker, HostLimiter, RateLimiter
@@ -71,6 +73,8 @@ class DownloadSummary:
         bytes: media bytes written.
         seconds: wall time, seconds.
         breaker_pauses: times the circuit breaker paused the run.
+        adopted: samples recorded ``ok`` from a verified file an interrupted run had placed in
+            ``media/`` without its ledger row (not downloaded again; not in ``attempted``).
     """
 
     candidates: int
@@ -80,6 +84,7 @@ class DownloadSummary:
     bytes: int = 0
     seconds: float = 0.0
     breaker_pauses: int = 0
+    adopted: int = 0
 
     @property
     def failed(self) -> int:
@@ -97,8 +102,11 @@ class DownloadSummary:
         seconds = max(self.seconds, 1e-9)
         mb = self.bytes / 1e6
         speed = f"{self.attempted / seconds:.1f} videos/s, {mb / seconds:.1f} MB/s"
+        before = f"{self.skipped:,} done before"
+        if self.adopted:
+            before += f", {self.adopted:,} adopted from media/"
         return (
-            f"{self.attempted:,} videos ({self.skipped:,} done before): {statuses}; "
+            f"{self.attempted:,} videos ({before}): {statuses}; "
             f"{mb:,.1f} MB in {self.seconds:.1f} s ({speed})"
         )
 
@@ -163,11 +171,19 @@ def run_download(
     limits = ShardLimits(max_rows=2000)
     with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
         shutil.rmtree(scratch_root(layout), ignore_errors=True)  # a killed run's; we hold the lock
-        jobs, candidates, skipped = plan_jobs(
-            layout.root, config, latest_statuses(layout.ledger_dir, STAGE)
-        )
+        done = latest_statuses(layout.ledger_dir, STAGE)
+        jobs, candidates, skipped = plan_jobs(layout.root, config, done)
+        adoption = adopt(jobs, layout, config, done.keys())  # what a killed run placed
+        if adoption.results:
+            writer.write([_row(result) for result in adoption.results])
+            writer.flush()  # a second kill does not lose them
+        jobs = adoption.jobs
         logger.info(
-            "download: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
+            "download: %d candidates, %d done before, %d adopted, %d to do",
+            candidates,
+            skipped,
+            len(adoption.results),
+            len(jobs),
         )
         try:
             with _SOURCES[engine.name](jobs, layout, config, engine, sleep) as source:
@@ -184,6 +200,7 @@ def run_download(
         bytes=total_bytes,
         seconds=time.perf_counter() - started,
         breaker_pauses=pauses,
+        adopted=len(adoption.results),
     )
     logger.info("download: %s", summary.describe())
     return summary

@@ -308,3 +308,57 @@ def test_network_errors_are_never_disk_errors(error: Exception, status: str) -> 
     with pytest.raises(SampleError) as caught, _network(FAST):
         raise error
     assert caught.value.status == status
+
+
+def test_files_a_killed_run_placed_are_adopted_after_the_same_checks(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    urls = {
+        "good": server.url(Route.MEDIA, "clip.mp4"),
+        "page": server.url(Route.PAGE, "tall.mp4"),  # placed through yt-dlp
+        "cut": server.url(Route.MEDIA, "tall.mp4"),
+        "mute": server.url(Route.MEDIA, "clip.mp4"),
+    }
+    ds = dataset(tmp_path, urls)
+    first = run_download(ds, FAST)
+    assert first.by_status == {"ok": 4} and first.adopted == 0
+    for shard in (ds / "ledger").glob("download*"):  # killed before any commit
+        shard.unlink()
+    media = ds / "media"
+    cut = media / "cu" / "cut.mp4"
+    cut.write_bytes(cut.read_bytes()[:300])  # unreadable: deleted, downloaded again
+    mute = media / "mu" / "mute.mp4"
+    mute.write_bytes((server.root / "silent.mp4").read_bytes())  # no audio: the same
+    before = len(server.requests)
+    resumed = run_download(ds, FAST)
+    assert resumed.adopted == 2  # good and page, without a request
+    assert resumed.attempted == 2 and resumed.by_status == {"ok": 2}
+    assert "(0 done before, 2 adopted from media/)" in resumed.describe()
+    assert sorted(server.requests[before:]) == ["/media/clip.mp4", "/media/tall.mp4"]
+    rows = ledger(ds)
+    assert {k: r["status"] for k, r in rows.items()} == dict.fromkeys(urls, "ok")
+    good = rows["good"]
+    assert good["detail"] == "adopted: found in media/ after an interrupted run"
+    assert (good["format"], good["attempts"]) == ("adopted", 0)
+    assert good["media_path"] == "media/go/good.mp4"
+    assert (good["width"], good["height"], good["has_audio"]) == (160, 120, True)
+    assert good["bytes"] == (server.root / "clip.mp4").stat().st_size
+    assert rows["page"]["format"] == "adopted" and rows["page"]["height"] == 160
+    for sample in ("cut", "mute"):
+        assert rows[sample]["detail"] is None and rows[sample]["format"] == "direct"
+    assert cut.read_bytes() == (server.root / "tall.mp4").read_bytes()
+    assert mute.read_bytes() == (server.root / "clip.mp4").read_bytes()
+    assert run_download(ds, FAST).attempted == 0  # and a re-run is a no-op
+    assert leftovers(ds) == []
+
+
+def test_a_sample_with_a_ledger_row_is_never_adopted(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    ds = dataset(tmp_path, {"gone": server.url(Route.MISSING, "gone.mp4")})
+    assert run_download(ds, FAST).by_status == {"unavailable": 1}
+    gone = ds / "media" / "go" / "gone.mp4"  # e.g. an earlier download, before --retry ok
+    gone.parent.mkdir(parents=True)
+    gone.write_bytes((server.root / "clip.mp4").read_bytes())
+    retried = run_download(ds, _with(FAST, retry=("unavailable",)))
+    assert retried.adopted == 0 and retried.by_status == {"unavailable": 1}  # asked again
