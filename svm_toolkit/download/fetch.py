@@ -21,6 +21,7 @@ from typing import Any, Final
 from svm_toolkit import __version__, ffmpeg
 from svm_toolkit.classify import classify
 from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.details import http_detail, short_detail
 from svm_toolkit.download.limits import CHECK_EVERY_BYTES, DiskGuard, largest_file
 from svm_toolkit.download.netpolicy import Refused
 from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url, to_uri
@@ -62,9 +63,15 @@ class NotDirect(Exception):
     """The URL answered with a page, not media: hand it to yt-dlp."""
 
 
-def fail(message: str, default: Status = Status.NETWORK_ERROR) -> SampleError:
-    """Turn a raw message into a :class:`SampleError` through the classifier."""
-    return SampleError((classify(message) or default).value, message[:500])
+def fail(
+    message: str, default: Status = Status.NETWORK_ERROR, detail: str | None = None
+) -> SampleError:
+    """Turn a raw message into a :class:`SampleError` through the classifier.
+
+    The classifier reads all of ``message``; the error's detail is ``detail``, or the message
+    made short (:func:`~svm_toolkit.download.details.short_detail`).
+    """
+    return SampleError((classify(message) or default).value, detail or short_detail(message))
 
 
 def _too_large(written: int, cap: int) -> SampleError:
@@ -152,7 +159,7 @@ def _network(config: DownloadConfig) -> Iterator[None]:
     try:
         yield
     except HTTPStatusError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), detail=http_detail(exc.code, exc.reason, exc.head)) from None
     except Refused as exc:
         raise SampleError(Status.REFUSED_HOST.value, str(exc)[:500]) from None
     except (OSError, http.client.HTTPException) as exc:  # URLError, resets, timeouts, cut bodies

@@ -20,6 +20,7 @@ from typing import Final
 
 from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.details import short_detail, sniff_page
 from svm_toolkit.download.fetch import Deadline, NotDirect, cut_section, fetch_direct, fetch_ytdlp
 from svm_toolkit.download.limits import DiskGuard, LowDiskSpace
 from svm_toolkit.download.pacing import Breaker, Limiter
@@ -184,24 +185,46 @@ def _attempt(
         if fetched is None or path is None:  # yt-dlp fetches only the section itself
             fetched = fetch_ytdlp(job.url, scratch, config, deadline, job.section, guard)
             path = fetched.path
-        facts = probe_media(path)
+        facts = probe(path)
         _check_streams(facts, config)
         final = layout.media_path(job.sample_id, config.extension)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, final)
         return final, fetched.format, facts
-    except (SampleError, LowDiskSpace):
+    except LowDiskSpace:
         raise
+    except SampleError as exc:  # one short line, no path into the scratch folder (it goes)
+        raise SampleError(exc.status, short_detail(exc.detail, scratch)) from None
     except OSError as exc:  # the disk said no (full, read-only): the run goes on
-        raise SampleError(Status.IO_ERROR.value, f"{type(exc).__name__}: {exc}") from None
+        raise SampleError(
+            Status.IO_ERROR.value, short_detail(f"{type(exc).__name__}: {exc}", scratch)
+        ) from None
     except Exception as exc:  # a failure of one sample is never the run's
         logger.warning("download: %s failed unexpectedly: %r", job.sample_id, exc)
         logger.debug("download: %s", job.sample_id, exc_info=True)  # the traceback, with -vv
         raise SampleError(
-            Status.INTERNAL_ERROR.value, f"{type(exc).__name__}: {exc}"[:500]
+            Status.INTERNAL_ERROR.value, short_detail(f"{type(exc).__name__}: {exc}", scratch)
         ) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def probe(path: Path) -> MediaFacts:
+    """:func:`probe_media`, except that a web page or text served as media is ``not_media``.
+
+    A server that answers a video URL with an HTML page (a soft 404, a login or consent page, a
+    captive portal), even as ``video/mp4``, sent no media: the verdict is the page's, not a
+    decoder's.
+
+    Raises:
+        SampleError: ``not_media`` for a page or text, else as :func:`probe_media`.
+    """
+    try:
+        return probe_media(path)
+    except SampleError as exc:
+        if exc.status == Status.DECODE_ERROR.value and (what := sniff_page(path)):
+            raise SampleError(Status.NOT_MEDIA.value, what) from None
+        raise
 
 
 def _check_streams(facts: MediaFacts, config: DownloadConfig) -> None:

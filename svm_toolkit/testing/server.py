@@ -32,6 +32,29 @@ BOT_CHECK_TEXT: Final = (
     "Sign in to confirm you\u2019re not a bot. This helps protect our community."
 )
 
+#: What S3 answers when it sheds load (503 Slow Down): an XML error document.
+XML_SLOW_DOWN: Final = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    "<Message>Please reduce your request rate.</Message>"
+    "<RequestId>4442587FB7D0A2F9</RequestId></Error>"
+)
+#: A web server's 404 page: a whole HTML document, most of it markup.
+NOT_FOUND_PAGE: Final = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    "<title>404 Not Found</title><style>body{font-family:sans-serif;margin:4em}"
+    "h1{color:#c00}</style></head>\n<body>\n<h1>Not Found</h1>\n"
+    "<p>The requested URL was not found on this server.</p>\n"
+    + "<!-- padding so the page is as long as real ones -->\n" * 20
+    + "<hr><address>Apache/2.4.57 (Debian) Server at 127.0.0.1</address>\n</body></html>\n"
+)
+#: What a captive portal or a soft-error site sends as "the video": an HTML page.
+SOFT_ERROR_PAGE: Final = (
+    "<!DOCTYPE html><html><head><title>Video not available</title></head>"
+    "<body><h1>Sorry, this video is not available.</h1>"
+    + "<p>lorem ipsum</p>" * 50
+    + "</body></html>"
+)
+
 _CONTENT_TYPES: Final = {
     ".mp4": "video/mp4",
     ".m4a": "audio/mp4",
@@ -63,6 +86,12 @@ class Route(StrEnum):
     ENDLESS = "endless"  # video/mp4 with no length, zeros for as long as the client reads
     REDIRECT = "redirect"  # 302 to <name>, any URL (another scheme, port or address)
     PAGE_TO = "pageto"  # an HTML page whose <video> points at <name>, any URL (file:///...)
+    # What real platforms and storage answer (see the constants above the class):
+    FORBIDDEN = "forbidden"  # 403 Forbidden, empty body (an expired signed media URL)
+    PAGE_FORBIDDEN = "pageforbidden"  # a page that extracts fine; its <video> is /forbidden/<name>
+    XML_ERROR = "xmlerror"  # 503 with a storage XML error body (S3's SlowDown)
+    MISSING_PAGE = "missingpage"  # 404 with a whole HTML error page, as web servers send
+    HTML_AS_MEDIA = "htmlasmedia"  # 200 video/mp4 whose body is an HTML page (a soft error)
 
 
 class LoopbackServer(BackgroundServer):
@@ -127,6 +156,16 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 )
             elif route is Route.SERVER_ERROR:
                 self._text(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error", body=body)
+            elif route is Route.FORBIDDEN:
+                self._text(HTTPStatus.FORBIDDEN, "", body=body)
+            elif route is Route.PAGE_FORBIDDEN:
+                self._page(name, body=body, media=Route.FORBIDDEN)
+            elif route is Route.XML_ERROR:
+                self._text(HTTPStatus.SERVICE_UNAVAILABLE, XML_SLOW_DOWN, body=body, kind="xml")
+            elif route is Route.MISSING_PAGE:
+                self._text(HTTPStatus.NOT_FOUND, NOT_FOUND_PAGE, body=body, kind="html")
+            elif route is Route.HTML_AS_MEDIA:
+                self._text(HTTPStatus.OK, SOFT_ERROR_PAGE, body=body, kind="mp4")
             elif route is Route.PAGE:
                 self._page(name, body=body)
             elif route is Route.PAGE_TO:
@@ -144,11 +183,18 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self._media(route, name, body=body)
 
         def _text(
-            self, status: HTTPStatus, text: str, *, body: bool, retry_after: int | None = None
+            self,
+            status: HTTPStatus,
+            text: str,
+            *,
+            body: bool,
+            retry_after: int | None = None,
+            kind: str = "txt",
         ) -> None:
             data = text.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            content_type = "application/xml" if kind == "xml" else _CONTENT_TYPES[f".{kind}"]
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             if retry_after is not None:
                 self.send_header("Retry-After", str(retry_after))
@@ -156,11 +202,11 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if body:
                 self.wfile.write(data)
 
-        def _page(self, name: str, *, body: bool) -> None:
+        def _page(self, name: str, *, body: bool, media: Route = Route.MEDIA) -> None:
             if server._file(name) is None:
                 self._text(HTTPStatus.NOT_FOUND, "File not found", body=body)
                 return
-            src = html.escape(f"/{Route.MEDIA.value}/{quote(name)}")
+            src = html.escape(f"/{media.value}/{quote(name)}")
             self._html(f'<video controls src="{src}"></video>', body=body)
 
         def _html(self, inner: str, *, body: bool) -> None:

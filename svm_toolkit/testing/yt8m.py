@@ -43,6 +43,11 @@ GCS_ACCESS_DENIED: Final = (
     "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
     "<Message>Access denied.</Message></Error>"
 )
+#: What a storage service answers while it sheds load (a 503 with an XML error document).
+XML_SERVICE_UNAVAILABLE: Final = (
+    "<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable</Code>"
+    "<Message>Reduce your request rate.</Message></Error>"
+)
 SLOW_YOUTUBE_ID: Final = "slowAnswer0"
 FLAKY_YOUTUBE_ID: Final = "flakyAnswer"
 _LOOKUP_PATH: Final = re.compile(r"/2/j/i/(?P<prefix>[^/]{2})/(?P<pid>[^/]+)\.js")
@@ -154,6 +159,8 @@ class Answer(StrEnum):
     ERROR = "error"  # 500 Internal Server Error
     GARBAGE = "garbage"  # 200 with an HTML page
     FLAKY = "flaky"  # 503 the first time, FLAKY_YOUTUBE_ID after that
+    XML_FLAKY = "xmlflaky"  # 503 with XML_SERVICE_UNAVAILABLE the first time, then FLAKY_YOUTUBE_ID
+    XML_DOWN = "xmldown"  # 503 with XML_SERVICE_UNAVAILABLE every time
 
 
 class Yt8mLookupStub(BackgroundServer):
@@ -204,12 +211,18 @@ def _lookup_handler(stub: Yt8mLookupStub) -> type[BaseHTTPRequestHandler]:
                 )
             elif answer == Answer.FLAKY and stub.requests[pid] == 1:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable", "text/plain")
+            elif answer == Answer.XML_DOWN or (
+                answer == Answer.XML_FLAKY and stub.requests[pid] == 1
+            ):
+                self._send(
+                    HTTPStatus.SERVICE_UNAVAILABLE, XML_SERVICE_UNAVAILABLE, "application/xml"
+                )
             else:
                 if answer == Answer.SLOW and stub.stopping.wait(stub.slow_s):
                     return
                 if answer == Answer.SLOW:
                     youtube_id = SLOW_YOUTUBE_ID
-                elif answer == Answer.FLAKY:
+                elif answer in (Answer.FLAKY, Answer.XML_FLAKY):
                     youtube_id = FLAKY_YOUTUBE_ID
                 else:
                     youtube_id = str(answer)

@@ -1,10 +1,11 @@
 """Resolve YouTube-8M pseudo ids to YouTube ids through the official lookup files.
 
 ``<base>/2/j/i/<id[:2]>/<id>.js`` answers ``i("<id>","<11-char YouTube id>");``; a deleted video
-answers with a storage XML error page (``unavailable``). Each outcome is a row of
+answers 404 or 403 with a storage XML error page (``unavailable``). Each outcome is a row of
 ``ledger/resolve-*.parquet``, which is also the cache: an id that resolved or is gone is never
-asked again; a retryable failure (timeout, 429, 5xx, a garbage answer) is asked again on the
-next run. Lookups run concurrently, each retried with exponential backoff and jitter.
+asked again; a retryable failure (timeout, 429, 5xx whatever its body says, an XML error
+document included, a garbage answer) is asked again on the next run. Lookups run
+concurrently, each retried with exponential backoff and jitter.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from svm_toolkit.classify import RETRYABLE, classify
 from svm_toolkit.config import to_dict
+from svm_toolkit.download.details import body_gist, http_detail, one_line
 from svm_toolkit.download.netpolicy import NetPolicy, Refused
 from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url
 from svm_toolkit.io.paths import DatasetLayout
@@ -38,6 +40,8 @@ STAGE: Final = "resolve"
 FINAL: Final = frozenset({Status.OK.value, Status.UNAVAILABLE.value})
 _ANSWER: Final = re.compile(rb'\s*i\("(?P<pid>[^"]{1,32})","(?P<yt>[A-Za-z0-9_-]{11})"\);?\s*')
 _MAX_BODY: Final = 4096
+#: What the storage bucket's XML error document says for an object that does not exist.
+_GONE: Final = re.compile(r"<Code>\s*(NoSuchKey|AccessDenied)\s*</Code>")
 #: Commit the ledger every this many lookups, so a killed run re-asks at most this many.
 _SHARD_ROWS: Final = 500
 
@@ -83,8 +87,7 @@ def ask(pseudo_id: str, config: ResolveConfig) -> tuple[Status, str | None, str 
             while len(body) < _MAX_BODY and (chunk := opened.read1(_MAX_BODY - len(body))):
                 body += chunk
     except HTTPStatusError as exc:
-        message = f"HTTP Error {exc.code}: {exc.head[:120] or exc.reason}"
-        return classify(message) or Status.NETWORK_ERROR, None, message
+        return _http_status(exc), None, http_detail(exc.code, exc.reason, exc.head)
     except Refused as exc:
         return Status.REFUSED_HOST, None, str(exc)[:500]
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, cut answers
@@ -96,10 +99,29 @@ def ask(pseudo_id: str, config: ResolveConfig) -> tuple[Status, str | None, str 
     match = _ANSWER.fullmatch(body)
     if match and match.group("pid").decode() == pseudo_id:
         return Status.OK, match.group("yt").decode(), None
-    text = body[:120].decode(errors="replace").strip()
-    if body.lstrip().startswith(b"<?xml"):
-        return Status.UNAVAILABLE, None, f"lookup answered with an error document: {text}"
-    return Status.NETWORK_ERROR, None, f"unexpected answer from the lookup: {text!r}"
+    text = body.decode(errors="replace").strip()
+    if _GONE.search(text):  # the bucket's "no such object", even with a 200
+        return (
+            Status.UNAVAILABLE,
+            None,
+            f"lookup answered with an error document: {body_gist(text)}",
+        )
+    return Status.NETWORK_ERROR, None, f"unexpected answer from the lookup: {one_line(text, 120)!r}"
+
+
+def _http_status(exc: HTTPStatusError) -> Status:
+    """The status of an HTTP error answer: its code decides before any body text.
+
+    A 5xx is the service's trouble (retried, asked again next run) whatever its body says, an
+    XML error document included; a 404, 403 or 410 (``NoSuchKey``, ``AccessDenied``) is gone.
+    """
+    if exc.code >= 500:
+        return Status.NETWORK_ERROR
+    if exc.code == 429:
+        return Status.RATE_LIMITED
+    if exc.code in (403, 404, 410):
+        return Status.UNAVAILABLE
+    return classify(f"HTTP Error {exc.code}: {exc.reason}. {exc.head}") or Status.NETWORK_ERROR
 
 
 def resolve_one(
