@@ -3,11 +3,15 @@
 A verified file is renamed into ``media/`` at once, but its ledger row is committed with the
 next timed commit (``commit_every_s``); a run killed in between leaves finished files that no
 ledger row accounts for. Before downloading anything, a run looks for the file of each sample it
-is about to download that has **no ledger row at all**, verifies it exactly as a fresh download
-is verified (the size cap, :func:`~svm_toolkit.probe.probe_media`, the streams the format
-promises) and records it ``ok`` without a request; a file that fails is deleted and its sample
-downloaded again. A sample with a ledger row is never adopted: its row is the truth, and
-``--retry`` of a status asks for a new download.
+is about to download, verifies it exactly as a fresh download is verified (the size cap,
+:func:`~svm_toolkit.probe.probe_media`, the streams the format promises) and records it ``ok``
+without a request; a file that fails is deleted and its sample downloaded again.
+
+Only a sample that was **never ok** in the ledger is adopted: one without a row, or whose rows
+are all failures (a ``--retry`` run killed after placing its file). Download failures never
+touch ``media/``, so such a file can only come from an interrupted run. A sample with an ``ok``
+row in its history is downloaded again: ``--retry ok`` asks for a new file, and a file beside a
+later failure (an ``ok`` sample retried and then failing) is the old download, not this run's.
 
 Probing reads headers only (about 0.6 ms a file for a small clip), so 1,000 files take well under
 a second on a thread pool, before any download starts, on either engine.
@@ -58,15 +62,15 @@ def adopt(
     jobs: list[Job],
     layout: DatasetLayout,
     config: DownloadConfig,
-    recorded: Collection[str],
+    ever_ok: Collection[str],
 ) -> Adoption:
-    """Adopt the verified media files of ``jobs`` whose samples have no ledger row.
+    """Adopt the verified media files of ``jobs`` whose samples were never ``ok``.
 
     Args:
         jobs: the planned downloads.
         layout: the dataset.
         config: the run's settings (the file suffix, size cap and expected streams).
-        recorded: sample ids with any ledger row (never adopted).
+        ever_ok: sample ids with an ``ok`` row anywhere in their ledger history (never adopted).
 
     Returns:
         The adopted results and the jobs left to download.
@@ -74,7 +78,7 @@ def adopt(
     candidates = [
         job
         for job in jobs
-        if job.sample_id not in recorded
+        if job.sample_id not in ever_ok
         and layout.media_path(job.sample_id, config.extension).is_file()
     ]
     if not candidates:
@@ -85,7 +89,7 @@ def adopt(
     adopted = {r.sample_id for r in results}
     rejected = len(found) - len(results)
     logger.info(
-        "download: adopted %d files found in media/ without a ledger row (%d failed verification "
+        "download: adopted %d files an interrupted run placed in media/ (%d failed verification "
         "and are downloaded again)",
         len(results),
         rejected,

@@ -4,7 +4,7 @@ A thread pool runs :func:`download_sample` under a global rate limit, per-host l
 circuit breaker. Each outcome is a ledger row; a timer thread commits the ledger every few
 seconds, whatever the downloads do (every one may hang until its deadline). A killed run loses
 those rows but not their files: the next run adopts each verified file in ``media/`` that has no
-ledger row (:mod:`~svm_toolkit.download.adopt`), so a kill costs only the downloads in flight.
+``ok`` row (:mod:`~svm_toolkit.download.adopt`), so a kill costs only the downloads in flight.
 A re-run skips samples with a row unless ``retry`` names their status.
 """
 
@@ -38,7 +38,8 @@ from svm_toolkit.download.ytdlp_pool import close_children
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import ray_session
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses
+from svm_toolkit.io.reconcile import ledger_state
+from svm_toolkit.io.shards import ShardLimits, ShardWriter
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
 
@@ -171,9 +172,9 @@ def run_download(
     limits = ShardLimits(max_rows=2000)
     with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
         shutil.rmtree(scratch_root(layout), ignore_errors=True)  # a killed run's; we hold the lock
-        done = latest_statuses(layout.ledger_dir, STAGE)
-        jobs, candidates, skipped = plan_jobs(layout.root, config, done)
-        adoption = adopt(jobs, layout, config, done.keys())  # what a killed run placed
+        state = ledger_state(layout.ledger_dir, STAGE)
+        jobs, candidates, skipped = plan_jobs(layout.root, config, state.latest)
+        adoption = adopt(jobs, layout, config, state.ever_ok)  # what a killed run placed
         if adoption.results:
             writer.write([_row(result) for result in adoption.results])
             writer.flush()  # a second kill does not lose them

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from svm_toolkit.download import BreakerOpen, DownloadConfig, run_download
+from svm_toolkit.download.adopt import adopt
+from svm_toolkit.download.sample import Job
+from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import read_shards
 from svm_toolkit.manifest import MANIFEST_PRESETS, ManifestConfig, build_manifest
 from svm_toolkit.testing import LoopbackServer, MediaSpec, Route, make_media
@@ -352,13 +355,24 @@ def test_files_a_killed_run_placed_are_adopted_after_the_same_checks(
     assert leftovers(ds) == []
 
 
-def test_a_sample_with_a_ledger_row_is_never_adopted(
+def test_a_file_is_adopted_only_for_a_sample_never_ok(
     tmp_path: Path, server: LoopbackServer
 ) -> None:
-    ds = dataset(tmp_path, {"gone": server.url(Route.MISSING, "gone.mp4")})
-    assert run_download(ds, FAST).by_status == {"unavailable": 1}
-    gone = ds / "media" / "go" / "gone.mp4"  # e.g. an earlier download, before --retry ok
-    gone.parent.mkdir(parents=True)
-    gone.write_bytes((server.root / "clip.mp4").read_bytes())
+    ds = dataset(
+        tmp_path,
+        {"failed": server.url(Route.MISSING, "x.mp4"), "good": server.url(Route.MEDIA, "clip.mp4")},
+    )
+    assert run_download(ds, FAST).by_status == {"ok": 1, "unavailable": 1}
+    # a --retry run placed the failed sample's file and was killed before its commit
+    placed = ds / "media" / "fa" / "failed.mp4"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes((server.root / "clip.mp4").read_bytes())
+    before = len(server.requests)
     retried = run_download(ds, _with(FAST, retry=("unavailable",)))
-    assert retried.adopted == 0 and retried.by_status == {"unavailable": 1}  # asked again
+    assert (retried.adopted, retried.attempted) == (1, 0) and len(server.requests) == before
+    assert ledger(ds)["failed"]["status"] == "ok"
+    # a sample with an ok row in its history is never adopted (its file is an old download)
+    layout = DatasetLayout(ds)
+    jobs = [Job(s, "http://127.0.0.1/", "url") for s in ("failed", "good")]
+    kept = adopt(jobs, layout, FAST, ever_ok={"failed", "good"})
+    assert kept.results == [] and kept.jobs == jobs and placed.exists()
