@@ -37,6 +37,9 @@ from urllib.parse import urlsplit
 #: Seconds past the deadline after which the child kills its own group (the parent kills first).
 GRACE_S = 5.0
 TOO_LARGE = "larger than the size cap"
+#: yt-dlp's match filter for every fetch (unless the options bring their own): a livestream in
+#: progress would be recorded until the deadline and end as a timeout; it is ``live`` instead.
+NOT_LIVE = "!is_live"
 
 
 def _load_netpolicy() -> Any:
@@ -114,15 +117,18 @@ def check_format_url(policy: Any, url: str) -> None:
 
 
 class _Log:
-    """yt-dlp's messages: errors kept for the result, the size-cap notice noticed."""
+    """yt-dlp's messages: errors kept for the result, the size-cap and filter notices noticed."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.too_large: str | None = None
+        self.rejected: str | None = None
 
     def debug(self, message: str) -> None:
         if "larger than max-filesize" in message:
             self.too_large = message.strip()
+        elif "does not pass filter" in message:
+            self.rejected = message.strip()
 
     def info(self, message: str) -> None:
         self.debug(message)
@@ -160,7 +166,12 @@ def _decode_credentials() -> None:
 def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
     import yt_dlp
     from yt_dlp.postprocessor import PostProcessor
-    from yt_dlp.utils import DownloadCancelled, DownloadError, download_range_func
+    from yt_dlp.utils import (
+        DownloadCancelled,
+        DownloadError,
+        download_range_func,
+        match_filter_func,
+    )
 
     policy = policy_module.NetPolicy(**request["policy"])
     _policy[:] = [policy]
@@ -197,6 +208,7 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
             return [], info
 
     options = dict(request["options"])
+    options.setdefault("match_filter", match_filter_func(NOT_LIVE))
     options.update(
         logger=log,
         progress_hooks=[check_size],
@@ -226,6 +238,9 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
         return {"kind": "crash", "detail": f"{type(exc).__name__}: {exc}"}
     if log.too_large:
         return {"kind": "too_large", "detail": log.too_large}
+    if log.rejected:  # a live stream (classified ``live``), or the options' own match filter
+        live = f"({NOT_LIVE})" in log.rejected
+        return {"kind": "error" if live else "empty", "detail": _rejected(log.rejected)}
     files = [
         p for p in scratch.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
     ]
@@ -233,6 +248,15 @@ def _fetch(request: dict[str, Any], log: _Log) -> dict[str, Any]:
         return {"kind": "empty", "detail": "yt-dlp finished without writing a file"}
     chosen = max(files, key=lambda p: p.stat().st_size)
     return {"kind": "ok", "path": str(chosen), "format": str((info or {}).get("format_id") or "")}
+
+
+def _rejected(message: str) -> str:
+    """yt-dlp's "<title> does not pass filter (...), skipping .." as a detail a person can use."""
+    reason = message.partition("does not pass filter")[2].strip(" ,.").removesuffix("skipping")
+    reason = f"does not pass filter {reason.strip(' ,.')}"
+    if f"({NOT_LIVE})" in reason:
+        return f"a live stream in progress, not recorded (yt-dlp: {reason}); retry after it ends"
+    return f"yt-dlp skipped it: it {reason}"
 
 
 def main() -> None:

@@ -55,6 +55,13 @@ SOFT_ERROR_PAGE: Final = (
     + "</body></html>"
 )
 
+#: A livestream's HLS media playlist: segments so far, no ``#EXT-X-ENDLIST`` (yt-dlp's generic
+#: extractor reads that as ``live_status: is_live``).
+LIVE_PLAYLIST: Final = (
+    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1041\n"
+    "#EXTINF:2.000,\nsegment1041.ts\n#EXTINF:2.000,\nsegment1042.ts\n"
+)
+
 _CONTENT_TYPES: Final = {
     ".mp4": "video/mp4",
     ".m4a": "audio/mp4",
@@ -66,6 +73,7 @@ _CONTENT_TYPES: Final = {
     ".wav": "audio/wav",
     ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
+    ".m3u8": "application/vnd.apple.mpegurl",
 }
 
 
@@ -92,6 +100,7 @@ class Route(StrEnum):
     XML_ERROR = "xmlerror"  # 503 with a storage XML error body (S3's SlowDown)
     MISSING_PAGE = "missingpage"  # 404 with a whole HTML error page, as web servers send
     HTML_AS_MEDIA = "htmlasmedia"  # 200 video/mp4 whose body is an HTML page (a soft error)
+    LIVE = "live"  # an HLS playlist with no end (#EXT-X-ENDLIST): a livestream in progress
 
 
 class LoopbackServer(BackgroundServer):
@@ -166,6 +175,8 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self._text(HTTPStatus.NOT_FOUND, NOT_FOUND_PAGE, body=body, kind="html")
             elif route is Route.HTML_AS_MEDIA:
                 self._text(HTTPStatus.OK, SOFT_ERROR_PAGE, body=body, kind="mp4")
+            elif route is Route.LIVE:
+                self._text(HTTPStatus.OK, LIVE_PLAYLIST, body=body, kind="m3u8")
             elif route is Route.PAGE:
                 self._page(name, body=body)
             elif route is Route.PAGE_TO:

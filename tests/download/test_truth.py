@@ -5,10 +5,10 @@ and a detail a person can use.
 
 The routes (svm_toolkit/testing/server.py) stand for: an expired signed media URL (a page that
 extracts fine, then 403 on the media bytes), a storage service shedding load (503 with an XML
-body), a web server's whole 404 page, an HTML page served as ``video/mp4``. yt-dlp's generic
-extractor has no notion of an upcoming live event (only YouTube's and a few sites' extractors
-report ``is_upcoming``), so that verdict is tested on yt-dlp's own messages in
-tests/download/test_messages.py, not here.
+body), a web server's whole 404 page, an HTML page served as ``video/mp4``, a livestream in
+progress (an HLS playlist with no end). yt-dlp's generic extractor has no notion of an upcoming
+live event (only YouTube's and a few sites' extractors report ``is_upcoming``), so that verdict
+is tested on yt-dlp's own messages in tests/download/test_messages.py, not here.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def test_each_platform_answer_is_its_status_retried_as_it_should_be(
         "missing": server.url(Route.MISSING_PAGE, "clip.mp4"),  # 404 + a whole HTML page
         "soft404": server.url(Route.HTML_AS_MEDIA, "clip.mp4"),  # HTML as video/mp4
         "page_named_mp4": server.url(Route.MEDIA, "page.mp4"),  # HTML from a .mp4 file
+        "live": server.url(Route.LIVE, "stream.m3u8"),  # a livestream in progress
         "ok": server.url(Route.PAGE, "clip.mp4"),
     }
     ds = dataset(tmp_path, urls)
@@ -70,6 +71,7 @@ def test_each_platform_answer_is_its_status_retried_as_it_should_be(
         "missing": Status.UNAVAILABLE,
         "soft404": Status.NOT_MEDIA,
         "page_named_mp4": Status.NOT_MEDIA,
+        "live": Status.LIVE,  # not recorded until the deadline: a verdict at once
         "ok": Status.OK,
     }
     assert {k: r["status"] for k, r in rows.items()} == {k: s.value for k, s in expected.items()}
@@ -97,9 +99,17 @@ def test_each_platform_answer_is_its_status_retried_as_it_should_be(
     assert "HTTP Error 403: Forbidden" in details["expired"]
     assert details["soft404"] == "the server sent a web page, not media: Video not available"
     assert details["page_named_mp4"] == details["soft404"]
-    # Permanent verdicts are final; the retryable ones are asked again only with --retry.
+    assert details["live"] == (
+        "a live stream in progress, not recorded (yt-dlp: does not pass filter (!is_live));"
+        " retry after it ends"
+    )
+    # A re-run does nothing; --retry live asks the stream again (it may have ended by then).
     again = svm_download(ds, "--config", _fast(tmp_path))
-    assert again.returncode == 0 and "0 videos (6 done before)" in again.stdout, again.stdout
+    assert again.returncode == 0 and "0 videos (7 done before)" in again.stdout, again.stdout
+    before = server.requests.count("/live/stream.m3u8")
+    later = svm_download(ds, "--config", _fast(tmp_path), "--retry", "live")
+    assert later.returncode == 0 and server.requests.count("/live/stream.m3u8") > before
+    assert ledger(ds)["live"]["status"] == "live"
 
 
 def test_a_broken_file_is_still_a_decode_error_with_a_short_detail(
