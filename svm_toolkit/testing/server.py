@@ -101,6 +101,7 @@ class Route(StrEnum):
     MISSING_PAGE = "missingpage"  # 404 with a whole HTML error page, as web servers send
     HTML_AS_MEDIA = "htmlasmedia"  # 200 video/mp4 whose body is an HTML page (a soft error)
     LIVE = "live"  # an HLS playlist with no end (#EXT-X-ENDLIST): a livestream in progress
+    STATUS = "status"  # <name> is an HTTP status code (401, 451...): that code and its phrase
 
 
 class LoopbackServer(BackgroundServer):
@@ -130,6 +131,15 @@ class LoopbackServer(BackgroundServer):
         if path.parent != self.root and self.root not in path.parents:
             return None
         return path if path.is_file() else None
+
+
+def _status(name: str) -> HTTPStatus:
+    """The error status a ``status`` route names (``451``, ``451.mp4``); 400 for anything else."""
+    try:
+        code = HTTPStatus(int(name)) if name.isdigit() else HTTPStatus.BAD_REQUEST
+    except ValueError:
+        return HTTPStatus.BAD_REQUEST
+    return code if code >= 400 else HTTPStatus.BAD_REQUEST
 
 
 def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
@@ -177,6 +187,9 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self._text(HTTPStatus.OK, SOFT_ERROR_PAGE, body=body, kind="mp4")
             elif route is Route.LIVE:
                 self._text(HTTPStatus.OK, LIVE_PLAYLIST, body=body, kind="m3u8")
+            elif route is Route.STATUS:
+                code = _status(Path(name).stem)
+                self._text(code, code.phrase, body=body)
             elif route is Route.PAGE:
                 self._page(name, body=body)
             elif route is Route.PAGE_TO:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,42 @@ def test_each_platform_answer_is_its_status_retried_as_it_should_be(
     later = svm_download(ds, "--config", _fast(tmp_path), "--retry", "live")
     assert later.returncode == 0 and server.requests.count("/live/stream.m3u8") > before
     assert ledger(ds)["live"]["status"] == "live"
+
+
+@pytest.mark.parametrize("behind_a_page", [False, True], ids=["direct", "yt-dlp"])
+def test_each_http_status_decides_the_verdict_and_the_retries(
+    tmp_path: Path, server: LoopbackServer, behind_a_page: bool
+) -> None:
+    """The HTTP status decides, for a direct file (our fetcher) and for media bytes behind a page
+    that extracted fine (yt-dlp's "unable to download video data: HTTP Error <code>")."""
+    expected = {
+        401: Status.LOGIN_REQUIRED,  # cookies
+        408: Status.TIMEOUT,
+        410: Status.UNAVAILABLE,
+        451: Status.GEO_BLOCKED,  # a legal block where the request came from: a proxy elsewhere
+        502: Status.NETWORK_ERROR,
+        504: Status.NETWORK_ERROR,
+    }
+    urls = {}
+    for code in expected:
+        url = server.url(Route.STATUS, f"{code}.mp4")
+        urls[f"s{code}"] = server.url(Route.PAGE_TO, url) if behind_a_page else url
+    ds = dataset(tmp_path, urls)
+    result = svm_download(ds, "--attempts", str(ATTEMPTS), "--config", _fast(tmp_path))
+    assert result.returncode == 0, result.stderr
+    rows = ledger(ds)
+    got = {int(k[1:]): (r["status"], r["attempts"]) for k, r in rows.items()}
+    want = {
+        code: (status.value, ATTEMPTS if status in RETRYABLE else 1)
+        for code, status in expected.items()
+    }
+    assert got == want
+    for code in expected:  # every attempt asked the server (yt-dlp may ask twice)
+        asked = server.requests.count(f"/status/{code}.mp4")
+        assert asked >= want[code][1], (code, asked)
+        phrase = HTTPStatus(code).phrase
+        detail = str(rows[f"s{code}"]["detail"])
+        assert f"HTTP Error {code}: {phrase}" in detail and len(detail) <= MAX_DETAIL
 
 
 def test_a_broken_file_is_still_a_decode_error_with_a_short_detail(
