@@ -133,12 +133,38 @@ def parse_status(value: str) -> tuple[Status, str | None]:
     return status, reason or None
 
 
-def check_retry(statuses: Sequence[str]) -> None:
-    """Check the statuses a ``--retry`` option names (any failure status or ``filtered:x``).
+#: How to redo the ``ok`` samples of each stage that takes ``--retry``: ``--retry`` redoes
+#: failures only, so a finished output is never overwritten by accident; a stage redoes an ``ok``
+#: sample whose output is gone.
+REDO_OK: Final[Mapping[str, str]] = {
+    "download": "delete DATASET/media/ and DATASET/ledger/download-*.parquet (for some "
+    "samples: their media files and their ledger rows; a file left in media/ without a row is "
+    "adopted as it is), then run svm download again",
+    "preprocess": "delete DATASET/preprocess/fingerprints/ (every ok sample without its "
+    "fingerprints is redone), then run svm preprocess again",
+    "extract": "delete DATASET/features/<extractor>/ (every ok video without its feature row "
+    "is redone), then run svm extract again",
+}
+
+
+def check_retry(statuses: Sequence[str], stage: str) -> None:
+    """Check the statuses a ``--retry`` option names: any failure status or ``filtered:x``.
+
+    One rule for every stage: ``ok`` is refused with how to redo that stage's ``ok`` samples
+    (:data:`REDO_OK`).
+
+    Args:
+        statuses: the statuses named.
+        stage: the stage, a key of :data:`REDO_OK` (``download``, ``preprocess``, ``extract``).
 
     Raises:
-        ConfigError: an unknown status (the message lists the known ones).
+        ConfigError: ``ok`` or an unknown status (the message lists the known ones).
     """
+    if Status.OK.value in statuses:
+        raise ConfigError(
+            f"--retry ok: --retry redoes failed samples only; to redo the ok samples of "
+            f"{stage}, {REDO_OK[stage]}"
+        )
     known = {s.value for s in Status} - {Status.OK.value}
     unknown = [s for s in statuses if s not in known and not s.startswith(f"{Status.FILTERED}:")]
     if unknown:

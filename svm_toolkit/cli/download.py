@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Final
 
 import click
 
@@ -14,6 +16,46 @@ from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE
 
 _DEFAULT = DownloadConfig()
 
+#: Format flags that cannot be combined, and why: each would silently undo the other.
+_CONFLICTS: Final = (
+    ("format", "max_height", "--format replaces the selector --max-height builds; put the "
+     "height in the selector, e.g. --format 'bv*[height<=720]+ba/b'"),
+    ("format", "audio_only", "--format replaces the audio selector of --audio-only; give one "
+     "of them (for your own audio-only selector, set format and audio_only in --config)"),
+    ("audio_only", "max_height", "--audio-only fetches no video, so --max-height would do "
+     "nothing"),
+)  # fmt: skip
+_FLAGS: Final = {"format": "--format", "audio_only": "--audio-only", "max_height": "--max-height"}
+
+
+def check_format_flags(
+    flags: Mapping[str, Any], file: Mapping[str, Any], where: str = "--config"
+) -> None:
+    """Refuse a format flag combined with one that conflicts with it (exit code 2).
+
+    A flag conflicts with another flag, or with the other setting in the config file. Both
+    from the config file are allowed: there they are a deliberate pair (``format`` with
+    ``audio_only``: an audio-only download with your own selector).
+
+    Args:
+        flags: the command line's values (``None``/``False``: not given).
+        file: the config file's values.
+        where: the config file's name, for the message.
+
+    Raises:
+        click.UsageError: the first conflict, naming both flags.
+    """
+
+    def given(values: Mapping[str, Any], name: str) -> bool:
+        return values.get(name) not in (None, False)
+
+    for a, b, why in _CONFLICTS:
+        if not (given(flags, a) or given(flags, b)):
+            continue
+        if (given(flags, a) or given(file, a)) and (given(flags, b) or given(file, b)):
+            names = [_FLAGS[n] if given(flags, n) else f"{n} (in {where})" for n in (a, b)]
+            raise click.UsageError(f"{names[0]} and {names[1]} cannot be used together: {why}")
+
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -22,7 +64,12 @@ _DEFAULT = DownloadConfig()
     type=click.IntRange(min=1),
     help=f"Tallest video, pixels [default: {_DEFAULT.max_height}].",
 )
-@click.option("--format", "format_", help="yt-dlp format selector (overrides --max-height).")
+@click.option(
+    "--format",
+    "format_",
+    help="yt-dlp format selector, instead of the one --max-height or --audio-only builds "
+    "(not together with them).",
+)
 @click.option("--audio-only", is_flag=True, default=None, help="Fetch audio only (m4a).")
 @click.option(
     "--concurrency",
@@ -51,7 +98,16 @@ _DEFAULT = DownloadConfig()
     help=f"Tries per sample for 429, timeouts, network errors [default: {_DEFAULT.max_attempts}].",
 )
 @click.option(
-    "--retry", help="Re-download samples whose last status is one of these (comma-separated)."
+    "--max-connect-failures",
+    type=click.IntRange(min=0),
+    help="Stop the run after this many attempts in a row could not connect (refused, DNS, "
+    "unreachable: the service or the network is down); 0: never "
+    f"[default: {_DEFAULT.max_connect_failures}].",
+)
+@click.option(
+    "--retry",
+    help="Re-download samples whose last status is one of these (comma-separated); not ok "
+    "(to redo ok samples, delete their files and rows: the message of --retry ok says where).",
 )
 @click.option(
     "--cookies", type=click.Path(exists=True, dir_okay=False), help="cookies.txt for yt-dlp."
@@ -134,7 +190,10 @@ def download(
     \b
     Pacing: retries with backoff for 429 / timeouts / network errors, --rate and
     --per-host limits, and a circuit breaker that pauses the run after 5 refusals in a
-    row (429 or "confirm you're not a bot") and stops after 3 pauses.
+    row (429 or "confirm you're not a bot") and stops after 3 pauses. When
+    --max-connect-failures attempts in a row cannot connect at all (connection refused,
+    a name that does not resolve, an unreachable network) the run stops at once
+    (exit code 1, finished samples kept; --retry network_error resumes).
 
     \b
     Safety: each sample ends by --timeout (all attempts together), however slowly a
@@ -160,8 +219,10 @@ def download(
     """
     engine = engine_config(flags)
     base = _DEFAULT
+    overrides = load_overrides(config_file) if config_file is not None else {}
+    check_format_flags({**flags, "format": format_}, overrides, str(config_file))
     if config_file is not None:
-        base = replace(base, load_overrides(config_file), where=str(config_file))
+        base = replace(base, overrides, where=str(config_file))
     statuses = tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else None
     deny = (*base.deny_hosts, *deny_hosts) if deny_hosts else None
     config = replace(base, {**flags, "format": format_, "retry": statuses, "deny_hosts": deny})

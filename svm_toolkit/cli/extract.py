@@ -119,7 +119,11 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     help="VGGish's PCA parameters (vggish_pca_params.npz): store vggish features in the "
     "AudioSet/YT8M form (PCA, whitening, 8-bit), dequantised.",
 )
-@click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
+@click.option(
+    "--retry",
+    help="Redo samples whose last status is one of these (comma-separated); not ok (to redo "
+    "ok samples, delete the features: the message of --retry ok says where).",
+)
 @engine_options(models=True)
 def extract(
     dataset: Path,

@@ -229,6 +229,14 @@ def info(dataset: Path) -> None:
     help="Never look ids up at this host (and its subdomains) or network; repeatable.",
 )
 @click.option(
+    "--max-connect-failures",
+    type=click.IntRange(min=0),
+    default=ResolveConfig().max_connect_failures,
+    show_default=True,
+    help="Stop after this many lookups in a row could not connect (refused, DNS, unreachable: "
+    "the service or the network is down); 0: never.",
+)
+@click.option(
     "--features",
     is_flag=True,
     help="Write YT8M's rgb/audio features to features/yt8m_rgb|yt8m_audio.",
@@ -254,6 +262,7 @@ def yt8m(
     timeout_s: float,
     allow_private_hosts: bool,
     deny_hosts: tuple[str, ...],
+    max_connect_failures: int,
     features: bool,
     skip_bad_records: bool,
     overwrite: bool,
@@ -288,6 +297,7 @@ def yt8m(
             timeout_s=timeout_s,
             allow_private_hosts=allow_private_hosts,
             deny_hosts=deny_hosts,
+            max_connect_failures=max_connect_failures,
         )
         if resolve
         else None

@@ -54,7 +54,11 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     help="Longest video read, seconds; longer ones are too_long, never decoded whole "
     "[default: the preset's: generic 3600, svm10k 900, yt8m_music 3000].",
 )
-@click.option("--retry", help="Redo samples whose last status is one of these (comma-separated).")
+@click.option(
+    "--retry",
+    help="Redo samples whose last status is one of these (comma-separated); not ok (to redo "
+    "ok samples, delete the fingerprints: the message of --retry ok says where).",
+)
 @click.option(
     "--config",
     "config_file",

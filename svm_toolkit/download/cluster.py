@@ -38,6 +38,7 @@ class Pacer:
             config.breaker_threshold,
             config.breaker_pause_s,
             config.breaker_max_pauses,
+            max_connect_failures=config.max_connect_failures,
         )
 
     def acquire(self) -> None:
@@ -56,9 +57,9 @@ class Pacer:
         """Block while the run is paused; raise ``BreakerOpen`` once it gave up."""
         self.breaker.wait()
 
-    def record(self, status: str) -> None:
-        """Count one outcome for the breaker."""
-        self.breaker.record(status)
+    def record(self, status: str, detail: str | None = None) -> None:
+        """Count one outcome for the breaker (``detail`` tells a connect failure)."""
+        self.breaker.record(status, detail)
 
     def pauses(self) -> int:
         """Times the breaker paused the run."""
@@ -90,8 +91,8 @@ class _RemoteBreaker:
 
         ray.get(self.pacer.wait.remote())  # re-raises BreakerOpen
 
-    def record(self, status: str) -> None:
-        self.pacer.record.remote(status)
+    def record(self, status: str, detail: str | None = None) -> None:
+        self.pacer.record.remote(status, detail)
 
 
 @dataclass(frozen=True, slots=True)

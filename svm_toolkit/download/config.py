@@ -8,6 +8,7 @@ from typing import Any
 
 from svm_toolkit.download.limits import default_file_cap_mb
 from svm_toolkit.download.netpolicy import NetPolicy
+from svm_toolkit.download.pacing import DEFAULT_MAX_CONNECT_FAILURES
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.schema import check_retry
 
@@ -34,6 +35,10 @@ class DownloadConfig:
         breaker_threshold: consecutive ``rate_limited``/``bot_check`` outcomes that pause the run.
         breaker_pause_s: how long the run pauses then, seconds.
         breaker_max_pauses: pauses before the run stops with a message (the rest stays to do).
+        max_connect_failures: attempts in a row that could not connect at all (connection
+            refused, DNS failure, unreachable network) before the run stops with a message,
+            finished rows committed, the rest to do (0: never stop). 20 is more than the
+            attempts of a few samples, so one dead host among many does not stop the run.
         cookies: a Netscape cookies.txt file, passed to yt-dlp.
         cookies_from_browser: a browser name yt-dlp reads cookies from (``firefox``, ``chrome``...).
         proxy: a proxy URL for every request.
@@ -69,6 +74,7 @@ class DownloadConfig:
     breaker_threshold: int = 5
     breaker_pause_s: float = 60.0
     breaker_max_pauses: int = 3
+    max_connect_failures: int = DEFAULT_MAX_CONNECT_FAILURES
     cookies: str | None = None
     cookies_from_browser: str | None = None
     proxy: str | None = None
@@ -94,6 +100,11 @@ class DownloadConfig:
             bad.append(f"max_file_mb={self.max_file_mb}")
         if bad:
             raise ConfigError(f"download settings must be > 0: {', '.join(bad)}")
+        if self.max_connect_failures < 0:
+            raise ConfigError(
+                "max_connect_failures must be >= 0 (0: never stop), "
+                f"got {self.max_connect_failures}"
+            )
         if self.min_free_gb < 0:
             raise ConfigError(f"min_free_gb must be >= 0, got {self.min_free_gb}")
         try:
@@ -104,7 +115,7 @@ class DownloadConfig:
             ) from None
         if self.max_failure_rate is not None and not 0 <= self.max_failure_rate <= 1:
             raise ConfigError(f"max_failure_rate must be in [0, 1], got {self.max_failure_rate}")
-        check_retry(self.retry)
+        check_retry(self.retry, "download")
 
     @property
     def format_selector(self) -> str:

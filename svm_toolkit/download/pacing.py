@@ -1,16 +1,20 @@
 """Pacing shared by all download workers: a global rate limit, per-host limits, a circuit breaker.
 
+The breaker also stops a run whose server cannot be reached at all (:class:`ConnectFailures`):
+connection refused, a name that does not resolve, an unreachable network.
+
 Clocks and sleeps are injectable so tests count instead of timing.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Final, Protocol
 
 from svm_toolkit.errors import SvmError
 from svm_toolkit.schema import Status
@@ -29,8 +33,8 @@ class Breaker(Protocol):
     def wait(self) -> None:
         """Block while the run is paused; raise :class:`BreakerOpen` once it gave up."""
 
-    def record(self, status: str) -> None:
-        """Count one outcome."""
+    def record(self, status: str, detail: str | None = None) -> None:
+        """Count one outcome (``detail``: its message, which tells a connect failure)."""
 
 
 class RateLimiter:
@@ -102,17 +106,102 @@ class BreakerOpen(SvmError):
     """The platform keeps refusing (rate limits, bot checks): the run stopped to protect the IP."""
 
 
+class ServiceDown(BreakerOpen):
+    """Every request failed to connect (refused, DNS, unreachable): the run stopped.
+
+    A :class:`BreakerOpen`, so every path that stops a run on the breaker (finished rows
+    committed first, the samples not reached left to do) stops it on this too; same exit code.
+    """
+
+
+#: What a request that never reached a server says: the errno texts of Linux, macOS and Windows
+#: as Python words them, and urllib3's wrappers as yt-dlp quotes them ("Failed to resolve
+#: 'host' (...)" in urllib3/exceptions.py, "Unable to connect to proxy" in urllib3/connection.py).
+CONNECT_FAILURE: Final = re.compile(
+    r"connection refused|actively refused it|failed to resolve '|name or service not known"
+    r"|temporary failure in name resolution|no address associated with hostname"
+    r"|nodename nor servname provided|getaddrinfo failed|network is unreachable"
+    r"|no route to host|host is unreachable|unable to connect to proxy",
+    re.IGNORECASE,
+)
+#: A server answered: whatever its page says ("connection refused" in a 502 page), it is up.
+_ANSWERED: Final = re.compile(r"HTTP Error \d{3}", re.IGNORECASE)
+#: Consecutive connect failures that stop a run (``max_connect_failures``): more than the
+#: retries of a few samples, so one dead host among many does not stop it.
+DEFAULT_MAX_CONNECT_FAILURES: Final = 20
+
+
+def is_connect_failure(status: str, detail: str | None) -> bool:
+    """Whether an outcome is a request that never reached a server.
+
+    Example:
+        >>> is_connect_failure("network_error", "URLError: [Errno 111] Connection refused")
+        True
+        >>> is_connect_failure("network_error", "HTTP Error 502: connection refused upstream")
+        False
+    """
+    if status != Status.NETWORK_ERROR.value or not detail:
+        return False
+    return bool(CONNECT_FAILURE.search(detail)) and not _ANSWERED.search(detail)
+
+
+class ConnectFailures:
+    """Counts requests in a row that failed to connect; at ``limit`` the service is down.
+
+    Any other outcome (an answer, even an error page; a timeout) starts the count again. Used
+    by the download breaker and the YT8M resolver. Thread-safe.
+
+    Args:
+        limit: consecutive connect failures that stop the run (0: never stop).
+        what: what the run asks, for the message (``downloads``, ``lookups``).
+        resume: how to go on once the service is back, for the message.
+    """
+
+    def __init__(self, limit: int, *, what: str, resume: str) -> None:
+        self.limit, self.what, self.resume = limit, what, resume
+        self._count = 0
+        self._lock = threading.Lock()
+        self.down: ServiceDown | None = None
+
+    def record(self, status: str, detail: str | None) -> ServiceDown | None:
+        """Count one attempt's outcome; return the stop once ``limit`` failures came in a row."""
+        with self._lock:
+            if self.down is not None:
+                return self.down
+            if not is_connect_failure(status, detail):
+                self._count = 0
+                return None
+            self._count += 1
+            if not self.limit or self._count < self.limit:
+                return None
+            self.down = ServiceDown(
+                f"{self._count} {self.what} in a row could not connect (last: "
+                f"{str(detail)[:200]}): the service, the network, DNS or the proxy is down; "
+                f"stopped instead of spending every sample's retries. Check the connection, "
+                f"then {self.resume} (--max-connect-failures sets this bound; 0: never stop)"
+            )
+            return self.down
+
+    def check(self) -> None:
+        """Raise :class:`ServiceDown` once the limit was reached."""
+        if self.down is not None:
+            raise self.down
+
+
 class CircuitBreaker:
     """Pause the whole run after ``threshold`` consecutive rate-limit / bot-check outcomes.
 
     Every worker checks :meth:`wait` before a download, so one pause holds them all. After
-    ``max_pauses`` pauses the next trip raises :class:`BreakerOpen`.
+    ``max_pauses`` pauses the next trip raises :class:`BreakerOpen`. Apart from that,
+    ``max_connect_failures`` attempts in a row that could not connect stop the run at once
+    (:class:`ServiceDown`, no pause: waiting a minute does not bring a service back).
 
     Args:
         threshold: consecutive refusals that trip the breaker.
         pause_s: how long a trip pauses the run, seconds.
         max_pauses: trips that pause; the one after stops the run.
         sleep: waits that many seconds.
+        max_connect_failures: consecutive connect failures that stop the run (0: never).
     """
 
     TRIPS = frozenset({Status.RATE_LIMITED.value, Status.BOT_CHECK.value})
@@ -124,8 +213,14 @@ class CircuitBreaker:
         max_pauses: int,
         *,
         sleep: Callable[[float], object] = time.sleep,
+        max_connect_failures: int = DEFAULT_MAX_CONNECT_FAILURES,
     ) -> None:
         self.threshold, self.pause_s, self.max_pauses = threshold, pause_s, max_pauses
+        self.connects = ConnectFailures(
+            max_connect_failures,
+            what="download attempts",
+            resume="run the same command with --retry network_error to resume",
+        )
         self.pauses = 0
         self._consecutive = 0
         self._sleep = sleep
@@ -133,8 +228,17 @@ class CircuitBreaker:
         self._open: BreakerOpen | None = None
         self._resume_at = 0.0
 
-    def record(self, status: str) -> None:
-        """Count one outcome; a run of refusals trips the breaker."""
+    def record(self, status: str, detail: str | None = None) -> None:
+        """Count one outcome; a run of refusals trips the breaker, one of connect failures stops.
+
+        Args:
+            status: the attempt's status.
+            detail: its message (tells a connect failure from other network errors).
+        """
+        if (down := self.connects.record(status, detail)) is not None:
+            with self._lock:
+                self._open = self._open or down
+            return
         with self._lock:
             if status not in self.TRIPS:
                 self._consecutive = 0

@@ -227,7 +227,11 @@ def _threads(
     stop = threading.Event()
     pause = sleep or stop.wait  # a pause ends early when the run stops
     breaker = CircuitBreaker(
-        config.breaker_threshold, config.breaker_pause_s, config.breaker_max_pauses, sleep=pause
+        config.breaker_threshold,
+        config.breaker_pause_s,
+        config.breaker_max_pauses,
+        sleep=pause,
+        max_connect_failures=config.max_connect_failures,
     )
     pacing = Pacing(RateLimiter(config.rate, sleep=pause), breaker, pause, stop)
     hosts = HostLimiter(config.per_host)

@@ -124,7 +124,7 @@ def download_sample(
         try:
             path, fmt, facts = _attempt(job, layout, config, deadline, guard)
         except SampleError as exc:
-            pacing.breaker.record(exc.status)
+            pacing.breaker.record(exc.status, exc.detail)
             pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
             pause *= random.uniform(0.5, 1.5)
             retry = (

@@ -187,7 +187,7 @@ def run_extract(
         BusyError: another process is extracting the same features.
     """
     started = time.perf_counter()
-    check_retry(config.retry)  # not ``ok``: to recompute features, delete their folder
+    check_retry(config.retry, "extract")  # ``ok``: the message says to delete the features
     layout = DatasetLayout(Path(dataset))
     names = config.extractors
     with ExitStack() as stack:

@@ -63,7 +63,7 @@ class PreprocessConfig:
             )
         if not 0 <= self.crop_limit < 255:
             raise ConfigError(f"crop_limit is an 8-bit luma level, got {self.crop_limit}")
-        check_retry(self.retry)
+        check_retry(self.retry, "preprocess")
 
 
 #: Presets: the papers' filters, and the Mel recipe each paper's audio model takes. Each bounds

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from svm_toolkit.download.netpolicy import NetPolicy
+from svm_toolkit.download.pacing import DEFAULT_MAX_CONNECT_FAILURES
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS
 
@@ -28,6 +29,9 @@ class ResolveConfig:
         allow_private_hosts: allow a lookup mirror on loopback or a private network (also
             ``SVM_ALLOW_PRIVATE_HOSTS=1``); link-local and metadata addresses stay refused.
         deny_hosts: host names (with their subdomains) and CIDRs never contacted.
+        max_connect_failures: lookups in a row that could not connect at all (connection
+            refused, DNS failure, unreachable network) before the run stops with a message,
+            the answers so far kept (0: never stop).
     """
 
     lookup_base: str = OFFICIAL_LOOKUP_BASE
@@ -38,6 +42,7 @@ class ResolveConfig:
     backoff_max_s: float = 30.0
     allow_private_hosts: bool = False
     deny_hosts: tuple[str, ...] = ()
+    max_connect_failures: int = DEFAULT_MAX_CONNECT_FAILURES
 
     def __post_init__(self) -> None:
         if not self.lookup_base.startswith(("http://", "https://")):
@@ -47,8 +52,12 @@ class ResolveConfig:
             or self.max_attempts < 1
             or self.timeout_s <= 0
             or self.backoff_s < 0
+            or self.max_connect_failures < 0
         ):
-            raise ConfigError(f"concurrency and max_attempts must be >= 1, timeout_s > 0: {self}")
+            raise ConfigError(
+                "concurrency and max_attempts must be >= 1, timeout_s > 0, backoff_s and "
+                f"max_connect_failures >= 0: {self}"
+            )
         try:
             NetPolicy.create(deny=self.deny_hosts)
         except ValueError as exc:

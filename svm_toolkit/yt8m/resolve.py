@@ -28,6 +28,7 @@ from svm_toolkit.classify import RETRYABLE, classify
 from svm_toolkit.config import to_dict
 from svm_toolkit.download.details import body_gist, http_detail, one_line
 from svm_toolkit.download.netpolicy import NetPolicy, Refused
+from svm_toolkit.download.pacing import ConnectFailures, ServiceDown
 from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
@@ -125,15 +126,33 @@ def _http_status(exc: HTTPStatusError) -> Status:
 
 
 def resolve_one(
-    pseudo_id: str, config: ResolveConfig, *, sleep: Callable[[float], None] = time.sleep
+    pseudo_id: str,
+    config: ResolveConfig,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    connects: ConnectFailures | None = None,
 ) -> Resolution:
-    """Look an id up, retrying retryable failures with exponential backoff and jitter."""
+    """Look an id up, retrying retryable failures with exponential backoff and jitter.
+
+    Args:
+        pseudo_id: the id.
+        config: the lookup settings.
+        sleep: waits that many seconds between tries.
+        connects: the run's count of lookups in a row that could not connect.
+
+    Raises:
+        ServiceDown: ``connects`` reached its limit (before this id got an answer).
+    """
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     attempt = 0
     while True:
         attempt += 1
+        if connects is not None:
+            connects.check()
         status, youtube_id, detail = ask(pseudo_id, config)
+        if connects is not None:
+            connects.record(status.value, detail)
         if status not in RETRYABLE or attempt >= config.max_attempts:
             break
         pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
@@ -180,6 +199,10 @@ def resolve_ids(
 
     Returns:
         The newest outcome of every id in ``pseudo_ids``.
+
+    Raises:
+        ServiceDown: ``max_connect_failures`` lookups in a row could not connect; the answers
+            so far are committed, the ids not answered are asked on the next run.
     """
     known = resolved(dataset)
     todo = [
@@ -201,16 +224,32 @@ def resolve_ids(
         limits = ShardLimits(max_rows=_SHARD_ROWS)
         with ShardWriter(layout.ledger_dir, STAGE, schema, limits=limits) as writer:
             pool = ThreadPoolExecutor(max_workers=config.concurrency)
+            connects = ConnectFailures(
+                config.max_connect_failures,
+                what="lookups",
+                resume="run the same command again (ids already answered are not asked again)",
+            )
+            down: ServiceDown | None = None
             try:
-                futures = [pool.submit(resolve_one, pid, config) for pid in todo]
+                futures = [pool.submit(resolve_one, pid, config, connects=connects) for pid in todo]
                 for future in as_completed(futures):
-                    result = future.result()
+                    if future.cancelled():
+                        continue
+                    try:
+                        result = future.result()
+                    except ServiceDown as exc:  # the answers in flight are still written
+                        if down is None:
+                            down = exc
+                            pool.shutdown(wait=False, cancel_futures=True)
+                        continue
                     writer.write([_row(result)])
                     known[result.pseudo_id] = result
                     if on_done is not None:
                         on_done(result)
             finally:  # on Ctrl-C, drop queued lookups instead of waiting for them
                 pool.shutdown(wait=True, cancel_futures=True)
+            if down is not None:  # the rows written above are committed as the writer closes
+                raise down
     return {pid: known[pid] for pid in pseudo_ids if pid in known}
 
 

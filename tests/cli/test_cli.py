@@ -159,6 +159,42 @@ def test_preprocess_before_download_and_bad_options_exit_2(tmp_path: Path) -> No
     assert result.returncode == 2 and "'fp16' is not one of 'auto', 'bf16', 'fp32'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("stage", "advice"),
+    [
+        ("download", "delete DATASET/media/ and DATASET/ledger/download-*.parquet"),
+        ("preprocess", "delete DATASET/preprocess/fingerprints/"),
+        ("extract", "delete DATASET/features/<extractor>/"),
+    ],
+)
+def test_retry_ok_is_one_rule_in_every_stage(tmp_path: Path, stage: str, advice: str) -> None:
+    result = svm(stage, tmp_path, "--retry", "timeout,ok")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"error: --retry ok: --retry redoes failed samples only; to redo the ok samples of "
+        f"{stage}, {advice}"
+    )
+    assert result.stderr.rstrip().endswith(f"then run svm {stage} again")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--format", "b", "--audio-only"), "--format and --audio-only cannot be used together"),
+        (("--max-height", "720", "--format", "b"), "--format and --max-height cannot be used"),
+        (("--audio-only", "--max-height", "720"), "--audio-only and --max-height cannot be used"),
+        (("--config", "cfg.yaml", "--max-height", "720"), "format (in cfg.yaml) and --max-height"),
+    ],
+)
+def test_conflicting_format_flags_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "cfg.yaml").write_text("format: bv*+ba/b\n")
+    result = svm("download", ".", *args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
 def test_manifest_yt8m(tmp_path: Path) -> None:
     videos = synthetic_videos(6, labels=lambda i: (14,) if i % 2 else (0,), seconds=2)
     write_yt8m(tmp_path / "frame" / "train0000.tfrecord", videos, layout=Layout.FRAME)

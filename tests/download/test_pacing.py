@@ -5,7 +5,15 @@ import time
 
 import pytest
 
-from svm_toolkit.download.pacing import BreakerOpen, CircuitBreaker, HostLimiter, RateLimiter
+from svm_toolkit.download.pacing import (
+    BreakerOpen,
+    CircuitBreaker,
+    ConnectFailures,
+    HostLimiter,
+    RateLimiter,
+    ServiceDown,
+    is_connect_failure,
+)
 
 
 class FakeClock:
@@ -78,3 +86,95 @@ def test_breaker_pauses_then_stops() -> None:
         breaker.record("rate_limited")
     with pytest.raises(BreakerOpen, match=r"3 downloads in a row were refused .* after 2 pauses"):
         breaker.wait()
+
+
+#: Messages of requests that never reached a server, as the download paths and the resolver
+#: word them: the direct path and the resolver quote Python's OSError (Linux errno texts; macOS
+#: and Windows word them as in the last rows), yt-dlp quotes urllib3's wrappers
+#: ("Failed to establish a new connection: ..." and "Failed to resolve '<host>' (...)" in
+#: urllib3/connection.py and urllib3/exceptions.py, captured from yt-dlp on a closed port).
+CONNECT_FAILURES = [
+    "URLError: [Errno 111] Connection refused",
+    "ConnectionRefusedError: [Errno 111] Connection refused",
+    "URLError: [Errno -2] Name or service not known",
+    "gaierror: [Errno -3] Temporary failure in name resolution",
+    "URLError: [Errno -5] No address associated with hostname",
+    "URLError: [Errno 101] Network is unreachable",
+    "URLError: [Errno 113] No route to host",
+    "ERROR: [generic] watch?v=x: Unable to download webpage: HTTPConnection(host='127.0.0.1', "
+    "port=49639): Failed to establish a new connection: [Errno 111] Connection refused (caused "
+    "by TransportError(...))",
+    "ERROR: [youtube] dQw4w9WgXcQ: Unable to download API page: HTTPSConnection("
+    "host='www.youtube.com', port=443): Failed to resolve 'www.youtube.com' ([Errno -2] Name or "
+    "service not known) (caused by TransportError(...))",
+    "ERROR: Unable to download webpage: Unable to connect to proxy (caused by ProxyError(...))",
+    "URLError: [Errno 61] Connection refused",  # macOS
+    "URLError: [Errno 8] nodename nor servname provided, or not known",  # macOS
+    "URLError: [WinError 10061] No connection could be made because the target machine "
+    "actively refused it",
+    "URLError: [Errno 11001] getaddrinfo failed",  # Windows
+]
+#: The server answered, or the connection broke after it was made: the service is up.
+ANSWERED = [
+    ("network_error", "HTTP Error 502: Bad Gateway. upstream connect error: connection refused"),
+    ("network_error", "ConnectionResetError: [Errno 104] Connection reset by peer"),
+    ("network_error", "RemoteDisconnected: Remote end closed connection without response"),
+    ("network_error", "got 100 of 2000 bytes (connection closed early)"),
+    ("timeout", "timed out after 30 s"),
+    ("unavailable", "HTTP Error 404: Not Found"),
+    ("ok", None),
+    ("network_error", None),
+]
+
+
+@pytest.mark.parametrize("detail", CONNECT_FAILURES)
+def test_connect_failures_are_told_apart(detail: str) -> None:
+    assert is_connect_failure("network_error", detail)
+
+
+@pytest.mark.parametrize(("status", "detail"), ANSWERED)
+def test_answers_and_broken_connections_are_not_connect_failures(
+    status: str, detail: str | None
+) -> None:
+    assert not is_connect_failure(status, detail)
+
+
+def test_connect_failures_in_a_row_stop_and_any_answer_resets() -> None:
+    refused = "URLError: [Errno 111] Connection refused"
+    counter = ConnectFailures(3, what="lookups", resume="run it again")
+    for status, detail in [("network_error", refused)] * 2 + [("unavailable", "HTTP Error 404")]:
+        assert counter.record(status, detail) is None
+    counter.check()
+    assert counter.record("network_error", refused) is None
+    assert counter.record("network_error", refused) is None
+    down = counter.record("network_error", refused)
+    assert isinstance(down, ServiceDown) and isinstance(down, BreakerOpen)  # the breaker's stop
+    assert str(down).startswith("3 lookups in a row could not connect (last: URLError: [Errno 111]")
+    assert "run it again (--max-connect-failures sets this bound; 0: never stop)" in str(down)
+    assert counter.record("ok", None) is down  # once down, it stays down
+    with pytest.raises(ServiceDown):
+        counter.check()
+
+
+def test_zero_never_stops() -> None:
+    counter = ConnectFailures(0, what="lookups", resume="-")
+    for _ in range(1000):
+        assert counter.record("network_error", "[Errno 111] Connection refused") is None
+
+
+def test_breaker_stops_at_once_on_connect_failures_without_pausing() -> None:
+    pauses: list[float] = []
+    breaker = CircuitBreaker(3, 60, 3, sleep=pauses.append, max_connect_failures=4)
+    refused = "URLError: [Errno 111] Connection refused"
+    for _ in range(3):
+        breaker.record("network_error", refused)
+    breaker.record("rate_limited")  # an answer: the count starts again
+    for _ in range(3):
+        breaker.record("network_error", refused)
+    breaker.wait()
+    breaker.record("network_error", refused)
+    with pytest.raises(ServiceDown, match=r"^4 download attempts in a row could not connect"):
+        breaker.wait()
+    assert pauses == [] and breaker.pauses == 0
+    with pytest.raises(ServiceDown, match="--retry network_error to resume"):
+        breaker.wait()  # every later download stops too
