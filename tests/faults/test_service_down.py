@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from svm_toolkit.cli import main
-from svm_toolkit.download import DownloadConfig
+from svm_toolkit.download import BreakerOpen, DownloadConfig, run_download
 from svm_toolkit.download.fetch import Deadline, fetch_ytdlp
 from svm_toolkit.download.pacing import ServiceDown, is_connect_failure
+from svm_toolkit.engines import EngineConfig
+from svm_toolkit.engines.ray_data import import_ray
 from svm_toolkit.errors import SampleError
 from svm_toolkit.testing import LoopbackServer, Route
 from svm_toolkit.testing.yt8m import (
@@ -105,6 +108,21 @@ def test_the_default_bound_holds_under_concurrent_downloads(
     attempts = sum(int(r["attempts"]) for r in rows.values())  # type: ignore[call-overload]
     assert attempts <= config.max_connect_failures + 8 - 1
     assert len(rows) < 100
+
+
+def test_the_bound_is_shared_by_every_ray_download_actor(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    ds = dataset(tmp_path, {f"d{i:02d}": f"{dead}/v{i}.mp4" for i in range(40)})
+    config = DownloadConfig(concurrency=2, max_attempts=1, backoff_s=0.01, max_connect_failures=4)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance: no tokens
+    ray = import_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        with pytest.raises(BreakerOpen, match=r"^4 download attempts in a row could not connect"):
+            run_download(ds, config, engine=EngineConfig("ray", cpus_per_actor=0.5))
+    finally:
+        ray.shutdown()
+    assert 0 < len(ledger(ds)) < 40  # the rest is still to do
 
 
 def test_ytdlp_connect_failures_are_counted(tmp_path: Path) -> None:
