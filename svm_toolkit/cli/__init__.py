@@ -27,9 +27,12 @@ from svm_toolkit.errors import SvmError
 EXIT_CODES: Final = """\b
 Exit codes:
   0    success
-  1    failure (a missing tool, a file written by another version, ...)
+  1    failure (a missing tool, a file written by another version, ...); a download or
+       lookup run stopped by the circuit breaker or because nothing could connect
+       (--max-connect-failures): run the same command later to resume
   2    bad input or usage: the message names the file, the line and the fix
   3    too many failed samples (--max-failure-rate)
+  4    the disk has less free space than --min-free-gb (svm download)
   130  interrupted: run the same command again to resume
 """
 
