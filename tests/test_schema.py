@@ -159,7 +159,7 @@ def test_read_provenance_errors(tmp_path: Path) -> None:
         read_provenance(old, where="x.parquet")
     for raw in (b"{not json", b"\xff\xfe", b"[1, 2]"):  # damaged or crafted metadata
         bad = pa.schema([("a", pa.int32())]).with_metadata({METADATA_KEY: raw})
-        with pytest.raises(SchemaMismatchError, match="x.parquet: its 'svm_toolkit' metadata"):
+        with pytest.raises(SchemaMismatchError, match=r"x\.parquet: its 'svm_toolkit' metadata"):
             read_provenance(bad, where="x.parquet")
 
 

@@ -51,7 +51,10 @@ def run_yt8m_demo(
     for gone in music_ids[::15]:  # some videos were deleted since YT8M was published
         answers[gone] = Answer.DELETED
     with Yt8mLookupStub(answers) as stub:
-        config = Yt8mConfig(resolve=ResolveConfig(lookup_base=stub.base_url, allow_private_hosts=True), features=True)
+        config = Yt8mConfig(
+            resolve=ResolveConfig(lookup_base=stub.base_url, allow_private_hosts=True),
+            features=True,
+        )
         return build_yt8m_manifest(
             [directory / "frame"], vocabulary, directory / "dataset", config, overwrite=True
         )

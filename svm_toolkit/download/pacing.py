@@ -189,7 +189,7 @@ class ConnectFailures:
 
 
 class CircuitBreaker:
-    """Pause the whole run after ``threshold`` consecutive rate-limit / bot-check outcomes.
+    """Pause the whole run after ``threshold`` consecutive refusals (:attr:`TRIPS`).
 
     Every worker checks :meth:`wait` before a download, so one pause holds them all. After
     ``max_pauses`` pauses the next trip raises :class:`BreakerOpen`. Apart from that,
@@ -204,7 +204,16 @@ class CircuitBreaker:
         max_connect_failures: consecutive connect failures that stop the run (0: never).
     """
 
-    TRIPS = frozenset({Status.RATE_LIMITED.value, Status.BOT_CHECK.value})
+    #: The platform refusing us, not one video failing: a 403 on media bytes repeated across
+    #: samples (missing proof-of-origin tokens, throttling) and an IP block count too.
+    TRIPS = frozenset(
+        {
+            Status.RATE_LIMITED.value,
+            Status.BOT_CHECK.value,
+            Status.MEDIA_FORBIDDEN.value,
+            Status.IP_BLOCKED.value,
+        }
+    )
 
     def __init__(
         self,

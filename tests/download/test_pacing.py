@@ -88,6 +88,19 @@ def test_breaker_pauses_then_stops() -> None:
         breaker.wait()
 
 
+def test_repeated_media_403s_and_ip_blocks_trip_the_breaker() -> None:
+    pauses: list[float] = []
+    breaker = CircuitBreaker(threshold=3, pause_s=60, max_pauses=2, sleep=pauses.append)
+    for status in ["media_forbidden", "ip_blocked", "media_forbidden"]:
+        breaker.record(status)
+    breaker.wait()
+    assert breaker.pauses == 1 and len(pauses) == 1
+    for status in ["media_forbidden", "unavailable", "media_forbidden", "media_forbidden"]:
+        breaker.record(status)  # a video that is gone resets the run: it is not a refusal
+    breaker.wait()
+    assert breaker.pauses == 1
+
+
 #: Messages of requests that never reached a server, as the download paths and the resolver
 #: word them: the direct path and the resolver quote Python's OSError (Linux errno texts; macOS
 #: and Windows word them as in the last rows), yt-dlp quotes urllib3's wrappers

@@ -98,7 +98,6 @@ def test_the_timeout_holds_for_the_whole_sample_whatever_attempts_are_left(
     assert float(row["seconds"]) <= 2 + SLACK_S  # type: ignore[arg-type]
 
 
-
 def test_a_yt8m_lookup_that_trickles_ends_at_its_timeout(
     tmp_path: Path, server: LoopbackServer
 ) -> None:
