@@ -58,6 +58,10 @@ _MEDIA_BYTES: Final = re.compile(
     r"unable to download video data|\bfragment\b|Server returned 403|HTTP error 403 Forbidden",
     re.IGNORECASE,
 )
+#: A platform's own extractor: there a 403 on a page or API call is the platform refusing this
+#: client (a flagged IP, a missing proof-of-origin token, throttling), never a deleted video,
+#: which those platforms answer with 200 and a playability reason.
+_PLATFORM: Final = re.compile(r"\[(youtube|tiktok)[^\]]*\]", re.IGNORECASE)
 #: What a 403's wording may say instead of "forbidden".
 _REFUSALS: Final = frozenset(
     {
@@ -81,7 +85,7 @@ _WORDING: Final = _rules(
     (r"too many requests|rate.?limited|try again later", Status.RATE_LIMITED),
     (
         r"available in your country|not available (in|from) your (country|location)"
-        r"|geo.?restrict|country domain|blocked by \w+ censorship",
+        r"|geo.?restrict|country domain|blocked by \w+ censorship|blocked it in your country",
         Status.GEO_BLOCKED,
     ),
     # Before the login rules: "Sign in to confirm your age", TikTok's "not be comfortable for
@@ -162,7 +166,8 @@ def classify(message: str) -> Status | None:
             worded = _first(_WORDING, message)
             if worded in _REFUSALS:
                 return worded
-            return Status.MEDIA_FORBIDDEN if _MEDIA_BYTES.search(message) else Status.UNAVAILABLE
+            refused = _MEDIA_BYTES.search(message) or _PLATFORM.search(message)
+            return Status.MEDIA_FORBIDDEN if refused else Status.UNAVAILABLE
         if code.isdigit() and int(code) in _BY_CODE:
             return _BY_CODE[int(code)]
     return _first(_WORDING, message)

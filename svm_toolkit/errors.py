@@ -55,10 +55,13 @@ class SampleError(SvmError):
 
     Attributes:
         status: the row's status (a :class:`svm_toolkit.schema.Status` value).
-        detail: what went wrong, for the row's ``detail``.
+        detail: what went wrong, for the row's ``detail`` (may be shortened).
+        message: the raw message the status was read from (``detail`` when not given); the
+            download breaker reads it to tell a connect failure, which a short detail may cut.
     """
 
-    def __init__(self, status: str, detail: str) -> None:
+    def __init__(self, status: str, detail: str, message: str | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.message = detail if message is None else message

@@ -71,7 +71,8 @@ def fail(
     The classifier reads all of ``message``; the error's detail is ``detail``, or the message
     made short (:func:`~svm_toolkit.download.details.short_detail`).
     """
-    return SampleError((classify(message) or default).value, detail or short_detail(message))
+    status = (classify(message) or default).value
+    return SampleError(status, detail or short_detail(message), message)
 
 
 def _too_large(written: int, cap: int) -> SampleError:

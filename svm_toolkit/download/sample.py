@@ -124,7 +124,7 @@ def download_sample(
         try:
             path, fmt, facts = _attempt(job, layout, config, deadline, guard)
         except SampleError as exc:
-            pacing.breaker.record(exc.status, exc.detail)
+            pacing.breaker.record(exc.status, exc.message)
             pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
             pause *= random.uniform(0.5, 1.5)
             retry = (
@@ -194,7 +194,7 @@ def _attempt(
     except LowDiskSpace:
         raise
     except SampleError as exc:  # one short line, no path into the scratch folder (it goes)
-        raise SampleError(exc.status, short_detail(exc.detail, scratch)) from None
+        raise SampleError(exc.status, short_detail(exc.detail, scratch), exc.message) from None
     except OSError as exc:  # the disk said no (full, read-only): the run goes on
         raise SampleError(
             Status.IO_ERROR.value, short_detail(f"{type(exc).__name__}: {exc}", scratch)

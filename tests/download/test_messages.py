@@ -410,3 +410,25 @@ def test_a_403_says_which_refusal_by_its_wording(message: str, status: Status) -
 def test_our_own_refusals_win_over_a_status() -> None:
     message = "Unable to download webpage: HTTP Error 503: refused by the network policy"
     assert classify(message) is Status.REFUSED_HOST
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # yt-dlp extractor/common.py's page and API download errors, on YouTube and TikTok
+        "ERROR: [youtube] dQw4w9WgXcQ: Unable to download API page: HTTP Error 403: Forbidden "
+        "(caused by <HTTPError 403: Forbidden>)",
+        "ERROR: [TikTok] 7106594312292453675: Unable to download webpage: HTTP Error 403: "
+        "Forbidden",
+    ],
+)
+def test_a_platform_page_403_is_a_refusal_retried_never_gone(message: str) -> None:
+    assert classify(message) is Status.MEDIA_FORBIDDEN and Status.MEDIA_FORBIDDEN in RETRYABLE
+
+
+def test_a_country_copyright_block_is_geo_blocked() -> None:
+    message = (  # YouTube's playability reason, through extractor/youtube/_video.py
+        "ERROR: [youtube] x: Video unavailable. This video contains content from SME, who has "
+        "blocked it in your country on copyright grounds"
+    )
+    assert classify(message) is Status.GEO_BLOCKED

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from svm_toolkit.download.fetch import fail
 from svm_toolkit.download.pacing import (
     BreakerOpen,
     CircuitBreaker,
@@ -191,3 +192,19 @@ def test_breaker_stops_at_once_on_connect_failures_without_pausing() -> None:
     assert pauses == [] and breaker.pauses == 0
     with pytest.raises(ServiceDown, match="--retry network_error to resume"):
         breaker.wait()  # every later download stops too
+
+
+def test_a_long_connect_failure_is_told_from_the_raw_message_not_the_short_detail() -> None:
+    message = (  # yt-dlp's requests handler: a long generic id, then urllib3's wording
+        f"ERROR: [generic] {'x' * 120}: Unable to download webpage: HTTPSConnection("
+        "host='cdn.example.com', port=443): Failed to establish a new connection: "
+        "[Errno 111] Connection refused"
+    )
+    error = fail(message)
+    assert len(error.detail) <= 200 and error.message == message
+    assert is_connect_failure(error.status, error.message)
+    breaker = CircuitBreaker(5, 60, 3, sleep=lambda _: None, max_connect_failures=2)
+    for _ in range(2):
+        breaker.record(error.status, error.message)
+    with pytest.raises(BreakerOpen, match="could not connect"):
+        breaker.wait()
