@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from svm_toolkit.download.config import DownloadConfig
-from svm_toolkit.download.sample import DownloadResult, Job, _check_streams
+from svm_toolkit.download.sample import DownloadResult, Job, check_streams
 from svm_toolkit.errors import SampleError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.probe import MediaFacts, probe_media
@@ -143,5 +143,5 @@ def verify_media(path: Path, config: DownloadConfig) -> MediaFacts:
             Status.TOO_LARGE.value, f"the file is larger than the size cap ({size:,} > {cap:,})"
         )
     facts = probe_media(path)
-    _check_streams(facts, config)  # the same stream rule as a download
+    check_streams(facts, config)  # the same stream rule as a download
     return facts

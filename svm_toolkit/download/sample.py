@@ -186,7 +186,7 @@ def _attempt(
             fetched = fetch_ytdlp(job.url, scratch, config, deadline, job.section, guard)
             path = fetched.path
         facts = probe(path)
-        _check_streams(facts, config)
+        check_streams(facts, config)
         final = layout.media_path(job.sample_id, config.extension)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, final)
@@ -227,7 +227,12 @@ def probe(path: Path) -> MediaFacts:
         raise
 
 
-def _check_streams(facts: MediaFacts, config: DownloadConfig) -> None:
+def check_streams(facts: MediaFacts, config: DownloadConfig) -> None:
+    """Refuse a file without the streams its format promises (downloads and adopted files).
+
+    Raises:
+        SampleError: ``no_audio``, or ``not_media`` for a video format without a video stream.
+    """
     if not facts.has_audio:
         raise SampleError(Status.NO_AUDIO.value, "the file has no audio stream")
     if not config.audio_only and not facts.has_video:

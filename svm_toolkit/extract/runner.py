@@ -110,6 +110,7 @@ def plan_jobs(
     names: tuple[str, ...],
     retry: tuple[str, ...],
     held: Mapping[str, frozenset[str]] | None = None,
+    done: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[list[ExtractJob], int, int]:
     """The videos to decode with the extractors each still needs; candidates; skipped.
 
@@ -121,6 +122,8 @@ def plan_jobs(
         names: the run's extractors.
         retry: statuses to redo.
         held: each extractor's committed feature ids (``None``: trust ``ok`` ledger rows).
+        done: each extractor's newest status per sample, when the caller has read its ledger
+            already (``None``: read here).
 
     Raises:
         InputError: nothing has been preprocessed yet.
@@ -132,7 +135,8 @@ def plan_jobs(
             f"{layout.root}: nothing preprocessed yet (ledger/{PREPROCESS_STAGE}-*.parquet); "
             f"run 'svm preprocess {layout.root}' first"
         )
-    done = {name: latest_statuses(layout.ledger_dir, ledger_prefix(name)) for name in names}
+    if done is None:
+        done = {name: latest_statuses(layout.ledger_dir, ledger_prefix(name)) for name in names}
     jobs: list[ExtractJob] = []
     candidates = skipped = 0
     for row in rows.to_pylist():
@@ -221,9 +225,8 @@ def run_extract(
             for name in names
         }
         held = {name: writer.done_ids for name, writer in features.items()}
-        for name in names:
-            _record_orphans(name, held[name], ledgers[name])
-        jobs, candidates, skipped = plan_jobs(layout, names, config.retry, held)
+        done = {name: _record_orphans(name, held[name], ledgers[name]) for name in names}
+        jobs, candidates, skipped = plan_jobs(layout, names, config.retry, held, done)
         logger.info(
             "extract: %d candidates, %d done before, %d to do", candidates, skipped, len(jobs)
         )
@@ -258,11 +261,18 @@ def run_extract(
     return summary
 
 
-def _record_orphans(name: str, held: frozenset[str], ledger: ShardWriter) -> None:
-    """Write the ledger rows of feature rows an interrupted run committed without them."""
-    found = orphans(held, ledger_state(ledger.directory, ledger.prefix))
+def _record_orphans(name: str, held: frozenset[str], ledger: ShardWriter) -> dict[str, str]:
+    """Write the ledger rows of feature rows an interrupted run committed without them.
+
+    Returns:
+        Each sample's newest status in the extractor's ledger, the recovered ones included
+        (what :func:`plan_jobs` needs; the ledger is read once).
+    """
+    state = ledger_state(ledger.directory, ledger.prefix)
+    latest = dict(state.latest)
+    found = orphans(held, state)
     if not found:
-        return
+        return latest
     logger.warning(
         "extract: %d %s feature rows were committed without their ledger rows by an "
         "interrupted run (e.g. a full disk); recording them as done",
@@ -271,6 +281,8 @@ def _record_orphans(name: str, held: frozenset[str], ledger: ShardWriter) -> Non
     )
     ledger.write([_ledger_row(sid, name, Status.OK.value, RECOVERED) for sid in found])
     ledger.flush()
+    latest.update(dict.fromkeys(found, Status.OK.value))
+    return latest
 
 
 class _Outputs:
