@@ -158,8 +158,8 @@ def check_format_flags(
     "--deny-host",
     "deny_hosts",
     multiple=True,
-    metavar="HOST|CIDR",
-    help="Never connect to this host (and its subdomains) or address range; repeatable.",
+    metavar="HOST|CIDR|ADDRESS",
+    help="Never connect to this host (and its subdomains), address or address range; repeatable.",
 )
 @click.option(
     "--config",

@@ -225,8 +225,8 @@ def info(dataset: Path) -> None:
     "--deny-host",
     "deny_hosts",
     multiple=True,
-    metavar="HOST|CIDR",
-    help="Never look ids up at this host (and its subdomains) or network; repeatable.",
+    metavar="HOST|CIDR|ADDRESS",
+    help="Never look ids up at this host (and its subdomains), address or network; repeatable.",
 )
 @click.option(
     "--max-connect-failures",
