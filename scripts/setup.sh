@@ -75,4 +75,14 @@ if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   "$py" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+
+# 4. (--dev) The reference implementations the parity tests compare against. Their own
+#    requirements pin old torch releases, so they go in without them (what they need to import is
+#    in the dev extra): torchaudio 2.11.1 (the newest release; its Kaldi fbank imports beside the
+#    project's torch), torchvggish 0.2, pytorchvideo 0.1.5 and imagebind-unofficial 0.1.1 (Meta's
+#    ImageBind code as released; the PyPI name "imagebind" is an empty placeholder).
+if [ -n "$extras" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    torchaudio==2.11.1 torchvggish==0.2 pytorchvideo==0.1.5 imagebind-unofficial==0.1.1
+fi
 echo "setup: ready ($(.venv/bin/svm --version); $(ffmpeg -version | head -n 1 | cut -d' ' -f1-3))"
