@@ -21,7 +21,8 @@ from svm_toolkit.testing.yt8m import (
 )
 from svm_toolkit.yt8m import Layout, ResolveConfig, Yt8mConfig, Yt8mSummary, build_yt8m_manifest
 
-#: Music labels at their 2018 indices (research/papers.md §6.4) and two labels for other videos.
+#: Music labels at their indices in the 2018 ``vocabulary.csv`` (research.google.com/youtube8m),
+#: and two labels for other videos.
 DEMO_VOCABULARY: Final = {
     0: "Game", 3: "Concert", 4: "Musician", 7: "Car", 9: "Guitar", 14: "Music video", 31: "Piano",
 }  # fmt: skip

@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln
 
-#: The K of Recall@K reported by default (research/papers.md §8).
+#: The K of Recall@K reported by default (VM-NET's ``csehong/VM-NET`` ``eval.py`` logs
+#: R@1/10/25/50/100/1000; MVBind, arXiv 2405.09286, reports Recall@K).
 DEFAULT_KS: Final = (1, 5, 10, 25, 50)
 
 

@@ -4,7 +4,8 @@ For each query, the gallery items that share its group are its positives; the ot
 negatives. The query's rank is 1 + the number of negatives that score **at least** as high as its
 best positive: ties count against the query, so a model that scores everything alike ranks
 every query last, never first. A hit at K means the best positive ranks within the top K, as in
-VM-NET's affinity-matrix evaluation (research/papers.md §8).
+VM-NET's affinity-matrix evaluation (Hong et al., arXiv 1704.06761; ``csehong/VM-NET``
+``eval.py``).
 
 The scores are computed in float32, one block of query rows at a time; each block of scores is
 ``rows x gallery`` float32 and is sized by ``chunk_bytes``. The best positive's score is read

@@ -3,7 +3,7 @@
 Hong, Im and Yang (arXiv 1704.06761, ICMR 2018) describe each music track by statistics of
 librosa features of its central 29.12 s. Their code is ``csehong/VM-NET``,
 ``data/audio_feature_extractor/librosa_feature.py`` (constants in ``youtube-8M_audio.py``: SR
-12 kHz, n_fft 512, hop 256, 29.12 s; research/papers.md §7). This module re-implements that
+12 kHz, n_fft 512, hop 256, 29.12 s). This module re-implements that
 file. It was read through the code search tool, not copied. The reference runs as follows:
 
 1. Load at 12 kHz. If the audio is too short, zeros are appended **at the end** until it is

@@ -93,6 +93,7 @@ class ManifestConfig:
 
 MANIFEST_PRESETS: Final[dict[str, ManifestConfig]] = {
     "generic": ManifestConfig(),
-    # MVBind's SVM-10K: TikTok videos with more than 10,000 likes (research/papers.md §1.2).
+    # MVBind's SVM-10K: TikTok videos with more than 10,000 likes (MVBind, arXiv 2405.09286;
+    # HarmonySet, arXiv 2503.01725, Table 1).
     "svm10k": ManifestConfig(preset="svm10k", min_likes=10_000, short_video_metadata=True),
 }

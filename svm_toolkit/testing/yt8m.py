@@ -29,7 +29,7 @@ from svm_toolkit.yt8m.proto import FeatureValue, encode_example, encode_sequence
 from svm_toolkit.yt8m.records import AUDIO_DIM, RGB_DIM, Layout, dequantize
 from svm_toolkit.yt8m.tfrecord import write_records
 
-#: The 2018 vocabulary.csv header (research/papers.md §6.4).
+#: The 2018 vocabulary.csv header (research.google.com/youtube8m).
 VOCABULARY_2018_COLUMNS: Final = (
     "Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
     "Vertical1", "Vertical2", "Vertical3", "WikiDescription",

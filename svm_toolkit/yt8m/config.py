@@ -10,7 +10,8 @@ from svm_toolkit.download.pacing import DEFAULT_MAX_CONNECT_FAILURES
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS
 
-#: Where YT8M's pseudo-id lookup files live (research/papers.md §6.5; same bucket as data.yt8m.org).
+#: Where YT8M's pseudo-id lookup files live (the bucket behind data.yt8m.org:
+#: ``http://data.yt8m.org/2/j/i/<id[:2]>/<id>.js``, research.google.com/youtube8m/download.html).
 OFFICIAL_LOOKUP_BASE: Final = "https://storage.googleapis.com/data.yt8m.org"
 
 

@@ -4,7 +4,7 @@ Both layouts are read: 2018+ records name the video ``id`` (a 4-character pseudo
 records ``video_id``. Video-level records carry ``mean_rgb`` (1024 float32) and ``mean_audio``
 (128 float32); frame-level records carry per-second ``rgb`` (1024 uint8) and ``audio`` (128 uint8)
 byte strings, dequantised here exactly as the official code does (:func:`dequantize`).
-(research/papers.md §6.2)
+(schemas: ``google/youtube-8m``, ``readers.py``; dequantisation: ``utils.py``)
 """
 
 from __future__ import annotations

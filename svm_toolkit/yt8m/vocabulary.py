@@ -21,7 +21,8 @@ from svm_toolkit.errors import InputError
 _INDEX_COLUMNS: Final = ("Index", "label_id", "index")
 _NAME_COLUMNS: Final = ("Name", "label_name", "name")
 
-#: Named label sets (research/papers.md §6.4). Resolved by name against the user's vocabulary.
+#: Named label sets (names of YT8M's ``vocabulary.csv``, research.google.com/youtube8m), resolved
+#: by name against the user's vocabulary.
 LABEL_PRESETS: Final[dict[str, tuple[str, ...]]] = {
     "music_video": ("Music video",),
     "music": (
