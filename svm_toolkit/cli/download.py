@@ -72,6 +72,14 @@ def check_format_flags(
 )
 @click.option("--audio-only", is_flag=True, default=None, help="Fetch audio only (m4a).")
 @click.option(
+    "--transcode",
+    is_flag=True,
+    default=None,
+    help="Re-encode every file that is not H.264 + AAC MP4 at most --max-height to it "
+    "(costs a full decode and encode; default: name files by their real container and "
+    "remux to MP4 by stream copy where the codecs allow).",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(min=1),
     help=f"Downloads at once [default: {_DEFAULT.concurrency}].",
@@ -180,9 +188,12 @@ def download(
 
     \b
     Every manifest row with status ok and a URL is fetched once into
-    DATASET/media/<id[:2]>/<id>.mp4 (H.264 + AAC, at most 480p by default), written
-    atomically and checked with ffprobe: a file without the audio its format promised
-    is a failure (no_audio), not a success. Each outcome is a row of
+    DATASET/media/<id[:2]>/<id>.<ext> (yt-dlp asks for H.264 + AAC, at most 480p by
+    default), written atomically and checked: a file without the audio its format
+    promised is a failure (no_audio), not a success. The file is named by its real
+    container: one whose codecs MP4 holds is remuxed to .mp4 by stream copy, others keep
+    theirs (.webm, .mkv, .ogg...); the ledger records container and codecs. --transcode
+    re-encodes everything to H.264 + AAC MP4 instead. Each outcome is a row of
     DATASET/ledger/download-*.parquet with its status (ok, unavailable, bot_check,
     rate_limited, timeout, ...). Direct media URLs take a lean HTTP path; everything else
     goes through yt-dlp. Clip bounds fetch only that section.

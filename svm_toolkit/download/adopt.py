@@ -3,9 +3,11 @@
 A verified file is renamed into ``media/`` at once, but its ledger row is committed with the
 next timed commit (``commit_every_s``); a run killed in between leaves finished files that no
 ledger row accounts for. Before downloading anything, a run looks for the file of each sample it
-is about to download, verifies it exactly as a fresh download is verified (the size cap,
-:func:`~svm_toolkit.probe.probe_media`, the streams the format promises) and records it ``ok``
-without a request; a file that fails is deleted and its sample downloaded again.
+is about to download (``<id>.<suffix>``, any suffix: files are named by their real container),
+verifies it exactly as a fresh download is verified (the size cap,
+:func:`~svm_toolkit.probe.probe_media`, the streams the format promises, a name that tells its
+real container) and records it ``ok`` without a request; a file that fails is deleted and its
+sample downloaded again.
 
 Only a sample that was **never ok** in the ledger is adopted: one without a row, or whose rows
 are all failures (a ``--retry`` run killed after placing its file). Download failures never
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +32,13 @@ from pathlib import Path
 from typing import Final
 
 from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.conform import (
+    is_placed_name,
+    placed_media,
+    read_layout,
+    stored_container,
+    stored_problem,
+)
 from svm_toolkit.download.sample import DownloadResult, Job, check_streams
 from svm_toolkit.errors import SampleError
 from svm_toolkit.io.paths import DatasetLayout
@@ -75,11 +85,24 @@ def adopt(
     Returns:
         The adopted results and the jobs left to download.
     """
+    listings: dict[Path, frozenset[str]] = {}  # one listing per media/ sub-folder
+
+    def listing(folder: Path) -> frozenset[str]:
+        if folder not in listings:
+            try:
+                listings[folder] = frozenset(os.listdir(folder))
+            except FileNotFoundError:
+                listings[folder] = frozenset()
+        return listings[folder]
+
     candidates = [
         job
         for job in jobs
         if job.sample_id not in ever_ok
-        and layout.media_path(job.sample_id, config.extension).is_file()
+        and any(
+            is_placed_name(job.sample_id, name)
+            for name in listing(layout.media_path(job.sample_id, ".mp4").parent)
+        )
     ]
     if not candidates:
         return Adoption([], jobs)
@@ -98,12 +121,22 @@ def adopt(
 
 
 def _adopt_one(job: Job, layout: DatasetLayout, config: DownloadConfig) -> DownloadResult | None:
-    """Verify one placed file: its ``ok`` result, or ``None`` (the file is deleted)."""
-    path = layout.media_path(job.sample_id, config.extension)
+    """Verify one placed file: its ``ok`` result, or ``None`` (the file is deleted).
+
+    Of several files of one sample (only a crash between placing a file and deleting an
+    earlier one of another suffix leaves two), the newest is verified and the others deleted.
+    """
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
+    files = placed_media(layout, job.sample_id)
+    if not files:
+        return None
+    files.sort(key=_mtime)
+    path = files.pop()
+    for older in files:
+        older.unlink(missing_ok=True)
     try:
-        facts = verify_media(path, config)
+        facts, container = verify_media(path, config)
         size = path.stat().st_size
     except (SampleError, OSError) as exc:
         detail = exc.detail if isinstance(exc, SampleError) else str(exc)
@@ -127,11 +160,19 @@ def _adopt_one(job: Job, layout: DatasetLayout, config: DownloadConfig) -> Downl
         bytes=size,
         format=ADOPTED,
         facts=facts,
+        container=container,
     )
 
 
-def verify_media(path: Path, config: DownloadConfig) -> MediaFacts:
+def verify_media(path: Path, config: DownloadConfig) -> tuple[MediaFacts, str]:
     """Check a placed file as a fresh download is checked: the size cap, readable, its streams.
+
+    Its name must also tell its real container (``.mp4`` for an MP4...) and its container and
+    codecs be what this run stores (:func:`~svm_toolkit.download.conform.conform` would keep
+    it as it is): a file an older version placed under a false name is downloaded again.
+
+    Returns:
+        The file's facts and its container's short name (``mp4``, ``webm``...).
 
     Raises:
         SampleError: ``too_large``, ``decode_error``, ``not_media`` or ``no_audio``.
@@ -144,4 +185,13 @@ def verify_media(path: Path, config: DownloadConfig) -> MediaFacts:
         )
     facts = probe_media(path)
     check_streams(facts, config)  # the same stream rule as a download
-    return facts
+    if why := stored_problem(read_layout(path), path.suffix, config):
+        raise SampleError(Status.DECODE_ERROR.value, f"{path.name}: {why}")
+    return facts, stored_container(path.suffix)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

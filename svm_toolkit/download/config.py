@@ -23,6 +23,10 @@ class DownloadConfig:
         format: a yt-dlp format selector overriding the default (H.264 + AAC in MP4 at most
             ``max_height``).
         audio_only: fetch the audio alone (m4a), e.g. for music-only features.
+        transcode: re-encode every stored file that is not already H.264 + AAC MP4 at most
+            ``max_height`` to it (``--transcode``). Off by default: files are named by their
+            real container and remuxed to MP4 by stream copy where the codecs allow
+            (:mod:`~svm_toolkit.download.conform`); a transcode costs a full decode and encode.
         concurrency: downloads in flight at once.
         per_host: downloads in flight per host.
         rate: most downloads started per second, over the whole run (``None``: no limit).
@@ -63,6 +67,7 @@ class DownloadConfig:
     max_height: int = 480
     format: str | None = None
     audio_only: bool = False
+    transcode: bool = False
     concurrency: int = 8
     per_host: int = 8
     rate: float | None = None
@@ -150,5 +155,9 @@ class DownloadConfig:
 
     @property
     def extension(self) -> str:
-        """The media file's suffix: ``.m4a`` for audio only, else ``.mp4``."""
+        """The suffix of a file in the promised format: ``.m4a`` for audio only, else ``.mp4``.
+
+        A stored file's own suffix is its real container's
+        (:func:`~svm_toolkit.download.conform.conform`); this is the one it has when it is MP4.
+        """
         return ".m4a" if self.audio_only else ".mp4"

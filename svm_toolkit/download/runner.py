@@ -59,6 +59,9 @@ DOWNLOAD_FIELDS: Final = (
     pa.field("fps", pa.float32()),
     pa.field("has_audio", pa.bool_()),
     pa.field("media_duration_s", pa.float64()),
+    pa.field("container", pa.string()),
+    pa.field("video_codec", pa.string()),
+    pa.field("audio_codec", pa.string()),
 )
 
 
@@ -399,4 +402,7 @@ def _row(result: DownloadResult) -> dict[str, Any]:
         "fps": facts.fps if facts else None,
         "has_audio": facts.has_audio if facts else None,
         "media_duration_s": facts.duration_s if facts else None,
+        "container": result.container,
+        "video_codec": facts.video_codec if facts else None,
+        "audio_codec": facts.audio_codec if facts else None,
     }

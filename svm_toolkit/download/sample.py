@@ -20,6 +20,7 @@ from typing import Final
 
 from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.download.config import DownloadConfig
+from svm_toolkit.download.conform import conform, placed_media, read_layout
 from svm_toolkit.download.details import short_detail, sniff_page
 from svm_toolkit.download.fetch import Deadline, NotDirect, cut_section, fetch_direct, fetch_ytdlp
 from svm_toolkit.download.limits import DiskGuard, LowDiskSpace
@@ -59,6 +60,26 @@ class DownloadResult:
     bytes: int = 0
     format: str | None = None
     facts: MediaFacts | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A verified file placed in ``media/``: where, how it was fetched, what it holds.
+
+    Attributes:
+        path: the placed file (its suffix names its real container).
+        format: how it was fetched (``direct`` or the yt-dlp format).
+        facts: the probe facts of the placed file.
+        container: the placed file's container (``mp4``, ``webm``, ``mkv``, ``ogg``...).
+        note: what was done to the served file (remuxed, transcoded), else ``None``.
+    """
+
+    path: Path
+    format: str
+    facts: MediaFacts
+    container: str
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +143,7 @@ def download_sample(
         if deadline is None:  # the sample's clock starts with its first attempt
             deadline = Deadline.after(config.timeout_s, pacing.stop)
         try:
-            path, fmt, facts = _attempt(job, layout, config, deadline, guard)
+            placed = _attempt(job, layout, config, deadline, guard)
         except SampleError as exc:
             pacing.breaker.record(exc.status, exc.message)
             pause = min(config.backoff_max_s, config.backoff_s * 2 ** (attempt - 1))
@@ -150,14 +171,15 @@ def download_sample(
             job.sample_id,
             job.url,
             Status.OK.value,
-            None,
+            placed.note,
             attempt,
             started,
             time.perf_counter() - clock,
-            media_path=path.relative_to(layout.root).as_posix(),
-            bytes=path.stat().st_size,
-            format=fmt,
-            facts=facts,
+            media_path=placed.path.relative_to(layout.root).as_posix(),
+            bytes=placed.path.stat().st_size,
+            format=placed.format,
+            facts=placed.facts,
+            container=placed.container,
         )
 
 
@@ -167,7 +189,7 @@ def _attempt(
     config: DownloadConfig,
     deadline: Deadline,
     guard: DiskGuard,
-) -> tuple[Path, str, MediaFacts]:
+) -> Placed:
     scratch = scratch_path(layout, job.sample_id)
     try:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -180,17 +202,25 @@ def _attempt(
                 fetched = None
             else:  # a direct file is whole: cut the clip out of it
                 path = fetched.path
-                if job.section is not None:
-                    path = cut_section(path, scratch / f"clip{path.suffix}", job.section)
+                if job.section is not None:  # into its real container, whatever the URL said
+                    suffix = read_layout(path).suffix
+                    path = cut_section(path, scratch / f"clip{suffix}", job.section)
         if fetched is None or path is None:  # yt-dlp fetches only the section itself
             fetched = fetch_ytdlp(job.url, scratch, config, deadline, job.section, guard)
             path = fetched.path
         facts = probe(path)
         check_streams(facts, config)
-        final = layout.media_path(job.sample_id, config.extension)
+        stored = conform(path, config, deadline)  # its true name; MP4 by stream copy if it can
+        if stored.action != "kept":  # the facts of the file kept
+            facts = probe(stored.path)
+            check_streams(facts, config)
+        final = layout.media_path(job.sample_id, stored.path.suffix)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
-        return final, fetched.format, facts
+        os.replace(stored.path, final)
+        for old in placed_media(layout, job.sample_id):  # an earlier download's other suffix
+            if old != final:
+                old.unlink(missing_ok=True)
+        return Placed(final, fetched.format, facts, stored.container, stored.note)
     except LowDiskSpace:
         raise
     except SampleError as exc:  # one short line, no path into the scratch folder (it goes)
