@@ -1,4 +1,7 @@
-"""ImageBind-Huge vision and audio extractors (MVBind's features), 1024-d, unit norm.
+"""ImageBind-Huge vision and audio extractors (MVBind's features), 1024-d.
+
+Per-frame (vision) and per-clip (audio) vectors are unit norm; imagebind_video's per-clip steps
+are means of 3 unit crop embeddings, as ImageBind averages them. Pooled vectors are unit norm.
 
 Both load the official ``imagebind_huge.pth`` (all six modalities) into the project's own model
 code (:mod:`svm_toolkit.models.imagebind`), keeping only their branch's entries. torch, the
@@ -146,13 +149,19 @@ class ImageBindVision(_ImageBind):
 class ImageBindVideo(_ImageBind):
     """ImageBind-Huge video embeddings sampled as ImageBind samples a video: clips x frames x crops.
 
-    ImageBind's ``load_and_transform_video_data`` takes 5 clips of 2 s placed by pytorchvideo's
+    ImageBind's ``load_and_transform_video_data`` (facebookresearch/ImageBind
+    ``imagebind/data.py``) takes 5 clips of 2 s placed by pytorchvideo's
     ``ConstantClipsPerVideoSampler``, the first and last frame of each clip
     (``UniformTemporalSubsample(2)``), short side 224 and three 224 px crops along the long
-    side (``SpatialCrop(224, num_crops=3)``: start, centre, end), and averages the 15 unit
-    embeddings. Here each clip is one time step: the mean of its 3 crops' embeddings,
-    re-normalised; the pooled vector (mean, then L2) is ImageBind's video embedding,
-    re-normalised.
+    side (``SpatialCrop(224, num_crops=3)``: start, centre, end;
+    :func:`~svm_toolkit.extract.images.spatial_crops`). ``ImageBindModel.forward``
+    (``imagebind/models/imagebind_model.py``) flattens the 15 crops into the batch, L2-normalises
+    each embedding (the vision postprocessor) and returns their mean, **not** re-normalised.
+
+    Here each clip is one time step: the mean of its 3 crops' unit embeddings, not re-normalised
+    (norm <= 1), so the mean of the 5 steps is ImageBind's video embedding itself. :meth:`pool`
+    (the base class's mean, then L2) returns it L2-normalised, like every pooled ``embedding``:
+    the same direction, so cosine similarities are ImageBind's.
 
     The frames are the decoded ones (``--fps``, 1 by default) nearest the clip's start and end,
     where ImageBind picks them at the video's own frame rate: pass ``--fps 10`` or more for
@@ -195,9 +204,12 @@ class ImageBindVideo(_ImageBind):
         return Units(np.stack(clips), np.asarray(starts, dtype=np.float32))
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 3 crops, 3, 2, 224, 224) clips -> float32 (N, 1024), unit norm."""
+        """uint8 (N, 3 crops, 3, 2, 224, 224) clips -> float32 (N, 1024).
+
+        Each row is the mean of the clip's 3 crop embeddings (each unit norm), not
+        re-normalised, as ``ImageBindModel.forward`` averages them: norm <= 1.
+        """
         import torch
-        import torch.nn.functional as F
 
         from svm_toolkit.extract.images import normalize
 
@@ -206,7 +218,7 @@ class ImageBindVideo(_ImageBind):
         with torch.inference_mode():
             x = normalize(batch.flatten(0, 1), CLIP_MEAN, CLIP_STD)
             out: torch.Tensor = model(x).float().view(n, crops, -1).mean(dim=1)
-        return F.normalize(out, dim=-1)
+        return out
 
 
 class ImageBindAudio(_ImageBind):
