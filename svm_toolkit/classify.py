@@ -136,9 +136,15 @@ _WORDING: Final = _rules(
 )
 
 #: Statuses worth another attempt in the same run, after a pause (a 403 on the media bytes
-#: re-extracts: a fresh page gives a fresh signed URL).
+#: re-extracts: a fresh page gives a fresh signed URL; a file cut short is fetched again).
 RETRYABLE: Final = frozenset(
-    {Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR, Status.MEDIA_FORBIDDEN}
+    {
+        Status.RATE_LIMITED,
+        Status.TIMEOUT,
+        Status.NETWORK_ERROR,
+        Status.MEDIA_FORBIDDEN,
+        Status.TRUNCATED,
+    }
 )
 #: Not a verdict on the video and not worth an attempt now: worth one later, by a re-run with
 #: ``--retry`` (a premiere or live event after its start, a livestream after it ended).

@@ -94,6 +94,7 @@ class Status(StrEnum):
     NETWORK_ERROR = "network_error"
     NOT_MEDIA = "not_media"
     DECODE_ERROR = "decode_error"
+    TRUNCATED = "truncated"  # a file cut short (what decodes is in the detail): retried in the run
     NO_AUDIO = "no_audio"
     TOO_LONG = "too_long"
     IO_ERROR = "io_error"

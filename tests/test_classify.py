@@ -81,4 +81,5 @@ def test_retryable() -> None:
         Status.TIMEOUT,
         Status.NETWORK_ERROR,
         Status.MEDIA_FORBIDDEN,
+        Status.TRUNCATED,
     } == RETRYABLE

@@ -349,7 +349,13 @@ def test_table_is_large_and_covers_every_download_verdict() -> None:
 
 #: What a run does with each status it gets from the table: retry now, leave for a later
 #: ``--retry`` run, or record as a verdict.
-RETRIED_NOW = {Status.RATE_LIMITED, Status.TIMEOUT, Status.NETWORK_ERROR, Status.MEDIA_FORBIDDEN}
+RETRIED_NOW = {
+    Status.RATE_LIMITED,
+    Status.TIMEOUT,
+    Status.NETWORK_ERROR,
+    Status.MEDIA_FORBIDDEN,
+    Status.TRUNCATED,  # a file cut short: fetched again (no message classifies to it)
+}
 LATER = {Status.NOT_YET_AVAILABLE, Status.LIVE}
 
 
