@@ -9,6 +9,7 @@ in every worker process (local) or CPU task (Ray).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -17,12 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+
 from svm_toolkit.errors import SampleError
 from svm_toolkit.extract.base import Extractor, Media, Units
 from svm_toolkit.extract.decode import FramePlan, read_video_frames
 from svm_toolkit.extract.registry import get_extractor
-from svm_toolkit.preprocess.audio import load_audio
+from svm_toolkit.preprocess.audio import MEAN, Take, load_takes
 from svm_toolkit.preprocess.crop import CropBox
+from svm_toolkit.preprocess.recipes import MEL_RECIPES
 from svm_toolkit.schema import Status
 
 SAMPLE_RATE: Final = 16_000
@@ -84,7 +89,8 @@ class Decoder:
             e for n, e in wanted.items() if e.contract.modality == "audio" and n not in job.mel
         ]
         path = self.root / job.media_path
-        frames = times = audio = None
+        frames = times = None
+        takes: dict[Take, npt.NDArray[np.float32]] = {}
         failed: dict[str, tuple[str, str]] = {}
         try:
             if visual:
@@ -98,7 +104,9 @@ class Decoder:
                     raise SampleError(Status.DECODE_ERROR.value, f"{job.media_path}: no frames")
             if audible:
                 try:
-                    audio = load_audio(path, sample_rate=SAMPLE_RATE)
+                    takes = load_takes(
+                        path, {_take(e) for e in audible}, sample_rate=SAMPLE_RATE
+                    )  # the recipe's channels and resampler, else the channel mean
                 except SampleError as exc:
                     failed.update({e.name: (exc.status, exc.detail) for e in audible})
         except SampleError as exc:
@@ -106,13 +114,14 @@ class Decoder:
         except OSError as exc:
             detail = f"{exc.strerror or exc} ({exc.filename or job.media_path})"
             failed.update({name: (Status.IO_ERROR.value, detail) for name in wanted})
-        media = Media(frames, times, audio, SAMPLE_RATE)
+        media = Media(frames, times, takes.get(MEAN), SAMPLE_RATE)
         units = {name: mel for name, mel in job.mel.items() if name not in failed}
         for name, extractor in wanted.items():
             if name in failed or name in units:
                 continue
             try:
-                units[name] = extractor.prepare(media)
+                audio = takes.get(_take(extractor), media.audio)
+                units[name] = extractor.prepare(dataclasses.replace(media, audio=audio))
             except SampleError as exc:  # e.g. no_audio, or too short for the model
                 failed[name] = (exc.status, exc.detail)
         return Prepared(job.sample_id, units, failed, time.perf_counter() - started)
@@ -182,3 +191,12 @@ def crashed(job: ExtractJob, detail: str) -> Prepared:
         "--retry decode_error",
     )
     return Prepared(job.sample_id, failed=dict.fromkeys(job.extractors, status))
+
+
+def _take(extractor: Extractor) -> Take:
+    """The mono signal an audio extractor reads: its Mel recipe's, else the channel mean.
+
+    A recipe's take is its channels (the recipe's default policy) and its reference's resampler.
+    """
+    recipe = extractor.contract.recipe
+    return MEL_RECIPES[recipe].take if recipe is not None and recipe in MEL_RECIPES else MEAN

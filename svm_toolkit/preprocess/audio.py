@@ -1,29 +1,39 @@
 """Decode any audio codec (AAC, Opus, Vorbis, MP3, PCM...) to mono float32 at one sample rate.
 
-The soundtrack is streamed: decoded frames are resampled in windows of :data:`_BATCH_FRAMES`
-and written into one output array, allocated from the stated duration (at most
-:data:`_FIRST_MAX_S`, whatever the header says) and grown as the audio decodes, so memory is
-the output (bounded by ``max_seconds``) plus one window, whatever the file.
+Each mono signal is a :class:`Take`: which channels (their mean, or the first) and which
+resampler (torchvggish's resampy or torchaudio's windowed sinc, :mod:`.resample`). The
+soundtrack is decoded once, at its own rate and with all its channels, in windows of
+:data:`_BATCH_FRAMES`; each take mixes its channels and resamples as the windows stream, into
+one output array per take allocated from the stated duration (at most :data:`_FIRST_MAX_S`,
+whatever the header says) and grown as the audio decodes. Memory is the outputs (bounded by
+``max_seconds``) plus one window and one resampling chunk per take, whatever the file.
+
+The channels are mixed here, never by FFmpeg's resampler: asked for mono, swresample sums a
+stereo pair as (L + R) / sqrt(2), 1.414 times the channel mean the references take.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 import av
 import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit.errors import SampleError
+from svm_toolkit.preprocess.resample import Resampler, StreamingResampler
 from svm_toolkit.schema import Status
 
 _DTYPES: dict[str, type[np.generic]] = {
     "u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32,
     "dbl": np.float64,
 }  # fmt: skip
-_BATCH_FRAMES = 256  # decoded frames resampled together (~6 s of AAC at 44.1 kHz)
-#: Planar frames with this many channels or more are resampled one by one, never read through
+_BATCH_FRAMES = 256  # decoded frames converted together (~6 s of AAC at 44.1 kHz)
+#: Planar frames with this many channels or more are converted one by one, never read through
 #: PyAV's ``frame.planes``: PyAV counts planes up to a NULL pointer, which for 8 channels reads
 #: past ``AVFrame.data`` (a 9th plane of garbage: 7.1 AAC segfaulted) and past the heap array
 #: of pointers for more than 8.
@@ -34,11 +44,38 @@ _UNKNOWN_S = 60.0  # first allocation when the file states no duration, seconds
 #: header can state 1e9 s for a 10 s file); longer soundtracks grow the array as they decode.
 _FIRST_MAX_S = 300.0
 
+Channels = Literal["mean", "first"]
+CHANNELS: Final[tuple[Channels, ...]] = ("mean", "first")
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    """One mono signal made from a soundtrack.
+
+    Attributes:
+        channels: ``"mean"``: the mean of all channels (torchvggish's ``np.mean`` over
+            channels); ``"first"``: channel 0 alone (what torchaudio's Kaldi ``fbank`` reads
+            of a multi-channel waveform, so ImageBind's reference).
+        resampler: ``"sinc"`` (torchaudio's, ImageBind's) or ``"resampy"`` (torchvggish's).
+    """
+
+    channels: Channels = "mean"
+    resampler: Resampler = "sinc"
+
+
+#: The take of every audio user without a reference of its own (loudness, silence, speech,
+#: Chromaprint, the extractors without a Mel recipe): the channel mean, torchaudio's resampler.
+MEAN: Final = Take()
+
 
 def load_audio(
-    path: Path, *, sample_rate: int = 16_000, max_seconds: float | None = None
+    path: Path,
+    *,
+    sample_rate: int = 16_000,
+    max_seconds: float | None = None,
+    take: Take = MEAN,
 ) -> npt.NDArray[np.float32]:
-    """Decode a file's first audio stream, downmixed to mono and resampled.
+    """Decode a file's first audio stream to one mono signal at ``sample_rate``.
 
     Args:
         path: any container FFmpeg reads.
@@ -46,6 +83,7 @@ def load_audio(
         max_seconds: longest soundtrack decoded, seconds (``None``: no bound). Decoding stops
             as soon as the audio runs more than a second past it, so memory stays bounded even
             when the container's stated duration lies.
+        take: which channels and which resampler (default: the channel mean, sinc).
 
     Returns:
         float32, shape (samples,), range about [-1, 1], mono at ``sample_rate``.
@@ -54,33 +92,119 @@ def load_audio(
         SampleError: ``no_audio`` when the file has no audio stream, ``decode_error`` when it
             cannot be decoded, ``too_long`` when the audio is longer than ``max_seconds``.
     """
+    return load_takes(path, (take,), sample_rate=sample_rate, max_seconds=max_seconds)[take]
+
+
+def load_takes(
+    path: Path,
+    takes: Iterable[Take],
+    *,
+    sample_rate: int = 16_000,
+    max_seconds: float | None = None,
+) -> dict[Take, npt.NDArray[np.float32]]:
+    """Decode a file's first audio stream once into several mono signals (see :func:`load_audio`).
+
+    Returns:
+        Each distinct take's signal, float32, shape (samples,), at ``sample_rate``.
+
+    Raises:
+        SampleError: as :func:`load_audio`.
+    """
+    wanted = tuple(dict.fromkeys(takes))
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise SampleError(Status.NO_AUDIO.value, f"{path.name}: no audio stream")
             stream = container.streams.audio[0]
-            limit = (
-                None if max_seconds is None else math.ceil((max_seconds + _GRACE_S) * sample_rate)
-            )
-            out = _Output(_stated_seconds(container, stream), sample_rate, limit, path, max_seconds)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            mixer: _Mixer | None = None
             batch: list[av.AudioFrame] = []
             for frame in container.decode(stream):
+                if mixer is None:
+                    stated = _stated_seconds(container, stream)
+                    mixer = _Mixer(frame, wanted, sample_rate, stated, path, max_seconds)
                 if batch and (len(batch) >= _BATCH_FRAMES or not _same_kind(batch[0], frame)):
-                    out.add(_resample(resampler, batch))
+                    mixer.add(_join(batch))
                     batch = []
                 if frame.format.is_planar and len(frame.layout.channels) >= _PLANE_SAFE_CHANNELS:
-                    frame.pts = None  # as the joined frames of the other path
-                    out.add(resampler.resample(frame))
+                    mixer.add(frame)  # converted to packed samples alone
                     continue
                 batch.append(frame)
-            out.add(_resample(resampler, batch))
-            out.add(resampler.resample(None))
+            if mixer is None:
+                return {take: np.zeros(0, np.float32) for take in wanted}
+            if batch:
+                mixer.add(_join(batch))
+            return mixer.result()
     except av.error.FFmpegError as exc:
         raise SampleError(
             Status.DECODE_ERROR.value, f"{path.name}: cannot decode audio: {exc}"
         ) from None
-    return out.result()
+
+
+class _Mixer:
+    """Decoded frames -> packed float32 at the stream's rate -> each take's channels, resampled.
+
+    swresample only converts the sample format here (same layout, same rate: no mixing), to
+    packed ``flt``, whose one plane is safe to read whatever the channel count.
+    """
+
+    def __init__(
+        self,
+        first: av.AudioFrame,
+        takes: tuple[Take, ...],
+        sample_rate: int,
+        stated_s: float | None,
+        path: Path,
+        max_seconds: float | None,
+    ) -> None:
+        self.rate = first.sample_rate
+        self.width = len(first.layout.channels)
+        self.converter = av.AudioResampler(format="flt", layout=first.layout.name, rate=self.rate)
+        self.path, self.max_seconds = path, max_seconds
+        self.limit = (
+            None if max_seconds is None else math.ceil((max_seconds + _GRACE_S) * self.rate)
+        )
+        self.decoded = 0  # samples per channel, at ``self.rate``
+        out_limit = (
+            None if max_seconds is None else math.ceil((max_seconds + _GRACE_S) * sample_rate)
+        )
+        self.outputs = {take: _Output(stated_s, sample_rate, out_limit) for take in takes}
+        self.streams = {
+            take: StreamingResampler(self.rate, sample_rate, take.resampler, out.add)
+            for take, out in self.outputs.items()
+        }
+
+    def add(self, frame: av.AudioFrame) -> None:
+        """Convert, check the bound, and mix one (joined) frame into every take."""
+        frame.pts = None  # joined frames have none; a mid-stream change of kind keeps the rest
+        for converted in self.converter.resample(frame):
+            self._mix(converted)
+
+    def _mix(self, frame: av.AudioFrame) -> None:
+        samples = np.frombuffer(memoryview(frame.planes[0]), np.float32, count=frame.samples
+                                * self.width).reshape(frame.samples, self.width)  # fmt: skip
+        self.decoded += frame.samples
+        if self.limit is not None and self.decoded > self.limit:
+            raise SampleError(
+                Status.TOO_LONG.value,
+                f"{self.path.name}: the soundtrack is longer than {self.max_seconds:g} s "
+                "(decoding stopped there; raise it with --max-media-s to accept it)",
+            )
+        mean = None
+        for take, stream in self.streams.items():
+            if take.channels == "first" or self.width == 1:
+                stream.push(np.array(samples[:, 0]))
+            else:
+                if mean is None:  # np.mean over the channel axis, as torchvggish takes it
+                    mean = samples.mean(axis=1, dtype=np.float32)
+                stream.push(mean)
+
+    def result(self) -> dict[Take, npt.NDArray[np.float32]]:
+        """Each take's signal (the converter and the resamplers flushed)."""
+        for converted in self.converter.resample(None):
+            self._mix(converted)
+        for stream in self.streams.values():
+            stream.close()
+        return {take: out.result() for take, out in self.outputs.items()}
 
 
 class _Output:
@@ -88,40 +212,29 @@ class _Output:
 
     The first allocation is the stated duration but at most :data:`_FIRST_MAX_S`, so a header
     that lies costs nothing; the array then grows by half (in place where the allocator can)
-    whenever the decoded audio runs past it, and never past ``limit`` samples.
+    whenever the decoded audio runs past it, and never past ``limit`` samples (the decoder
+    stops at its own bound first).
     """
 
-    def __init__(
-        self,
-        stated_s: float | None,
-        sample_rate: int,
-        limit: int | None,
-        path: Path,
-        max_seconds: float | None,
-    ) -> None:
+    def __init__(self, stated_s: float | None, sample_rate: int, limit: int | None) -> None:
         first_s = min(stated_s or _UNKNOWN_S, _FIRST_MAX_S)
         expected = math.ceil((first_s + _GRACE_S) * sample_rate)
         self.samples = np.empty(expected if limit is None else min(expected, limit), np.float32)
         self.size = 0
-        self.limit, self.path, self.max_seconds = limit, path, max_seconds
+        self.limit = limit
 
-    def add(self, frames: list[av.AudioFrame]) -> None:
-        """Append resampled (mono ``flt``) frames."""
-        for frame in frames:
-            chunk = np.asarray(frame.to_ndarray(), np.float32).reshape(-1)
-            end = self.size + len(chunk)
-            if self.limit is not None and end > self.limit:
-                raise SampleError(
-                    Status.TOO_LONG.value,
-                    f"{self.path.name}: the soundtrack is longer than {self.max_seconds:g} s "
-                    "(decoding stopped there; raise it with --max-media-s to accept it)",
-                )
-            if end > len(self.samples):
-                grown = max(end, len(self.samples) * 3 // 2)
-                self.samples.resize(grown if self.limit is None else min(grown, self.limit),
-                                    refcheck=False)  # fmt: skip
-            self.samples[self.size : end] = chunk
-            self.size = end
+    def add(self, chunk: npt.NDArray[np.float32]) -> None:
+        """Append samples (float32, shape (n,))."""
+        end = self.size + len(chunk)
+        if self.limit is not None:
+            end = min(end, self.limit)
+            chunk = chunk[: end - self.size]
+        if end > len(self.samples):
+            grown = max(end, len(self.samples) * 3 // 2)
+            self.samples.resize(grown if self.limit is None else min(grown, self.limit),
+                                refcheck=False)  # fmt: skip
+        self.samples[self.size : end] = chunk
+        self.size = end
 
     def result(self) -> npt.NDArray[np.float32]:
         """The samples decoded, float32, shape (samples,) (the spare capacity is freed)."""
@@ -144,17 +257,16 @@ def _same_kind(a: av.AudioFrame, b: av.AudioFrame) -> bool:
     )
 
 
-def _resample(resampler: av.AudioResampler, frames: list[av.AudioFrame]) -> list[av.AudioFrame]:
-    """Resample decoded frames of one kind in one call (one call per frame costs 2x the time)."""
-    if not frames:
-        return []
+def _join(frames: list[av.AudioFrame]) -> av.AudioFrame:
+    """Decoded frames of one kind as one frame (one conversion per frame costs 2x the time)."""
     first = frames[0]
-    joined = _samples(frames)
+    if len(frames) == 1:
+        return first
     frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(joined), format=first.format.name, layout=first.layout.name
+        np.ascontiguousarray(_samples(frames)), format=first.format.name, layout=first.layout.name
     )
     frame.sample_rate = first.sample_rate
-    return resampler.resample(frame)
+    return frame
 
 
 def _samples(frames: list[av.AudioFrame]) -> npt.NDArray[np.generic]:

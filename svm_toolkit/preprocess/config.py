@@ -8,7 +8,7 @@ from typing import Final
 
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.preprocess.filters import FILTER_PRESETS, FilterConfig
-from svm_toolkit.preprocess.recipes import LibrosaMel, get_recipes
+from svm_toolkit.preprocess.recipes import LibrosaMel, MelChannels, get_recipes
 from svm_toolkit.preprocess.speech import SpeechConfig
 from svm_toolkit.schema import check_retry
 
@@ -21,6 +21,8 @@ class PreprocessConfig:
         filters: filter thresholds (a preset's by default).
         mel: Mel recipes to compute for videos that pass (``imagebind``, ``vggish``, ``librosa``).
         librosa: parameters of the ``librosa`` recipe.
+        channels: which channels each Mel recipe reads, ``mean`` or ``first`` (defaults: each
+            reference's; ``imagebind: first``, ``vggish: mean``, ``librosa: mean``).
         speech: how the speech ratio is measured.
         frames: frames sampled per video for the crop, the picture signals and the hashes.
         crop_limit: brightest 8-bit luma still counted as a black border (cropdetect's 24).
@@ -40,6 +42,7 @@ class PreprocessConfig:
     filters: FilterConfig = FilterConfig()
     mel: tuple[str, ...] = ()
     librosa: LibrosaMel = LibrosaMel()
+    channels: MelChannels = MelChannels()
     speech: SpeechConfig = SpeechConfig()
     frames: int = 8
     crop_limit: int = 24

@@ -4,6 +4,24 @@ A recipe turns 16 kHz mono audio into *units*: the arrays a model takes one at a
 ImageBind 2 s clip, a VGGish 0.96 s example, one frame of a generic spectrogram), each with the
 time it starts at. Shards store a sample's units as a list of flat float32 vectors; the recipe's
 ``unit_shape`` restores them.
+
+Each recipe also says how its mono 16 kHz signal is made from the file (its :class:`Take`): the
+channel policy (a parameter, :class:`MelChannels`) and the resampler of its reference:
+
+========== ============================ ===================================================
+recipe     channels (default)           resampler
+========== ============================ ===================================================
+imagebind  ``first``: ImageBind's       ``sinc``: ``torchaudio.functional.resample``, as
+           ``data.py`` hands the whole  ``imagebind/data.py`` calls it
+           (C, T) waveform to
+           torchaudio's Kaldi ``fbank``,
+           which reads channel 0
+vggish     ``mean``: torchvggish's      ``resampy``: ``resampy.resample(..., kaiser_best)``,
+           ``waveform_to_examples``     as ``torchvggish/vggish_input.py`` calls it
+           averages the channels
+librosa    ``mean`` (``librosa.load``'s ``sinc`` (the toolkit's default take)
+           ``mono=True`` averages too)
+========== ============================ ===================================================
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ import numpy.typing as npt
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.jit import first_call
+from svm_toolkit.preprocess.audio import CHANNELS, MEAN, Channels, Take
 from svm_toolkit.preprocess.mel import (
     ImageBindAudio,
     VGGishAudio,
@@ -75,6 +94,33 @@ class LibrosaMel:
     top_db: float | None = 80.0
 
 
+@dataclass(frozen=True, slots=True)
+class MelChannels:
+    """Which channels of a multi-channel soundtrack each recipe reads.
+
+    ``"mean"``: the mean of all channels; ``"first"``: channel 0 alone. Each default is the
+    choice of the recipe's reference code (see the module's table), so the units equal what the
+    reference computes from the same file; ``mean`` keeps both sides of a stereo mix.
+
+    Attributes:
+        imagebind: ImageBind's reference reads channel 0 (``"first"``).
+        vggish: torchvggish averages the channels (``"mean"``).
+        librosa: the channel mean, as ``librosa.load(mono=True)``.
+    """
+
+    imagebind: Channels = "first"
+    vggish: Channels = "mean"
+    librosa: Channels = "mean"
+
+    def __post_init__(self) -> None:
+        for name in ("imagebind", "vggish", "librosa"):
+            if getattr(self, name) not in CHANNELS:
+                raise ConfigError(
+                    f"channels.{name} must be one of {', '.join(CHANNELS)}, "
+                    f"got {getattr(self, name)!r}"
+                )
+
+
 def librosa_log_mel(
     waveform: npt.NDArray[np.float32], config: LibrosaMel = LibrosaMel()
 ) -> npt.NDArray[np.float32]:
@@ -115,14 +161,17 @@ class MelRecipe:
     Attributes:
         name: registry key, also the shard folder ``preprocess/mel_<name>/``.
         unit_shape: shape of one unit.
-        compute: 16 kHz mono float32 audio, shape (samples,) -> units.
-        config: the constants, recorded in the shards' provenance.
+        compute: 16 kHz mono float32 audio (the recipe's ``take``), shape (samples,) -> units.
+        config: the constants, recorded in the shards' provenance (with ``channels`` and
+            ``resampler``, the take's).
+        take: how the mono 16 kHz signal is made from the file (channels, resampler).
     """
 
     name: str
     unit_shape: tuple[int, ...]
     compute: Callable[[npt.NDArray[np.float32]], MelUnits] = field(repr=False)
     config: Mapping[str, Any] = field(default_factory=dict)
+    take: Take = MEAN
 
     @property
     def unit_size(self) -> int:
@@ -143,7 +192,25 @@ def _vggish(audio: npt.NDArray[np.float32]) -> MelUnits:
     return MelUnits(units, times)
 
 
-def librosa_recipe(config: LibrosaMel = LibrosaMel()) -> MelRecipe:
+def _provenance(config: Any, take: Take) -> dict[str, Any]:
+    return {**to_dict(config), "channels": take.channels, "resampler": take.resampler}
+
+
+def imagebind_recipe(channels: Channels = "first") -> MelRecipe:
+    """The ``imagebind`` recipe on the given channels (resampled as ImageBind's ``data.py``)."""
+    take = Take(channels, "sinc")
+    return MelRecipe(
+        "imagebind", (1, 128, 204), _imagebind, _provenance(ImageBindAudio(), take), take
+    )
+
+
+def vggish_recipe(channels: Channels = "mean") -> MelRecipe:
+    """The ``vggish`` recipe on the given channels (resampled as torchvggish does)."""
+    take = Take(channels, "resampy")
+    return MelRecipe("vggish", (96, 64), _vggish, _provenance(VGGishAudio(), take), take)
+
+
+def librosa_recipe(config: LibrosaMel = LibrosaMel(), channels: Channels = "mean") -> MelRecipe:
     """The ``librosa`` recipe with the given parameters (one unit per spectrogram frame)."""
 
     def compute(audio: npt.NDArray[np.float32]) -> MelUnits:
@@ -151,21 +218,22 @@ def librosa_recipe(config: LibrosaMel = LibrosaMel()) -> MelRecipe:
         step = np.float32(config.hop_length / SAMPLE_RATE)
         return MelUnits(units, np.arange(len(units), dtype=np.float32) * step)
 
-    return MelRecipe("librosa", (config.n_mels,), compute, to_dict(config))
+    take = Take(channels, "sinc")
+    return MelRecipe("librosa", (config.n_mels,), compute, _provenance(config, take), take)
 
 
+#: The recipes with their default parameters (each reference's channel policy).
 MEL_RECIPES: Final[Mapping[str, MelRecipe]] = {
-    recipe.name: recipe
-    for recipe in (
-        MelRecipe("imagebind", (1, 128, 204), _imagebind, to_dict(ImageBindAudio())),
-        MelRecipe("vggish", (96, 64), _vggish, to_dict(VGGishAudio())),
-        librosa_recipe(),
-    )
+    recipe.name: recipe for recipe in (imagebind_recipe(), vggish_recipe(), librosa_recipe())
 }
 
 
-def get_recipes(names: tuple[str, ...], librosa: LibrosaMel = LibrosaMel()) -> list[MelRecipe]:
-    """Look recipes up by name; ``librosa`` takes its parameters from ``librosa``.
+def get_recipes(
+    names: tuple[str, ...],
+    librosa: LibrosaMel = LibrosaMel(),
+    channels: MelChannels = MelChannels(),
+) -> list[MelRecipe]:
+    """Look recipes up by name, with their parameters (``librosa``) and channels (``channels``).
 
     Raises:
         ConfigError: an unknown name (the message lists the known ones).
@@ -175,4 +243,9 @@ def get_recipes(names: tuple[str, ...], librosa: LibrosaMel = LibrosaMel()) -> l
         raise ConfigError(
             f"unknown Mel recipe {', '.join(unknown)}; choose from {', '.join(MEL_RECIPES)}"
         )
-    return [librosa_recipe(librosa) if n == "librosa" else MEL_RECIPES[n] for n in names]
+    made = {
+        "imagebind": lambda: imagebind_recipe(channels.imagebind),
+        "vggish": lambda: vggish_recipe(channels.vggish),
+        "librosa": lambda: librosa_recipe(librosa, channels.librosa),
+    }
+    return [made[n]() for n in names]

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from svm_toolkit import ffmpeg
 from svm_toolkit.errors import SampleError
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.preprocess.audio import load_audio
+from svm_toolkit.preprocess.audio import MEAN, load_takes
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.crop import (
     CropBox,
@@ -92,7 +92,7 @@ class Preprocessor:
     def __init__(self, layout: DatasetLayout, config: PreprocessConfig) -> None:
         self.layout = layout
         self.config = config
-        self.recipes = get_recipes(config.mel, config.librosa)
+        self.recipes = get_recipes(config.mel, config.librosa, config.channels)
         self.speech = SpeechDetector(config.speech)
 
     def __call__(self, job: PreprocessJob) -> PreprocessResult:
@@ -130,7 +130,9 @@ class Preprocessor:
             facts = dataclasses.replace(facts, rotation=frames.rotation)
             crop = detect_crop(frames.luma, limit=self.config.crop_limit)
             motion, black = video_signals(_cropped(frames.luma, crop))
-        audio = load_audio(path, max_seconds=limit) if facts.has_audio else None
+        wanted = {MEAN, *(r.take for r in self.recipes)}  # decoded once, mixed per recipe
+        takes = load_takes(path, wanted, max_seconds=limit) if facts.has_audio else {}
+        audio = takes.get(MEAN)
         loudness = silence = speech = None
         if audio is not None:
             loudness, silence = audio_signals(audio)
@@ -159,7 +161,7 @@ class Preprocessor:
         mels: dict[str, MelUnits] = {}
         if audio is not None:
             fingerprint = chromaprint(audio, max_seconds=self.config.fingerprint_s)
-            mels = {recipe.name: recipe.compute(audio) for recipe in self.recipes}
+            mels = {recipe.name: recipe.compute(takes[recipe.take]) for recipe in self.recipes}
         cropped = None
         if self.config.write_cropped and crop is not None:
             shown = crop.shown(facts.rotation, facts.width or 0, facts.height or 0)
