@@ -54,8 +54,11 @@ QUANTIZE_MAX: Final = 2.0
 #: Keys of ``vggish_pca_params.npz`` (``PCA_EIGEN_VECTORS_NAME`` / ``PCA_MEANS_NAME``).
 PCA_EIGEN_VECTORS: Final = "pca_eigen_vectors"
 PCA_MEANS: Final = "pca_means"
-#: Where a torchvggish ``VGGish`` module's state dict keeps its postprocessor's parameters.
-TORCHVGGISH_PCA_MATRIX: Final = "pproc.pca_matrix"
+#: Where a torchvggish ``VGGish`` module's state dict keeps its postprocessor's parameters: the
+#: torch.hub model (harritaylor/torchvggish ``torchvggish/vggish.py``, ``Postprocessor`` since
+#: commit 48521ec) holds ``nn.Parameter`` s ``pca_eigen_vectors`` (128, 128) and ``pca_means``
+#: (128, 1) under ``pproc``. (The PyPI release 0.2 keeps them outside the state dict.)
+TORCHVGGISH_PCA_EIGEN_VECTORS: Final = "pproc.pca_eigen_vectors"
 TORCHVGGISH_PCA_MEANS: Final = "pproc.pca_means"
 
 
@@ -223,13 +226,14 @@ class Postprocessor:
         """
         for matrix_key, means_key in (
             (PCA_EIGEN_VECTORS, PCA_MEANS),
-            (TORCHVGGISH_PCA_MATRIX, TORCHVGGISH_PCA_MEANS),
+            (TORCHVGGISH_PCA_EIGEN_VECTORS, TORCHVGGISH_PCA_MEANS),
         ):
             if matrix_key in params and means_key in params:
                 return cls(_numpy(params[matrix_key]), _numpy(params[means_key]))
         raise KeyError(
             f"no PCA parameters: expected keys '{PCA_EIGEN_VECTORS}' and '{PCA_MEANS}' "
-            f"(vggish_pca_params.npz) or '{TORCHVGGISH_PCA_MATRIX}' and '{TORCHVGGISH_PCA_MEANS}'"
+            f"(vggish_pca_params.npz) or '{TORCHVGGISH_PCA_EIGEN_VECTORS}' and "
+            f"'{TORCHVGGISH_PCA_MEANS}' (a torchvggish VGGish state dict)"
         )
 
     @classmethod

@@ -213,7 +213,8 @@ def test_torchvggish_state_dict_with_pproc_keys(tmp_path: Path) -> None:
     matrix = torch.randn(128, 128)
     means = torch.randn(128, 1)  # torchvggish keeps the means as a column
     path = tmp_path / "whole.pth"
-    torch.save({**state, "pproc.pca_matrix": matrix, "pproc.pca_means": means}, path)
+    # the torch.hub VGGish's keys (harritaylor/torchvggish torchvggish/vggish.py, Postprocessor)
+    torch.save({**state, "pproc.pca_eigen_vectors": matrix, "pproc.pca_means": means}, path)
     extractor = VGGish(weights=path, config=SMALL)
     extractor.load("cpu")
     assert extractor.postprocessor is not None

@@ -74,7 +74,7 @@ class VGGish(Extractor):
 
     Attributes:
         postprocessor: the PCA postprocessor when the state dict carried torchvggish's
-            ``pproc.pca_matrix`` / ``pproc.pca_means``, else ``None`` (never applied by
+            ``pproc.pca_eigen_vectors`` / ``pproc.pca_means``, else ``None`` (never applied by
             :meth:`embed`).
         pca: the postprocessor :meth:`embed` applies (:meth:`use_pca`), else ``None``: raw.
     """
@@ -163,9 +163,9 @@ class VGGish(Extractor):
     def load_state(self, model: torch.nn.Module, state: dict[str, Any]) -> None:
         """Load a torchvggish or own state dict (strict).
 
-        torchvggish's ``pproc.pca_matrix`` / ``pproc.pca_means`` (present when a whole torchvggish
-        ``VGGish`` module was saved) are taken out of the state dict and kept as
-        :attr:`postprocessor`.
+        torchvggish's ``pproc.pca_eigen_vectors`` / ``pproc.pca_means`` (present when the
+        torch.hub ``VGGish`` module with ``postprocess=True`` was saved) are taken out of the
+        state dict and kept as :attr:`postprocessor`.
         """
         from svm_toolkit.models.vggish import Postprocessor
 
