@@ -150,6 +150,8 @@ def test_audio_only_and_clip_sections(tmp_path: Path, server: LoopbackServer) ->
     assert (
         summary.by_status == {"ok": 1} and (tmp_path / "ds" / "media" / "to" / "tone.m4a").exists()
     )
+    tone = ledger(tmp_path / "ds")["tone"]  # the real container and codecs are recorded
+    assert (tone["container"], tone["video_codec"], tone["audio_codec"]) == ("m4a", None, "aac")
 
     clip = [{"url": server.url(Route.MEDIA, "clip.mp4"), "start": "0.5", "end": "1.5"}]
     build_manifest(
@@ -343,7 +345,7 @@ def test_files_a_killed_run_placed_are_adopted_after_the_same_checks(
     good = rows["good"]
     assert good["detail"] == "adopted: found in media/ after an interrupted run"
     assert (good["format"], good["attempts"]) == ("adopted", 0)
-    assert good["media_path"] == "media/go/good.mp4"
+    assert good["media_path"] == "media/go/good.mp4" and good["container"] == "mp4"
     assert (good["width"], good["height"], good["has_audio"]) == (160, 120, True)
     assert good["bytes"] == (server.root / "clip.mp4").stat().st_size
     assert rows["page"]["format"] == "adopted" and rows["page"]["height"] == 160
