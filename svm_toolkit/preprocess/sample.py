@@ -36,7 +36,7 @@ from svm_toolkit.preprocess.fingerprint import chromaprint, phash
 from svm_toolkit.preprocess.recipes import MelUnits, get_recipes
 from svm_toolkit.preprocess.signals import Signals, audio_signals, video_signals
 from svm_toolkit.preprocess.speech import SpeechDetector
-from svm_toolkit.probe import MediaFacts, probe_media
+from svm_toolkit.probe import MediaFacts, TruncatedMedia, probe_media
 from svm_toolkit.schema import Status
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,12 @@ class Preprocessor:
         path = self.layout.root / job.media_path
         if not path.is_file():
             raise SampleError(Status.IO_ERROR.value, f"{job.media_path}: media file is missing")
-        facts = probe_media(path)
+        try:
+            facts = probe_media(path)
+        except TruncatedMedia as exc:  # what the probe read is kept beside the reason
+            return PreprocessResult(
+                job.sample_id, job.media_path, exc.status, exc.detail, facts=exc.facts
+            )
         limit = self.config.max_media_s
         if limit is not None and facts.duration_s is not None and facts.duration_s > limit:
             detail = (
@@ -131,7 +136,11 @@ class Preprocessor:
             crop = detect_crop(frames.luma, limit=self.config.crop_limit)
             motion, black = video_signals(_cropped(frames.luma, crop))
         wanted = {MEAN, *(r.take for r in self.recipes)}  # decoded once, mixed per recipe
-        takes = load_takes(path, wanted, max_seconds=limit) if facts.has_audio else {}
+        audio_failure = None
+        try:
+            takes = load_takes(path, wanted, max_seconds=limit) if facts.has_audio else {}
+        except SampleError as exc:  # the picture's facts, scores and crop are kept
+            takes, audio_failure = {}, exc
         audio = takes.get(MEAN)
         loudness = silence = speech = None
         if audio is not None:
@@ -140,11 +149,14 @@ class Preprocessor:
                 speech = self.speech.speech_ratio(audio)
         signals = Signals(loudness, silence, motion, black, speech)
         status, verdicts = judge(facts, signals, self.config.filters)
+        reasons = [f"{v.name}: {v.detail}" for v in verdicts if not v.passed]
+        if audio_failure is not None:
+            status, reasons = _audio_failed(audio_failure, status, reasons, self.config)
         result = PreprocessResult(
             job.sample_id,
             job.media_path,
             status or Status.OK.value,
-            "; ".join(f"{v.name}: {v.detail}" for v in verdicts if not v.passed),
+            "; ".join(reasons),
             facts=facts,
             signals=signals,
             failed_filters=tuple(v.name for v in verdicts if not v.passed),
@@ -199,6 +211,22 @@ class Preprocessor:
         finally:
             tmp.unlink(missing_ok=True)
         return target.relative_to(self.layout.root).as_posix()
+
+
+def _audio_failed(
+    failure: SampleError, status: str | None, reasons: list[str], config: PreprocessConfig
+) -> tuple[str | None, list[str]]:
+    """The status and reasons of a video whose soundtrack failed while its picture decoded.
+
+    A soundtrack that does not decode is the row's status (``decode_error``; ``too_long`` for
+    one past ``max_media_s``) unless the filters do not require audio
+    (``require_audio: false``): then the video goes on as one without sound, the reason kept
+    in its detail. Either way the row keeps its probe facts, picture scores and crop box.
+    """
+    reasons = [f"audio: {failure.detail}", *reasons]
+    if failure.status == Status.DECODE_ERROR.value and not config.filters.require_audio:
+        return status, reasons
+    return failure.status, reasons
 
 
 def _cropped(luma: npt.NDArray[np.uint8], crop: CropBox) -> npt.NDArray[np.uint8]:
