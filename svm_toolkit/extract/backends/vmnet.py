@@ -7,10 +7,16 @@
 * The model side is a pass-through. :meth:`VMNetMusic.build` is ``torch.nn.Identity``, and
   :meth:`VMNetMusic.load` needs no file. The runner batches, moves and pools these units like
   any model's.
-* :meth:`VMNetMusic.pool` returns the step itself. It does not L2-normalise, as the base class
-  would. The descriptor mixes dB means, dB² variances and dB maxima, and VM-NET feeds them to
-  its music branch as they are. Rescaling them would change the feature, so choosing a
-  normalisation is left to the consumer.
+* The steps are the raw descriptors: the ``embeddings`` column keeps them as computed (dB
+  means, dB² variances and dB maxima, norms in the thousands), because VM-NET feeds them to its
+  music branch as they are and any rescaling is the consumer's choice. The trainer and the
+  evaluator read these steps, never the pooled vector.
+* The pooled ``embedding`` is, as for every extractor, the L2-normalised mean of the steps
+  (:meth:`Extractor.pool <svm_toolkit.extract.base.Extractor.pool>`): here the one descriptor
+  divided by its norm. A pooled vector is meant for cosine similarity, where only the direction
+  counts, and a raw norm of 1,100-16,700 would read differently from every other extractor's.
+  float16 storage rounds both columns relative to each value (2^-11: about 1 at 1,500 raw,
+  5e-4 of a unit component).
 
 The layout and every constant are documented in :mod:`svm_toolkit.extract.music_descriptors`.
 """
@@ -21,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
-import numpy.typing as npt
 
 from svm_toolkit.errors import SampleError
 from svm_toolkit.extract.base import Extractor, Media, Units
@@ -116,14 +121,3 @@ class VMNetMusic(Extractor):
             raise RuntimeError(f"{self.name}: call load() before embed()")
         out: torch.Tensor = self.model(batch)
         return out.float().reshape(len(batch), DIM)
-
-    def pool(self, steps: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """The video's vector, shape (T, 1140) -> (1140,), **not** L2-normalised.
-
-        There is one step per video, so this is that step. More than one step is averaged
-        (the handcrafted statistics are never normalised), and no step gives zeros.
-        """
-        if not len(steps):
-            return np.zeros(DIM, np.float32)
-        pooled: npt.NDArray[np.float32] = np.asarray(steps, dtype=np.float32).mean(axis=0)
-        return pooled
