@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from svm_toolkit import ffmpeg
-from svm_toolkit.errors import SampleError
+from svm_toolkit.config import replace
+from svm_toolkit.errors import ConfigError, SampleError
 from svm_toolkit.preprocess import load_audio
-from svm_toolkit.preprocess.audio import _samples
+from svm_toolkit.preprocess.audio import Take, _samples, load_takes
+from svm_toolkit.preprocess.config import PreprocessConfig
+from svm_toolkit.preprocess.recipes import MEL_RECIPES, MelChannels, get_recipes
 from svm_toolkit.testing import MediaSpec, make_media
 
 
@@ -157,3 +160,43 @@ def test_a_stream_duration_that_lies_costs_nothing(
     np.testing.assert_array_equal(audio, expected)
     assert audio.dtype == np.float32
     assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # 5 min at 16 kHz is 19 MiB
+
+
+def _two_channels(path: Path) -> Path:
+    """2 s of stereo 44.1 kHz AAC: a 330 Hz tone on the left, noise on the right."""
+    subprocess.run(
+        [ffmpeg.require(), "-v", "error", "-f", "lavfi",
+         "-i", "aevalsrc=0.5*sin(2*PI*330*t)|0.3*(random(0)-0.5):s=44100:d=2",
+         "-c:a", "aac", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def test_one_decode_gives_every_take(tmp_path: Path) -> None:
+    """The mean, the first channel, with either resampler: each as a load of its own gives."""
+    path = _two_channels(tmp_path / "stereo.m4a")
+    takes = [Take(c, r) for c in ("mean", "first") for r in ("sinc", "resampy")]
+    together = load_takes(path, [*takes, takes[0]])
+    assert list(together) == takes  # distinct, in order
+    for take in takes:
+        np.testing.assert_array_equal(together[take], load_audio(path, take=take))
+        assert len(together[take]) == pytest.approx(32_000, abs=1_600)
+    left = together[Take("first", "sinc")]
+    spectrum = np.abs(np.fft.rfft(left[4_000:28_000]))
+    assert np.argmax(spectrum) * 16_000 / 24_000 == pytest.approx(330, abs=3)
+    mean = together[Take("mean", "sinc")]  # half the tone, plus half the noise
+    assert np.sqrt(np.mean(mean**2)) < np.sqrt(np.mean(left**2))
+
+
+def test_channel_policy_is_a_recipe_parameter() -> None:
+    assert MEL_RECIPES["imagebind"].take == Take("first", "sinc")  # ImageBind's data.py
+    assert MEL_RECIPES["vggish"].take == Take("mean", "resampy")  # torchvggish
+    assert MEL_RECIPES["librosa"].take == Take("mean", "sinc")
+    assert MEL_RECIPES["imagebind"].config["channels"] == "first"  # in the shards' provenance
+    assert MEL_RECIPES["vggish"].config["resampler"] == "resampy"
+    config = replace(PreprocessConfig(), {"channels": {"imagebind": "mean"}})
+    imagebind, vggish = get_recipes(("imagebind", "vggish"), channels=config.channels)
+    assert imagebind.take == Take("mean", "sinc") and vggish.take == Take("mean", "resampy")
+    with pytest.raises(ConfigError, match=r"channels.vggish must be one of mean, first"):
+        MelChannels(vggish="left")  # type: ignore[arg-type]
