@@ -27,6 +27,9 @@ from svm_toolkit.download.sample import Job
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.manifest import MANIFEST_PRESETS, ManifestConfig, build_manifest
+from svm_toolkit.preprocess.config import PreprocessConfig
+from svm_toolkit.preprocess.filters import FilterConfig
+from svm_toolkit.preprocess.runner import run_preprocess
 from svm_toolkit.testing import LoopbackServer, Route
 from tests.manifest.helpers import write_list
 
@@ -287,3 +290,18 @@ def test_a_ledger_written_before_the_container_column_still_reads(
     rows = ledger(ds)
     assert rows["a"]["container"] is None and rows["a"]["media_path"] == "media/a_/a.mp4"
     assert rows["b"]["container"] == "ogg" and rows["b"]["media_path"] == "media/b_/b.ogg"
+
+
+def test_preprocess_reads_every_stored_container_from_the_ledger(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    ds = dataset(tmp_path, {IDS[n]: server.url(Route.MEDIA, n) for n in SERVED})
+    run_download(ds, FAST)
+    config = PreprocessConfig(filters=FilterConfig(min_motion=None), mel=(), workers=1)
+    assert run_preprocess(ds, config).by_status == {"ok": len(SERVED)}
+    downloads = ledger(ds)
+    table = read_shards(ds / "ledger", "preprocess")
+    assert table is not None
+    for row in table.to_pylist():
+        assert row["media_path"] == downloads[row["sample_id"]]["media_path"]
+        assert (row["crop_w"], row["crop_h"]) == (96, 64)
