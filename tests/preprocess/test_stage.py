@@ -29,6 +29,7 @@ from svm_toolkit.schema import (
 )
 from svm_toolkit.testing import MediaSpec, make_media
 from svm_toolkit.testing.speech import SENTENCES, synthetic_speech, write_wav
+from tests.real_media import bad_vorbis, real_media
 
 FIELDS = [*ledger_schema(*PREPROCESS_FIELDS).names]
 STABLE = ("status", "failed_filters", "crop_x", "crop_y", "crop_w", "crop_h", "width", "fps")
@@ -221,3 +222,28 @@ def test_a_rotated_video_is_measured_as_shown_and_cropped_upright(tmp_path: Path
     assert (row["crop_w"], row["crop_h"]) == (160, 90)  # in coded pixels
     upright = read_frames(root / row["cropped_path"], 2)
     assert upright.rotation == 0 and upright.luma.shape[1:] == (160, 90)  # shown: 90 wide, 160 tall
+
+
+def test_sound_that_fails_beside_a_good_picture_keeps_the_picture(tmp_path: Path) -> None:
+    """Theora + Vorbis whose Vorbis packets ffmpeg rejects: facts, scores and crop are kept."""
+    root = tmp_path / "ds"
+    layout = DatasetLayout(root)
+    made = bad_vorbis(real_media(tmp_path / "src", "ogg", 4.0))
+    path = layout.media_path("bad", ".ogg")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(made.read_bytes())
+    schema = with_provenance(ledger_schema(pa.field(COL.media_path, pa.string())), "download")
+    with ShardWriter(layout.ledger_dir, "download", schema) as writer:
+        writer.write([_download_row("bad", path.relative_to(root).as_posix())])
+    run_preprocess(root, CONFIG)
+    row = ledger(root)["bad"]
+    assert row[COL.status] == "decode_error" and row[COL.detail].startswith("audio: ")
+    assert (row["crop_w"], row["crop_h"], row["video_codec"]) == (160, 120, "theora")
+    assert row["audio_codec"] == "vorbis" and row["audio_channels"] == 2
+    # Audio not required: the video goes on as one without sound, the reason in its detail.
+    lenient = FilterConfig(min_motion=None, require_audio=False)
+    config = dataclasses.replace(CONFIG, filters=lenient, retry=("decode_error",))
+    run_preprocess(root, config)
+    row = ledger(root)["bad"]
+    assert row[COL.status] == "ok" and row[COL.detail].startswith("audio: ")
+    assert row["loudness_dbfs"] is None and row["crop_w"] == 160
