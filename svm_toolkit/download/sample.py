@@ -1,7 +1,9 @@
 """Download one sample: fetch, verify, place atomically; retry what is worth retrying.
 
 The result is always a :class:`DownloadResult`, whatever happened; a file is placed under
-``media/`` only when it verified (readable, the streams the format promised).
+``media/`` only when it verified (readable, the streams the format promised), named by its real
+container and remuxed to MP4 by stream copy where its codecs allow
+(:mod:`~svm_toolkit.download.conform`).
 """
 
 from __future__ import annotations
