@@ -189,9 +189,7 @@ def test_imagebind_fbank_keeps_the_references_in_place_mean_removal_on_short_rec
     reference = reference_audio(path)
     (loaded,) = reference_audio.loaded
     assert not np.array_equal(loaded[0].numpy(), samples)  # the reference mutated its input
-    diff = np.abs(ours - reference)
-    assert diff[reference >= NEAR_FLOOR].max() <= 1e-3
-    assert diff.max() <= 2e-3
+    assert np.abs(ours - reference).max() <= 1e-3
     waveform = torch.from_numpy(samples)[None]
     normalise = transforms.Normalize(mean=CONFIG.mean, std=CONFIG.std)
     own_copies = np.stack(
@@ -203,8 +201,15 @@ def test_imagebind_fbank_keeps_the_references_in_place_mean_removal_on_short_rec
     if seconds < CONFIG.clip_duration_s:  # every clip is the whole recording
         assert np.abs(ours[0] - ours[1]).max() <= 1e-4  # the second mean removal is ~0
         assert np.abs(own_copies - reference).max() <= 1e-3
-    else:  # the frames that straddle the end of the earlier clip move
+    else:  # only frames that straddle the end of the earlier clip move, by up to 0.03
+        ranges = reference_ranges(len(samples))
+        moved = np.abs(own_copies - reference)[:, 0].max(axis=1) > 1e-3  # (clips, frames)
         assert np.abs(own_copies - reference).max() > 1e-2
+        for k in range(1, len(ranges)):
+            edge = ranges[k - 1][1] - ranges[k][0]  # in clip k's samples
+            straddling = [f for f in range(204) if 160 * f < edge < 160 * f + 400]
+            assert set(np.flatnonzero(moved[k])) <= set(straddling), k
+        assert not moved[0].any()
 
 
 # -- torchaudio's Kaldi fbank --------------------------------------------------------------------
@@ -237,7 +242,7 @@ def test_kaldi_fbank_is_torchaudios_on_a_recording(recording: Loader) -> None:
     reference = _kaldi(samples, torch.float32, num_mel_bins=128, **IMAGEBIND_KALDI)
     exact = _kaldi(samples, torch.float64, num_mel_bins=128, **IMAGEBIND_KALDI)
     assert np.abs(ours - reference).max() <= 1.5e-2
-    assert np.abs(ours - reference)[reference >= -15.0].max() <= 1e-2
+    assert np.abs(ours - reference)[reference >= -15.0].max() <= 6e-3
     assert np.abs(ours - exact).max() <= 4e-3
 
 
