@@ -269,8 +269,8 @@ def vggish_log_mel(
     The STFT is taken in float64, as the published code takes it; the magnitudes are then
     rounded to float32 for the Mel product and the log. A float32 STFT is not enough: its
     rounding, about 1e-6 in a near-empty band of a loud frame, is divided by ``mel + 0.01``
-    (1.1e-4 apart from torchvggish on Vorbis-coded music). This way: 3.6e-7 apart, and faster
-    than a float32 STFT with numpy 2.4 (35 ms against 51 ms for 60 s).
+    (1.1e-4 apart from torchvggish on Vorbis-coded music). This way: 3.6e-7 apart, and with
+    numpy 2.4 a third faster than a float32 STFT (15 ms against 24 ms for 60 s of audio).
     """
     length = round(config.sample_rate * config.window_s)
     hop = round(config.sample_rate * config.hop_s)
