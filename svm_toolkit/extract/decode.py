@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from svm_toolkit import ffmpeg
 from svm_toolkit.errors import SampleError
+from svm_toolkit.extract.images import torchvision_size
 from svm_toolkit.preprocess.crop import CropBox
 from svm_toolkit.schema import Status
 
@@ -44,10 +45,15 @@ class FramePlan:
     keep_last: bool = False
 
     def output_size(self) -> tuple[int, int]:
-        """Width and height of the frames ffmpeg writes (even, short side = ``short_side``)."""
+        """Width and height of the frames ffmpeg writes: torchvision's ``Resize(short_side)``.
+
+        Short side ``short_side``, long side truncated (``int(short_side * long / short)``, see
+        :func:`~svm_toolkit.extract.images.torchvision_size`), so crops land where torchvision's
+        land; RGB output takes odd sizes.
+        """
         w, h = (self.crop.width, self.crop.height) if self.crop else self.size
-        scale = self.short_side / min(w, h)
-        return _even(w * scale), _even(h * scale)
+        out_h, out_w = torchvision_size(h, w, self.short_side)
+        return out_w, out_h
 
     def filter_graph(self) -> str:
         """The ``-vf`` argument: crop, sample ``fps``, scale, RGB."""
@@ -93,7 +99,3 @@ def read_video_frames(
     frames = np.frombuffer(proc.stdout, np.uint8, count=count * frame_bytes)
     frames = frames.reshape(count, out_h, out_w, 3).copy()  # writable, for torch.from_numpy
     return frames, (np.arange(count, dtype=np.float32) / np.float32(plan.fps))
-
-
-def _even(x: float) -> int:
-    return max(2, round(x / 2) * 2)

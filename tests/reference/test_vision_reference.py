@@ -28,6 +28,7 @@ from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Resiz
 
 from svm_toolkit.extract.backends.imagebind import ImageBindVideo
 from svm_toolkit.extract.base import Media
+from svm_toolkit.extract.decode import FramePlan, read_video_frames
 from svm_toolkit.extract.images import (
     normalize,
     pytorchvideo_size,
@@ -77,6 +78,28 @@ def test_the_long_side_is_truncated_as_torchvision_does() -> None:
     assert torchvision_size(300, 451, 224) == (224, 336)  # 336.79: truncated, not 337
     assert torchvision_size(300, 451, 256) == (256, 384)  # 384.85
     assert torchvision_size(451, 300, 224) == (336, 224)
+    for width, height in SIZES:  # ffmpeg's scale in the decode workers has the same geometry
+        expected = torchvision_size(height, width, 224)[::-1]
+        assert FramePlan(1.0, 224, None, (width, height)).output_size() == expected
+
+
+def test_decoded_frames_are_close_to_torchvision_on_the_full_picture(tmp_path: Path) -> None:
+    """ffmpeg's bilinear scale (the decode workers') vs torchvision on the native frames."""
+    path = tmp_path / "odd.mkv"  # 641 x 359 lossless RGB: odd both ways
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i",
+         "testsrc2=s=642x360:r=1:d=2,noise=alls=30:allf=t,format=rgb24,crop=641:359:0:0",
+         "-c:v", "ffv1", str(path)],
+        check=True, timeout=30,
+    )  # fmt: skip
+    native, _ = read_video_frames(path, FramePlan(1.0, 359, None, (641, 359)))
+    assert native.shape == (2, 359, 641, 3)  # no scaling: the frames as stored
+    scaled, _ = read_video_frames(path, FramePlan(1.0, 224, None, (641, 359)))
+    assert scaled.shape == (2, 224, 399, 3)  # torchvision's 399, not 400
+    ours = resize_center_crop(scaled, 224, 224).astype(int)
+    expected = resize_center_crop(native, 224, 224).astype(int)  # = torchvision (tests above)
+    diff = np.abs(ours - expected)
+    assert diff.mean() < 0.5 and diff.max() <= 16  # swscale's bilinear, not torch's antialias
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
