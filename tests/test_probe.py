@@ -5,12 +5,13 @@ from typing import Any
 
 import pytest
 
+from svm_toolkit import ffmpeg
 from svm_toolkit.errors import SampleError
 from svm_toolkit.probe import TruncatedMedia, probe_media
 from svm_toolkit.schema import Status
 from svm_toolkit.testing import MediaSpec, make_media
 from tests.conftest import probe
-from tests.real_media import KINDS, cut_in_half, real_media
+from tests.real_media import KINDS, cut_in_half, real_media, stereo
 
 
 def test_facts_agree_with_ffprobe(media_dir: Path) -> None:
@@ -125,3 +126,16 @@ def test_a_live_matroska_file_cut_short_has_what_decodes(tmp_path: Path) -> None
     cut = cut_in_half(real_media(tmp_path, "mkv", 8.0, live=True))
     facts = probe_media(cut)
     assert facts.duration_s is not None and 3.0 < facts.duration_s < 4.5
+
+
+def test_an_mp3_is_checked_only_when_it_states_its_frame_count(tmp_path: Path) -> None:
+    """LAME's Info header states it; without one FFmpeg guesses from the size and bit rate."""
+    for name, extra in (("counted.mp3", []), ("guessed.mp3", ["-q:a", "4", "-write_xing", "0"])):
+        ffmpeg.run(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", stereo(8.0),
+                    "-c:a", "libmp3lame", *extra, str(tmp_path / name)])  # fmt: skip
+    assert probe_media(tmp_path / "counted.mp3").duration_s == pytest.approx(8.0, abs=0.1)
+    with pytest.raises(TruncatedMedia, match=r"8.00 s in the header, 4.0\d s decode"):
+        probe_media(cut_in_half(tmp_path / "counted.mp3"))
+    assert probe_media(tmp_path / "guessed.mp3").duration_s == pytest.approx(8.0, abs=0.5)
+    cut = probe_media(cut_in_half(tmp_path / "guessed.mp3")).duration_s  # as long as it looks
+    assert cut is not None and 3.0 < cut < 5.0
