@@ -196,30 +196,39 @@ def imagebind_fbank(
     Clips are cut at :func:`clip_sample_ranges`. Each clip's mean is removed in place, in clip
     order, on one shared float32 copy of the waveform, as the reference does: its
     ``waveform2melspec`` runs ``waveform -= waveform.mean()`` on a slice, which is a view of the
-    loaded waveform, so when clips overlap (recordings shorter than ``clip * (clips + 1)``: 8 s for
-    ImageBind's 3 clips of 2 s) a later clip reads the overlap with the earlier clip's mean
-    already taken off. Kaldi removes each frame's mean, so this moves only
-    the frames that straddle the end of the earlier clip (by up to 0.03 in normalised units on
-    a real recording); the caller's array is left untouched.
+    loaded waveform, so when clips overlap (recordings shorter than ``clip * (clips + 1)``: 8 s
+    for ImageBind's 3 clips of 2 s) a later clip reads the overlap with the earlier clip's mean
+    already taken off. Kaldi removes each frame's mean, so this moves only the frames that
+    straddle the end of the earlier clip (by up to 0.03 in normalised units on a mono
+    recording); the caller's array is left untouched.
+
+    Given several channels, the reference removes the mean over all of them and computes the
+    fbank of the first (``kaldi.fbank`` reads channel 0): so does this. On a stereo recording
+    under 8 s whose channels have different offsets, that differs from the fbank of the first
+    channel alone (by 0.96 with a 0.05 offset in the right channel).
 
     Args:
-        waveform: float, shape (samples,), mono at ``config.sample_rate``.
+        waveform: float, shape (samples,) or (channels, samples), at ``config.sample_rate``.
         config: ImageBind's constants.
 
     Returns:
         float32, shape (clips_per_video, 1, num_mel_bins, target_length) = (3, 1, 128, 204),
         normalised.
     """
+    if np.ndim(waveform) not in (1, 2):
+        raise ValueError(f"a waveform is (samples,) or (channels, samples), got {waveform.shape}")
     sr = config.sample_rate
+    shared = np.array(waveform, dtype=np.float32, ndmin=2)  # a copy: the caller's is untouched
+    ranges = clip_sample_ranges(
+        shared.shape[-1], sr, config.clip_duration_s, config.clips_per_video
+    )
     clips = []
-    ranges = clip_sample_ranges(len(waveform), sr, config.clip_duration_s, config.clips_per_video)
-    shared = np.array(waveform, dtype=np.float32)  # a copy: the caller's array is not touched
     for first, end in ranges:
-        clip = shared[first:end]  # a view, as the reference's slice is
-        if len(clip):
+        clip = shared[:, first:end]  # a view, as the reference's slice is
+        if clip.size:
             clip -= clip.mean(dtype=np.float32)
         fbank = kaldi_fbank(
-            clip, sample_rate=sr, num_mel_bins=config.num_mel_bins, window="hanning"
+            clip[0], sample_rate=sr, num_mel_bins=config.num_mel_bins, window="hanning"
         ).T
         frames = fbank.shape[1]
         if frames < config.target_length:

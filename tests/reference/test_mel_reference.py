@@ -212,6 +212,26 @@ def test_imagebind_fbank_keeps_the_references_in_place_mean_removal_on_short_rec
         assert not moved[0].any()
 
 
+def test_imagebind_fbank_of_a_stereo_recording_removes_the_mean_of_both_channels(
+    tmp_path: Path, reference_audio: ReferenceAudio
+) -> None:
+    """The reference removes each clip's mean over both channels, then reads the first one.
+
+    Under 8 s with a 0.05 offset in the right channel only, the step this leaves in the left
+    channel at the end of the earlier clip moves its frames by up to about 1 normalised unit.
+    """
+    path = tmp_path / "stereo.ogg"
+    right = "0.3*sin(2*PI*523.25*t)+0.3*(random(1)-0.5)*lt(mod(t,0.9),0.2)+0.05"
+    source = f"aevalsrc='{MUSIC}|{right}':s={SR}:d=5.3"
+    ffmpeg.run(["-loglevel", "error", "-y", "-f", "lavfi", "-i", source, "-c:a", "libvorbis",
+                str(path)])  # fmt: skip
+    samples, _ = soundfile.read(path, dtype="float32", always_2d=True)
+    assert samples.shape == (84_800, 2)
+    reference = reference_audio(path)
+    assert np.abs(imagebind_fbank(samples.T) - reference).max() <= 1e-3
+    assert np.abs(imagebind_fbank(samples[:, 0]) - reference).max() > 0.1
+
+
 # -- torchaudio's Kaldi fbank --------------------------------------------------------------------
 
 IMAGEBIND_KALDI = {"htk_compat": True, "use_energy": False, "window_type": "hanning"}
