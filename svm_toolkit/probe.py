@@ -111,7 +111,10 @@ class TruncatedMedia(SampleError):
 
 
 def probe_media(path: Path) -> MediaFacts:
-    """Read a media file's facts and check that it is whole (headers; nothing is decoded).
+    """Read a media file's facts and check that it is whole (nothing is decoded).
+
+    Reads headers, and every packet of a file only the timing check can judge or of one cut
+    short (see the module's docstring).
 
     Raises:
         TruncatedMedia: ``truncated`` for a file cut short (see the module's docstring), with

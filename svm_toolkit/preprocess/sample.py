@@ -56,11 +56,14 @@ class PreprocessResult:
 
     Attributes:
         sample_id, media_path: the job's.
-        status: ``ok``, ``filtered:<name>``, ``decode_error``, ``not_media``, ``io_error``...
+        status: ``ok``, ``filtered:<name>``, ``decode_error``, ``truncated``, ``not_media``,
+            ``io_error``...
         detail: why, for anything but ``ok``.
         started_at: when the work began (UTC).
         seconds: wall time, seconds.
-        facts, signals: probe facts and filter scores (``None`` when the file is unreadable).
+        facts, signals: probe facts and filter scores (``None`` when the file is unreadable);
+            a truncated file keeps the facts of what decodes, a video whose soundtrack fails
+            keeps its facts and picture scores.
         failed_filters: every filter the video fails, in registry order.
         crop: the content box in coded pixels (``None`` without a picture).
         phash, phash_times_s: 64-bit hashes of the cropped frames and their times, seconds.
