@@ -114,9 +114,11 @@ def spatial_crops(frames: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.ui
     The short side is first scaled to ``size`` as ImageBind's video transform does
     (pytorchvideo's ``ShortSideScale``: :func:`pytorchvideo_size`, bilinear, ``align_corners=
     False``, **no** antialiasing), then rounded to uint8 (the reference keeps floats in [0, 1]:
-    at most 0.5 / 255 apart). Offsets follow ImageBind's ``uniform_crop``: 0,
-    ``ceil((L - size) / 2)``, ``L - size`` along the long side (width when square), and
-    ``ceil((S - size) / 2)`` across it.
+    at most 0.5 / 255 apart). Frames whose short side is already ``size`` (as the decode
+    workers scale them) are only cropped: pytorchvideo's float ``floor(long / size * size)``
+    would shave a column off 126 of the long sides 224-3999 at size 224 (230 -> 229) and
+    resample them. Offsets follow ImageBind's ``uniform_crop``: 0, ``ceil((L - size) / 2)``,
+    ``L - size`` along the long side (width when square), ``ceil((S - size) / 2)`` across it.
 
     Args:
         frames: uint8, shape (T, H, W, 3), RGB.
@@ -126,7 +128,8 @@ def spatial_crops(frames: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.ui
         uint8, shape (3, T, 3, size, size): crop, frame, channel, height, width.
     """
     h, w = frames.shape[1:3]
-    chw = _scale(frames, pytorchvideo_size(h, w, size), antialias=False)  # (T, 3, H, W)
+    target = (h, w) if min(h, w) == size else pytorchvideo_size(h, w, size)
+    chw = _scale(frames, target, antialias=False)  # (T, 3, H, W)
     h, w = chw.shape[2:]
     top, left = math.ceil((h - size) / 2), math.ceil((w - size) / 2)
     if h > w:

@@ -164,3 +164,12 @@ def test_imagebind_video_pools_as_the_reference_model(tmp_path: Path) -> None:
     assert (steps.mean(dim=0) - expected).abs().max().item() <= 1e-5
     unit = expected / expected.norm()
     assert (pooled - unit).abs().max().item() <= 1e-5
+
+
+def test_frames_already_at_the_short_side_are_only_cropped() -> None:
+    images = frames(230, 224)  # pytorchvideo's floor(230 / 224 * 224) is 229
+    assert pytorchvideo_size(224, 230, 224) == (224, 229)
+    crops = spatial_crops(images, 224)
+    chw = images.transpose(0, 3, 1, 2)
+    for crop, left in zip(crops, (0, 3, 6), strict=True):  # 0, ceil(6 / 2), 230 - 224
+        np.testing.assert_array_equal(crop, chw[:, :, :, left : left + 224])
