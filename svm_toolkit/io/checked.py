@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.layout import stats_path
 from svm_toolkit.io.paths import SAFE_ID_RE2, id_problem
 from svm_toolkit.schema import COL
 
@@ -203,13 +204,13 @@ def first_line(exc: BaseException) -> str:
 def repair_hint(path: Path) -> str:
     """How to repair a bad file of a dataset: what to delete and which command redoes it.
 
-    A shard is deleted together with its ``<stem>_stats.json``; the stage that wrote it then
+    A shard is deleted together with its stats file (``.stats/<stem>.json`` in the shard's folder,
+    or ``<stem>_stats.json`` beside it in a dataset of the old layout); the stage that wrote it then
     redoes exactly the samples the shard held (a sample with no ledger row, or an ``ok`` row
     without its data rows, is redone; data rows already committed are not written again).
     """
     name, parent = path.name, path.parent
-    stats = path.with_name(path.stem + "_stats.json")
-    drop = f"Delete {path} and {stats.name} beside it, then run"
+    drop = f"Delete {path} and its stats file {stats_path(path)}, then run"
     if name == "splits.parquet":
         return (
             f"Delete {path} and run `svm splits make {parent}` again (the same inputs and "

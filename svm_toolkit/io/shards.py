@@ -4,11 +4,17 @@ Life cycle (after Ray's ``Datasink``): ``open()`` → ``write(rows)`` … → ``
 
 * Shards are ``<prefix>-00000.parquet``, ``<prefix>-00001.parquet``, … bounded by rows and by
   in-memory bytes (which also bounds the writer's memory).
-* Each shard is written to ``*.tmp``, fsynced and renamed; its ``<stem>_stats.json`` is written
-  the same way, **last**. Only a shard with its stats file counts as done.
-* ``open()`` removes what a killed writer left behind (temp files, a shard without stats) and
-  reads the ids already committed, so a re-run skips them (:attr:`ShardWriter.done_ids`).
-* One writer per ``(directory, prefix)`` at a time, enforced by a lock file.
+* The folder holds only committed shards under names outside readers see (pandas, pyarrow,
+  polars, DuckDB, Hugging Face ``datasets``: they skip names starting with ``.`` or ``_``); see
+  :mod:`svm_toolkit.io.layout`. A shard is written to a hidden ``.<name>.tmp`` and fsynced; its
+  stats (the commit record) go to ``.stats/<stem>.json``, fsynced and renamed; only then is the
+  shard renamed into place. So a visible shard is a committed one.
+* ``open()`` removes what a killed writer left behind (hidden temp files, stats whose shard never
+  became visible, and, from the old layout, a shard without stats) and reads the ids already
+  committed, so a re-run skips them (:attr:`ShardWriter.done_ids`).
+* Datasets of the old layout (``<stem>_stats.json`` beside each shard) still read; new shards
+  in such a folder use the new layout.
+* One writer per ``(directory, prefix)`` at a time, enforced by a hidden lock file.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,13 +38,37 @@ import pyarrow.parquet as pq
 
 from svm_toolkit.errors import BusyError
 from svm_toolkit.io.checked import read_table
+from svm_toolkit.io.layout import (
+    LEGACY_STATS_SUFFIX,
+    STATS_DIR,
+    TMP_SUFFIX,
+    has_stats,
+    hidden_tmp,
+    legacy_stats_path,
+    new_stats_path,
+    stats_path,
+)
 from svm_toolkit.io.paths import check_sample_id
 from svm_toolkit.schema import COL, SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
-STATS_SUFFIX: Final = "_stats.json"
-TMP_SUFFIX: Final = ".tmp"
+__all__ = [
+    "STATS_DIR",
+    "ShardLimits",
+    "ShardWriter",
+    "WriteSummary",
+    "committed_shards",
+    "has_stats",
+    "hidden_tmp",
+    "latest_statuses",
+    "legacy_stats_path",
+    "new_stats_path",
+    "read_shards",
+    "shard_path",
+    "stats_path",
+    "write_table_atomic",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +109,22 @@ def shard_path(directory: Path, prefix: str, index: int) -> Path:
     return directory / f"{prefix}-{index:05d}.parquet"
 
 
-def stats_path(shard: Path) -> Path:
-    """Return the commit marker of a shard: ``<stem>_stats.json`` beside it."""
-    return shard.with_name(shard.stem + STATS_SUFFIX)
-
-
 def _shard_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(re.escape(prefix) + r"-(\d{5,})\.parquet")
 
 
 def committed_shards(directory: Path, prefix: str) -> list[Path]:
-    """Return the committed shards of ``prefix`` in index order (those with a stats file)."""
+    """Return the committed shards of ``prefix`` in index order.
+
+    A shard is committed when it is visible and has a stats file (``.stats/<stem>.json``, or the
+    old layout's ``<stem>_stats.json``). The new layout never shows a shard without stats; the
+    old one did when its writer was killed between the two renames, and such a shard is skipped.
+    """
     pattern = _shard_pattern(prefix)
     found = [
         (int(m.group(1)), p)
         for p in directory.glob(f"{prefix}-*.parquet")
-        if (m := pattern.fullmatch(p.name)) and stats_path(p).exists()
+        if (m := pattern.fullmatch(p.name)) and has_stats(p)
     ]
     return [p for _, p in sorted(found)]
 
@@ -326,7 +356,8 @@ class ShardWriter:
 
     def _commit(self, table: pa.Table) -> None:
         path = shard_path(self.directory, self.prefix, self._next_index)
-        with _atomic_path(path) as tmp:
+        tmp = hidden_tmp(path)
+        try:
             pq.write_table(
                 table.replace_schema_metadata(self.schema.metadata),
                 tmp,
@@ -334,15 +365,21 @@ class ShardWriter:
                 row_group_size=self.limits.row_group_rows,
                 **_encoding(self.schema, self.limits.vector_columns),
             )
-        counts = self._status_counts(table)
-        stats = {
-            "shard": path.name,
-            "rows": table.num_rows,
-            "bytes": path.stat().st_size,
-            "schema_version": SCHEMA_VERSION,
-            "by_status": counts,
-        }
-        _write_stats(stats_path(path), stats)
+            _fsync(tmp)
+            counts = self._status_counts(table)
+            stats = {
+                "shard": path.name,
+                "rows": table.num_rows,
+                "bytes": tmp.stat().st_size,
+                "schema_version": SCHEMA_VERSION,
+                "by_status": counts,
+            }
+            # The stats first, the shard last: a shard readers can see is a committed one.
+            _write_stats(new_stats_path(path), stats)
+            os.replace(tmp, path)
+            _fsync_dir(self.directory)
+        finally:
+            tmp.unlink(missing_ok=True)
         logger.debug("committed %s (%d rows)", path, table.num_rows)
         self._next_index += 1
         self._rows += table.num_rows
@@ -356,12 +393,37 @@ class ShardWriter:
         return {str(c["values"]): int(c["counts"]) for c in counts}
 
     def _remove_uncommitted(self) -> None:
-        pattern = _shard_pattern(self.prefix)
-        for path in self.directory.glob(f"{self.prefix}-*"):
-            leftover = path.name.endswith(TMP_SUFFIX) or (
-                pattern.fullmatch(path.name) is not None and not stats_path(path).exists()
-            )
-            if leftover:
+        """Remove what a writer killed mid-commit left behind (never a committed shard).
+
+        In the new layout that is a hidden temp file, or stats whose shard was never renamed
+        into place; in the old layout, a temp file, or a shard whose stats were never written
+        (and a stats file whose shard was deleted by hand, the repair of a damaged shard).
+        """
+        prefix, directory = self.prefix, self.directory
+        pattern = _shard_pattern(prefix)
+        own = re.compile(re.escape(prefix) + r"-\d{5,}(?:\.parquet|\.json|_stats\.json)")
+        stats_dir = directory / STATS_DIR
+        temps = [
+            *directory.glob(f".{prefix}-*{TMP_SUFFIX}"),
+            *stats_dir.glob(f".{prefix}-*{TMP_SUFFIX}"),
+            *directory.glob(f"{prefix}-*{TMP_SUFFIX}"),  # the old layout's temp names
+        ]
+        leftovers = [
+            p for p in temps if own.fullmatch(p.name.removeprefix(".").removesuffix(TMP_SUFFIX))
+        ]
+        for stats in stats_dir.glob(f"{prefix}-*.json"):
+            shard = directory / f"{stats.stem}.parquet"
+            if pattern.fullmatch(shard.name) and not shard.exists():
+                leftovers.append(stats)
+        for stats in directory.glob(f"{prefix}-*{LEGACY_STATS_SUFFIX}"):
+            shard = directory / (stats.name.removesuffix(LEGACY_STATS_SUFFIX) + ".parquet")
+            if pattern.fullmatch(shard.name) and not shard.exists():
+                leftovers.append(stats)
+        for shard in directory.glob(f"{prefix}-*.parquet"):
+            if pattern.fullmatch(shard.name) and not has_stats(shard):
+                leftovers.append(shard)
+        for path in leftovers:
+            if path.is_file():
                 logger.info("removing %s left by an interrupted run", path)
                 path.unlink()
 
@@ -374,18 +436,33 @@ class ShardWriter:
 
 @contextlib.contextmanager
 def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success fsync it and rename it into place."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+    """Yield a hidden temp path beside ``path``; on success fsync it and rename it into place."""
+    tmp = hidden_tmp(path)
     try:
         yield tmp
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _fsync(path: Path) -> None:
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames in ``directory`` durable (their order survives a power cut)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_stats(path: Path, stats: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _atomic_path(path) as tmp:
         tmp.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
 

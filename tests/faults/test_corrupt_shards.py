@@ -67,7 +67,7 @@ def test_download_and_preprocess_stop_on_a_truncated_download_ledger(
     pairs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shard = damage(download_ledger(pairs, [("pair000000", "media/pa/pair000000.mp4")]))
-    repair = f"Delete {shard} and {stats_path(shard).name} beside it, then run `svm download"
+    repair = f"Delete {shard} and its stats file {stats_path(shard)}, then run `svm download"
     refused(*svm(capsys, "download", pairs), shard, repair)
     refused(*svm(capsys, "preprocess", pairs, "--workers", "1"), shard, repair)
 

@@ -104,4 +104,8 @@ def test_repair_hints_name_the_files_and_the_command(
     assert command.format(root=tmp_path) in hint
     assert hint.startswith(f"Delete {path} ")
     if relative != "splits.parquet":
-        assert path.stem + "_stats.json" in hint
+        assert f"its stats file {path.parent / '.stats' / path.stem}.json, then run" in hint
+        legacy = path.with_name(path.stem + "_stats.json")  # a dataset of the old layout
+        legacy.parent.mkdir(parents=True, exist_ok=True)
+        legacy.write_text("{}")
+        assert f"its stats file {legacy}, then run" in repair_hint(path)

@@ -50,7 +50,18 @@ def test_shards_are_bounded_by_rows_and_committed_with_stats(tmp_path: Path) -> 
     assert stats["rows"] == 4 and stats["by_status"] == {"ok": 4}
     assert pq.read_schema(shards[0]).equals(SCHEMA, check_metadata=True)
     assert read_provenance(pq.read_schema(shards[0]))["stage"] == "test"
-    assert not list(tmp_path.glob("*.tmp"))
+    # Outside readers see only the shards: stats and temp files live under hidden names.
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        p.name for p in shards
+    ]
+    assert stats_path(shards[0]) == tmp_path / ".stats" / "stage-00000.json"
+    assert sorted(p.name for p in (tmp_path / ".stats").iterdir()) == [
+        "stage-00000.json",
+        "stage-00001.json",
+        "stage-00002.json",
+    ]
+    assert stats["bytes"] == shards[0].stat().st_size
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_shards_are_bounded_by_bytes(tmp_path: Path) -> None:
@@ -130,17 +141,72 @@ def test_writing_an_id_twice_is_a_bug(tmp_path: Path) -> None:
 def test_leftovers_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
     with ShardWriter(tmp_path, "stage", SCHEMA) as writer:
         writer.write(rows(range(2)))
-    pq.write_table(
-        pa.Table.from_pylist(rows(range(2, 4)), schema=SCHEMA), tmp_path / "stage-00001.parquet"
-    )  # no stats
-    (tmp_path / "stage-00002.parquet.tmp").write_bytes(b"partial")
-    (tmp_path / "stage-00002_stats.json.tmp").write_text("{")
+    partial = pa.Table.from_pylist(rows(range(2, 4)), schema=SCHEMA)
+    pq.write_table(partial, tmp_path / ".stage-00001.parquet.tmp")  # killed before its stats
+    (tmp_path / ".stats" / "stage-00002.json").write_text("{}")  # killed before the rename
+    (tmp_path / ".stats" / ".stage-00003.json.tmp").write_text("{")
+    (tmp_path / ".other-00000.parquet.tmp").write_bytes(b"another prefix's")
+    (tmp_path / ".stage-x-00000.parquet.tmp").write_bytes(b"prefix 'stage-x'")
     with ShardWriter(tmp_path, "stage", SCHEMA) as writer:
         assert writer.done_ids == {"s0000", "s0001"}
+        writer.write(rows(range(2, 3)))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == [
+        ".other-00000.parquet.tmp",
+        ".stage-x-00000.parquet.tmp",
+        ".stats",
+        "stage-00000.parquet",
+        "stage-00001.parquet",
+    ]
+    assert sorted(p.name for p in (tmp_path / ".stats").iterdir()) == [
+        "stage-00000.json",
+        "stage-00001.json",
+    ]
+
+
+def legacy_folder(directory: Path) -> None:
+    """Rewrite a folder the way the old layout left it: ``<stem>_stats.json`` beside shards."""
+    for stats in (directory / ".stats").iterdir():
+        stats.rename(directory / stats.name.replace(".json", "_stats.json"))
+    (directory / ".stats").rmdir()
+
+
+def test_old_layout_still_reads_and_grows_in_the_new_layout(tmp_path: Path) -> None:
+    with ShardWriter(tmp_path, "stage", SCHEMA, limits=ShardLimits(max_rows=2)) as writer:
+        writer.write(rows(range(4)))
+    legacy_folder(tmp_path)
+    old = committed_shards(tmp_path, "stage")
+    assert [p.name for p in old] == ["stage-00000.parquet", "stage-00001.parquet"]
+    assert stats_path(old[0]) == tmp_path / "stage-00000_stats.json"
+    assert json.loads(stats_path(old[0]).read_text())["rows"] == 2
+    # What a killed old writer left: a shard renamed without its stats, old temp names.
+    pq.write_table(
+        pa.Table.from_pylist(rows(range(4, 6)), schema=SCHEMA), tmp_path / "stage-00002.parquet"
+    )
+    (tmp_path / "stage-00003.parquet.tmp").write_bytes(b"partial")
+    (tmp_path / "stage-00003_stats.json.tmp").write_text("{")
+    assert len(committed_shards(tmp_path, "stage")) == 2  # the shard without stats is not done
+
+    with ShardWriter(tmp_path, "stage", SCHEMA) as writer:
+        assert writer.done_ids == {f"s{i:04d}" for i in range(4)}
+        writer.write(rows(range(4, 6)))
+    shards = committed_shards(tmp_path, "stage")
+    assert [p.name for p in shards] == [f"stage-0000{i}.parquet" for i in range(3)]
+    assert stats_path(shards[2]) == tmp_path / ".stats" / "stage-00002.json"
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
         "stage-00000.parquet",
         "stage-00000_stats.json",
+        "stage-00001.parquet",
+        "stage-00001_stats.json",
+        "stage-00002.parquet",
     ]
+    table = read_shards(tmp_path, "stage")
+    assert table is not None and table.column("value").to_pylist() == list(range(6))
+
+    # The old repair deleted a damaged shard and left its stats: the writer removes them too.
+    shards[1].unlink()
+    with ShardWriter(tmp_path, "stage", SCHEMA):
+        pass
+    assert not (tmp_path / "stage-00001_stats.json").exists()
 
 
 KILLER = textwrap.dedent(
@@ -154,9 +220,11 @@ KILLER = textwrap.dedent(
     real, calls = shards._write_stats, []
     def write_stats_then_die(path, stats):
         calls.append(path)
-        if len(calls) == int(sys.argv[3]):
-            os.kill(os.getpid(), signal.SIGKILL)  # after the shard's rename, before its stats
+        if len(calls) == int(sys.argv[3]) and sys.argv[4] == "before":
+            os.kill(os.getpid(), signal.SIGKILL)  # the shard is written, its stats are not
         real(path, stats)
+        if len(calls) == int(sys.argv[3]) and sys.argv[4] == "after":
+            os.kill(os.getpid(), signal.SIGKILL)  # the stats are written, the shard is hidden
     shards._write_stats = write_stats_then_die
 
     limits = shards.ShardLimits(max_rows=3)
@@ -168,21 +236,28 @@ KILLER = textwrap.dedent(
 )
 
 
-def test_killed_mid_shard_then_resumed_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_killed_mid_shard_then_resumed_equals_an_uninterrupted_run(
+    tmp_path: Path, when: str
+) -> None:
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     here = str(Path(__file__).parent)
-    run = subprocess.run([sys.executable, str(script), str(killed), here, "2"], check=False)
+    run = subprocess.run([sys.executable, str(script), str(killed), here, "2", when], check=False)
     assert run.returncode == -9
 
-    # The second shard reached its final name but has no stats: it must not count as done.
-    assert (killed / "stage-00001.parquet").exists()
+    # The second shard was written but never renamed into place: nobody sees it.
+    assert (killed / ".stage-00001.parquet.tmp").exists()
+    assert (killed / ".stats" / "stage-00001.json").exists() == (when == "after")
+    assert sorted(p.name for p in killed.glob("*.parquet")) == ["stage-00000.parquet"]
     assert [p.name for p in committed_shards(killed, "stage")] == ["stage-00000.parquet"]
 
-    resumed = subprocess.run([sys.executable, str(script), str(killed), here, "0"], check=False)
+    resumed = subprocess.run(
+        [sys.executable, str(script), str(killed), here, "0", when], check=False
+    )
     assert resumed.returncode == 0
-    subprocess.run([sys.executable, str(script), str(clean), here, "0"], check=True)
+    subprocess.run([sys.executable, str(script), str(clean), here, "0", when], check=True)
 
     got, want = (
         read_shards(killed, "stage", latest=False),
@@ -191,3 +266,7 @@ def test_killed_mid_shard_then_resumed_equals_an_uninterrupted_run(tmp_path: Pat
     assert got is not None and want is not None
     assert sorted(got.to_pylist(), key=str) == sorted(want.to_pylist(), key=str)
     assert got.num_rows == 10  # every id exactly once
+    assert not list(killed.rglob("*.tmp"))
+    assert sorted(p.name for p in (killed / ".stats").iterdir()) == sorted(
+        p.name for p in (clean / ".stats").iterdir()
+    )
