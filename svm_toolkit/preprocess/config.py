@@ -34,9 +34,10 @@ class PreprocessConfig:
         max_media_s: longest video or soundtrack read, seconds (``None``: no bound, memory then
             grows with the file). Longer ones get the status ``too_long`` from their stated
             duration, without decoding; a file that states none (or lies) stops decoding
-            there. The soundtrack takes 64 KB per second in memory (16 kHz float32) and its
-            analysis about twice that again: an hour-long video peaked at 1.3 GB in one
-            process here, 0.8 GB of it torch and Silero.
+            there. The soundtrack takes 64 KB per second in memory per mono signal (16 kHz
+            float32: the channel mean, plus one per Mel recipe that mixes or resamples its own,
+            so up to three) and its analysis about twice one signal again: an hour-long video
+            peaked at 1.3 GB in one process here with one signal, 0.8 GB of it torch and Silero.
     """
 
     filters: FilterConfig = FilterConfig()
