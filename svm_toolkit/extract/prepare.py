@@ -196,7 +196,13 @@ def crashed(job: ExtractJob, detail: str) -> Prepared:
 def _take(extractor: Extractor) -> Take:
     """The mono signal an audio extractor reads: its Mel recipe's, else the channel mean.
 
-    A recipe's take is its channels (the recipe's default policy) and its reference's resampler.
+    A recipe's take is its channels (the recipe's default policy) and its reference's resampler;
+    the extractors read mono audio, so the take ``all`` (every channel of a short recording,
+    ImageBind's) is channel 0 here, which differs from the reference only on stereo recordings
+    under 8 s (the Mel shards of ``svm preprocess`` have it exactly).
     """
     recipe = extractor.contract.recipe
-    return MEL_RECIPES[recipe].take if recipe is not None and recipe in MEL_RECIPES else MEAN
+    if recipe is None or recipe not in MEL_RECIPES:
+        return MEAN
+    take = MEL_RECIPES[recipe].take
+    return Take("first", take.resampler) if take.channels == "all" else take

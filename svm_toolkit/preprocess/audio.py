@@ -44,8 +44,14 @@ _UNKNOWN_S = 60.0  # first allocation when the file states no duration, seconds
 #: header can state 1e9 s for a 10 s file); longer soundtracks grow the array as they decode.
 _FIRST_MAX_S = 300.0
 
-Channels = Literal["mean", "first"]
+Channels = Literal["mean", "first"]  # a recipe's channel policy
 CHANNELS: Final[tuple[Channels, ...]] = ("mean", "first")
+Source = Literal["mean", "first", "all"]  # what a take keeps of the channels
+#: The ``all`` take keeps every channel of soundtracks up to this long, seconds, and channel 0
+#: alone of longer ones: ImageBind's reference removes each clip's mean over all channels in
+#: place, which changes channel 0's fbank only where clips overlap (recordings under 8 s);
+#: elsewhere it is a constant per clip, which Kaldi's per-frame DC removal cancels.
+ALL_CHANNELS_S: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +60,14 @@ class Take:
 
     Attributes:
         channels: ``"mean"``: the mean of all channels (torchvggish's ``np.mean`` over
-            channels); ``"first"``: channel 0 alone (what torchaudio's Kaldi ``fbank`` reads
-            of a multi-channel waveform, so ImageBind's reference).
+            channels); ``"first"``: channel 0 alone; ``"all"``: every channel, shape
+            (channels, samples), of soundtracks up to :data:`ALL_CHANNELS_S` (channel 0
+            alone, shape (1, samples), of longer ones), for ImageBind's reference, which
+            removes the mean of all channels before the fbank of channel 0.
         resampler: ``"sinc"`` (torchaudio's, ImageBind's) or ``"resampy"`` (torchvggish's).
     """
 
-    channels: Channels = "mean"
+    channels: Source = "mean"
     resampler: Resampler = "sinc"
 
 
@@ -86,7 +94,8 @@ def load_audio(
         take: which channels and which resampler (default: the channel mean, sinc).
 
     Returns:
-        float32, shape (samples,), range about [-1, 1], mono at ``sample_rate``.
+        float32, shape (samples,), range about [-1, 1], mono at ``sample_rate``; shape
+        (channels, samples) for the take ``all``.
 
     Raises:
         SampleError: ``no_audio`` when the file has no audio stream, ``decode_error`` when it
@@ -105,7 +114,8 @@ def load_takes(
     """Decode a file's first audio stream once into several mono signals (see :func:`load_audio`).
 
     Returns:
-        Each distinct take's signal, float32, shape (samples,), at ``sample_rate``.
+        Each distinct take's signal, float32, shape (samples,) (``all``: (channels, samples)),
+        at ``sample_rate``.
 
     Raises:
         SampleError: as :func:`load_audio`.
@@ -130,7 +140,10 @@ def load_takes(
                     continue
                 batch.append(frame)
             if mixer is None:
-                return {take: np.zeros(0, np.float32) for take in wanted}
+                return {
+                    take: np.zeros((1, 0) if take.channels == "all" else 0, np.float32)
+                    for take in wanted
+                }
             if batch:
                 mixer.add(_join(batch))
             return mixer.result()
@@ -167,14 +180,17 @@ class _Mixer:
         out_limit = (
             None if max_seconds is None else math.ceil((max_seconds + _GRACE_S) * sample_rate)
         )
-        # one stream per distinct signal: of a mono file, the mean and the first are one
+        # one stream per distinct signal and channel: of a mono file, mean = first = all
         self.signals = {take: self._signal(take) for take in takes}
+        self.all_limit = math.ceil(ALL_CHANNELS_S * self.rate)
         self.outputs = {
-            signal: _Output(stated_s, sample_rate, out_limit) for signal in self.signals.values()
+            (signal, c): _Output(stated_s, sample_rate, out_limit)
+            for signal in self.signals.values()
+            for c in range(self.width if signal.channels == "all" else 1)
         }
         self.streams = {
-            signal: StreamingResampler(self.rate, sample_rate, signal.resampler, out.add)
-            for signal, out in self.outputs.items()
+            key: StreamingResampler(self.rate, sample_rate, key[0].resampler, out.add)
+            for key, out in self.outputs.items()
         }
 
     def _signal(self, take: Take) -> Take:
@@ -196,13 +212,15 @@ class _Mixer:
                 f"{self.path.name}: the soundtrack is longer than {self.max_seconds:g} s "
                 "(decoding stopped there; raise it with --max-media-s to accept it)",
             )
-        mixed: dict[Channels, npt.NDArray[np.float32]] = {}
-        for signal, stream in self.streams.items():
-            if signal.channels not in mixed:
-                mixed[signal.channels] = (
-                    np.array(samples[:, 0]) if signal.channels == "first" else _mean(samples)
-                )
-            stream.push(mixed[signal.channels])
+        if self.decoded > self.all_limit:  # long: the take ``all`` keeps channel 0 alone
+            for key in [k for k in self.streams if k[0].channels == "all" and k[1] > 0]:
+                del self.streams[key], self.outputs[key]
+        mixed: dict[int, npt.NDArray[np.float32]] = {}  # channel (-1: the mean) -> samples
+        for (signal, c), stream in self.streams.items():
+            channel = -1 if signal.channels == "mean" else c
+            if channel not in mixed:
+                mixed[channel] = _mean(samples) if channel < 0 else np.array(samples[:, channel])
+            stream.push(mixed[channel])
 
     def result(self) -> dict[Take, npt.NDArray[np.float32]]:
         """Each take's signal (the converter and the resamplers flushed)."""
@@ -210,8 +228,16 @@ class _Mixer:
             self._mix(converted)
         for stream in self.streams.values():
             stream.close()
-        done = {signal: out.result() for signal, out in self.outputs.items()}
-        return {take: done[signal] for take, signal in self.signals.items()}
+        done = {key: out.result() for key, out in self.outputs.items()}
+        result = {}
+        for take, signal in self.signals.items():
+            if signal.channels == "all":
+                result[take] = np.stack([done[k] for k in done if k[0] == signal])
+            else:
+                result[take] = done[signal, 0]
+                if take.channels == "all":  # a mono file
+                    result[take] = result[take][None]
+        return result
 
 
 def _mean(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

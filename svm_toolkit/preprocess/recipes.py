@@ -12,10 +12,12 @@ channel policy (a parameter, :class:`MelChannels`) and the resampler of its refe
 recipe     channels (default)           resampler
 ========== ============================ ===================================================
 imagebind  ``first``: ImageBind's       ``sinc``: ``torchaudio.functional.resample``, as
-           ``data.py`` hands the whole  ``imagebind/data.py`` calls it
-           (C, T) waveform to
-           torchaudio's Kaldi ``fbank``,
-           which reads channel 0
+           ``data.py`` removes each     ``imagebind/data.py`` calls it
+           clip's mean over all
+           channels, then hands the
+           (C, T) clip to torchaudio's
+           Kaldi ``fbank``, which reads
+           channel 0 (take ``all``)
 vggish     ``mean``: torchvggish's      ``resampy``: ``resampy.resample(..., kaiser_best)``,
            ``waveform_to_examples``     as ``torchvggish/vggish_input.py`` calls it
            averages the channels
@@ -161,7 +163,8 @@ class MelRecipe:
     Attributes:
         name: registry key, also the shard folder ``preprocess/mel_<name>/``.
         unit_shape: shape of one unit.
-        compute: 16 kHz mono float32 audio (the recipe's ``take``), shape (samples,) -> units.
+        compute: 16 kHz float32 audio (the recipe's ``take``), shape (samples,) (the take
+            ``all``: (channels, samples)) -> units.
         config: the constants, recorded in the shards' provenance (with ``channels`` and
             ``resampler``, the take's).
         take: how the mono 16 kHz signal is made from the file (channels, resampler).
@@ -181,7 +184,8 @@ class MelRecipe:
 
 def _imagebind(audio: npt.NDArray[np.float32]) -> MelUnits:
     config = ImageBindAudio()
-    starts = clip_starts(len(audio) / SAMPLE_RATE, config.clip_duration_s, config.clips_per_video)
+    seconds = audio.shape[-1] / SAMPLE_RATE  # audio: (samples,) or (channels, samples)
+    starts = clip_starts(seconds, config.clip_duration_s, config.clips_per_video)
     return MelUnits(imagebind_fbank(audio, config), np.asarray(starts, dtype=np.float32))
 
 
@@ -197,11 +201,14 @@ def _provenance(config: Any, take: Take) -> dict[str, Any]:
 
 
 def imagebind_recipe(channels: Channels = "first") -> MelRecipe:
-    """The ``imagebind`` recipe on the given channels (resampled as ImageBind's ``data.py``)."""
-    take = Take(channels, "sinc")
-    return MelRecipe(
-        "imagebind", (1, 128, 204), _imagebind, _provenance(ImageBindAudio(), take), take
-    )
+    """The ``imagebind`` recipe on the given channels (resampled as ImageBind's ``data.py``).
+
+    ``first`` is the reference's: the fbank of channel 0 after each clip's mean over all
+    channels is removed, so its take decodes every channel (take ``all``).
+    """
+    take = Take("all" if channels == "first" else "mean", "sinc")
+    provenance = {**_provenance(ImageBindAudio(), take), "channels": channels}
+    return MelRecipe("imagebind", (1, 128, 204), _imagebind, provenance, take)
 
 
 def vggish_recipe(channels: Channels = "mean") -> MelRecipe:

@@ -12,6 +12,7 @@ import pytest
 from svm_toolkit import ffmpeg
 from svm_toolkit.config import replace
 from svm_toolkit.errors import ConfigError, SampleError
+from svm_toolkit.preprocess import audio as audio_module
 from svm_toolkit.preprocess import load_audio
 from svm_toolkit.preprocess.audio import Take, _samples, load_takes
 from svm_toolkit.preprocess.config import PreprocessConfig
@@ -187,10 +188,27 @@ def test_one_decode_gives_every_take(tmp_path: Path) -> None:
     assert np.argmax(spectrum) * 16_000 / 24_000 == pytest.approx(330, abs=3)
     mean = together[Take("mean", "sinc")]  # half the tone, plus half the noise
     assert np.sqrt(np.mean(mean**2)) < np.sqrt(np.mean(left**2))
+    every = load_takes(path, [Take("all", "sinc")])[Take("all", "sinc")]
+    assert every.shape == (2, len(left))
+    np.testing.assert_array_equal(every[0], left)
+    np.testing.assert_allclose((every[0] + every[1]) / 2, mean, rtol=0, atol=1e-6)
+
+
+def test_all_channels_of_short_recordings_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ALL_CHANNELS_S the take ``all`` keeps channel 0 alone (memory: one signal)."""
+    path = _two_channels(tmp_path / "stereo.m4a")
+    monkeypatch.setattr(audio_module, "ALL_CHANNELS_S", 1.0)
+    every = load_audio(path, take=Take("all", "sinc"))
+    assert every.shape[0] == 1
+    np.testing.assert_array_equal(every[0], load_audio(path, take=Take("first", "sinc")))
+    mono = make_media(tmp_path / "mono.m4a", MediaSpec(seconds=1.0, video=None, container="m4a"))
+    assert load_audio(mono, take=Take("all", "sinc")).shape[0] == 1
 
 
 def test_channel_policy_is_a_recipe_parameter() -> None:
-    assert MEL_RECIPES["imagebind"].take == Take("first", "sinc")  # ImageBind's data.py
+    assert MEL_RECIPES["imagebind"].take == Take("all", "sinc")  # ImageBind's data.py
     assert MEL_RECIPES["vggish"].take == Take("mean", "resampy")  # torchvggish
     assert MEL_RECIPES["librosa"].take == Take("mean", "sinc")
     assert MEL_RECIPES["imagebind"].config["channels"] == "first"  # in the shards' provenance
@@ -198,5 +216,6 @@ def test_channel_policy_is_a_recipe_parameter() -> None:
     config = replace(PreprocessConfig(), {"channels": {"imagebind": "mean"}})
     imagebind, vggish = get_recipes(("imagebind", "vggish"), channels=config.channels)
     assert imagebind.take == Take("mean", "sinc") and vggish.take == Take("mean", "resampy")
+    assert imagebind.config["channels"] == "mean"
     with pytest.raises(ConfigError, match=r"channels.vggish must be one of mean, first"):
         MelChannels(vggish="left")  # type: ignore[arg-type]

@@ -48,11 +48,11 @@ RIGHT = "0.3*sin(2*PI*(150+120*t)*t)+0.2*(random(1)-0.5)*lt(mod(t\\,1.5)\\,0.3)"
 CODECS = {"mp4": ("-c:a", "aac", "-b:a", "192k"), "ogg": ("-c:a", "libvorbis", "-q:a", "6")}
 
 
-def _stereo(path: Path) -> Path:
+def _stereo(path: Path, seconds: float = SECONDS) -> Path:
     codec = CODECS[path.suffix.removeprefix(".")]
     subprocess.run(
         [ffmpeg.require(), "-v", "error", "-f", "lavfi",
-         "-i", f"aevalsrc={LEFT}|{RIGHT}:s=44100:d={SECONDS}", *codec, str(path)],
+         "-i", f"aevalsrc={LEFT}|{RIGHT}+0.05:s=44100:d={seconds}", *codec, str(path)],
         check=True,
     )  # fmt: skip
     return path
@@ -131,6 +131,20 @@ def test_imagebind_fbank_equals_the_reference(stereo: Path) -> None:
     assert ours.shape == reference.shape == (3, 1, 128, 204)
     diff = float(np.abs(ours - reference).max())
     assert diff <= 1e-3, diff
+
+
+def test_imagebind_fbank_of_a_short_stereo_recording(tmp_path: Path) -> None:
+    """Under 8 s ImageBind's clips overlap and its in-place mean removal over both channels
+    moves channel 0 where they do: the take ``all`` keeps both channels so the recipe can."""
+    path = _stereo(tmp_path / "short.mp4", seconds=5.3)
+    recipe = imagebind_recipe()
+    audio = load_audio(path, take=recipe.take)
+    assert audio.shape[0] == 2
+    reference = _imagebind_reference(*_decoded(path))
+    diff = float(np.abs(recipe.compute(audio).units - reference).max())
+    assert diff <= 1e-3, diff
+    first_only = imagebind_recipe().compute(load_audio(path, take=Take("first", "sinc"))).units
+    assert float(np.abs(first_only - reference).max()) > 0.1  # channel 0 alone is not it
 
 
 @pytest.mark.parametrize("rate", [44_100, 48_000, 22_050, 8_000])
