@@ -83,7 +83,8 @@ def test_shards_carry_provenance_and_vector_encodings(done: Path) -> None:
     for i in range(columns.num_columns):
         column = columns.column(i)
         vector = column.path_in_schema.startswith(("embeddings.", "embedding."))
-        assert ("BYTE_STREAM_SPLIT" in column.encodings) == vector
+        assert "BYTE_STREAM_SPLIT" not in column.encodings  # DuckDB cannot read it for float16
+        assert ("RLE_DICTIONARY" not in column.encodings) or not vector
         assert not (vector and column.is_stats_set)
         assert column.is_stats_set or column.path_in_schema != COL.sample_id
         assert column.compression == "ZSTD"
