@@ -3,8 +3,9 @@
 A 2-hour 2x2 video over silent audio (under a megabyte) took the old preprocess to 2.9 GB
 (the whole soundtrack decoded, then analysed; 10 hours took 8.2 GB). Now a
 file longer than ``max_media_s`` is ``too_long`` from its header without decoding, and one
-whose container states no duration (Matroska written to a pipe) stops decoding as soon as its
-soundtrack passes the bound. Peak RSS is measured as the ``ru_maxrss`` of a wrapper process
+whose container states no duration (Matroska written to a pipe) is measured by the probe from its
+packets (read, not decoded) and is ``too_long`` the same way; ``load_audio`` itself stops
+decoding as soon as a soundtrack passes the bound (tested below on the same file). Peak RSS is measured as the ``ru_maxrss`` of a wrapper process
 whose only child is ``svm preprocess`` (one worker: everything in that process).
 """
 
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from svm_toolkit import ffmpeg
+from svm_toolkit.errors import SampleError
 from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.preprocess.audio import load_audio
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
 from tests.faults.test_worker_crash import rows, write_downloads
 
@@ -88,8 +91,16 @@ def test_long_videos_are_too_long_within_a_memory_bound(long_videos: Path) -> No
         "unstated": "too_long",
     }
     assert "7,200 s long, more than max_media_s = 600 s" in str(ledger["stated"]["detail"])
-    assert "longer than 600 s (decoding stopped there" in str(ledger["unstated"]["detail"])
-    assert ledger["stated"]["media_duration_s"] == pytest.approx(7200, abs=1)
+    assert "7,200 s long, more than max_media_s = 600 s" in str(ledger["unstated"]["detail"])
+    for sample_id in ("stated", "unstated"):
+        assert ledger[sample_id]["media_duration_s"] == pytest.approx(7200, abs=1)
     peak_mb = measured["peak_kb"] / 1024
     print(f"peak RSS of svm preprocess: {peak_mb:.0f} MB")
     assert peak_mb < PEAK_RSS_BOUND_MB
+
+
+def test_audio_decoding_stops_at_the_bound(long_videos: Path) -> None:
+    """The decoder's own bound, for a container whose duration lies or is missing."""
+    mkv = DatasetLayout(long_videos).media_path("unstated", ".mkv")
+    with pytest.raises(SampleError, match=r"longer than 60 s \(decoding stopped there"):
+        load_audio(mkv, max_seconds=60)
