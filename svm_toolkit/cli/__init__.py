@@ -16,6 +16,7 @@ import click
 
 from svm_toolkit import __version__
 from svm_toolkit.cli.card import card
+from svm_toolkit.cli.compact import compact
 from svm_toolkit.cli.download import download
 from svm_toolkit.cli.extract import extract, extractors
 from svm_toolkit.cli.manifest import manifest
@@ -80,6 +81,7 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(env)
 cli.add_command(demo)
+cli.add_command(compact)
 cli.add_command(card)
 
 
