@@ -18,6 +18,7 @@ from svm_toolkit import __version__
 from svm_toolkit.cli.card import card
 from svm_toolkit.cli.compact import compact
 from svm_toolkit.cli.download import download
+from svm_toolkit.cli.export import export
 from svm_toolkit.cli.extract import extract, extractors
 from svm_toolkit.cli.manifest import manifest
 from svm_toolkit.cli.preprocess import preprocess
@@ -76,6 +77,7 @@ cli.add_command(download)
 cli.add_command(preprocess)
 cli.add_command(extract)
 cli.add_command(extractors)
+cli.add_command(export)
 cli.add_command(splits)
 cli.add_command(train)
 cli.add_command(evaluate)

@@ -1,0 +1,347 @@
+"""What an export reads: each feature set's committed rows, samples' splits and songs.
+
+A :class:`FeatureSource` indexes one extractor's committed shards (``DATASET/features/<name>``)
+without reading a vector: for each sample, where its newest row lies (shard, row group, row)
+and its step times. It applies the dataset's rules exactly as
+:func:`svm_toolkit.io.shards.read_shards` does (only committed shards count, a sample written
+twice keeps its newest row), but reads the vectors later, one row group at a time, so memory
+holds one row group and the rows asked for, never the whole feature set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from svm_toolkit.errors import ConfigError, InputError
+from svm_toolkit.io.checked import READ_ERRORS, read_schema, read_table, unreadable
+from svm_toolkit.io.paths import DatasetLayout, check_sample_id
+from svm_toolkit.io.shards import committed_shards, stats_path
+from svm_toolkit.manifest import read_manifest
+from svm_toolkit.manifest.values import parse_split
+from svm_toolkit.schema import COL, Split
+
+logger = logging.getLogger(__name__)
+
+SHARD_PREFIX = "part"
+"""The prefix of feature shards (``part-00000.parquet``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """One sample's steps of one feature.
+
+    Attributes:
+        values: float16, shape (T, D): the vectors as stored.
+        times_s: float32, shape (T,): each step's start, seconds.
+    """
+
+    values: npt.NDArray[np.float16]
+    times_s: npt.NDArray[np.float32]
+
+
+class FeatureSource:
+    """One extractor's committed shards, indexed by sample; vectors read on demand.
+
+    Attributes:
+        name: the extractor (the folder name).
+        directory: its shard folder.
+        shards: the committed shards, in commit order.
+        sequence: whether rows hold per-step ``embeddings`` (else one pooled ``embedding``,
+            exported as one step at 0 s).
+        dim: the vector dimension ``D``.
+        digest: a hash of the committed shards' names and commit records; it changes whenever a
+            shard is committed.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        """Index the committed shards of ``directory`` (reads ids and step times only).
+
+        Raises:
+            InputError: no committed shard, or a shard that is damaged, holds an unsafe id, a
+                sample without steps, or no vector column.
+        """
+        self.name = directory.name
+        self.directory = directory
+        self.shards = committed_shards(directory, SHARD_PREFIX)
+        if not self.shards:
+            raise InputError(
+                f"{directory}: no committed features of '{self.name}'; run "
+                f"`svm extract DATASET --extractor {self.name}` first"
+            )
+        names = read_schema(self.shards[0]).names
+        if COL.embeddings not in names and COL.embedding not in names:
+            raise InputError(
+                f"{self.shards[0]}: neither '{COL.embeddings}' nor '{COL.embedding}' column; "
+                "this is not a feature shard"
+            )
+        self.sequence = COL.embeddings in names
+        self.dim = _dim(self.shards[0], self.sequence)
+        digest = hashlib.sha256()
+        for shard in self.shards:
+            digest.update(shard.name.encode())
+            digest.update(stats_path(shard).read_bytes())
+        self.digest = digest.hexdigest()
+        self._where: dict[str, tuple[int, int, int]] = {}
+        self._times: dict[str, npt.NDArray[np.float32]] = {}
+        for i, shard in enumerate(self.shards):
+            self._index(i, shard)
+        self._cached: tuple[tuple[int, int], pa.Table] | None = None
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    @property
+    def sample_ids(self) -> list[str]:
+        """Every sample with a committed row, in storage order of its newest row."""
+        return sorted(self._where, key=self._where.__getitem__)
+
+    def order(self, sample_id: str) -> tuple[int, int, int]:
+        """Where the newest row of ``sample_id`` is: (shard, row group, row in the group)."""
+        return self._where[sample_id]
+
+    def times_s(self, sample_id: str) -> npt.NDArray[np.float32]:
+        """float32, shape (T,): the step start times of ``sample_id``, seconds."""
+        return self._times[sample_id]
+
+    def nbytes(self, sample_id: str) -> int:
+        """Bytes of the sample's float16 vectors, ``T * D * 2``."""
+        return len(self._times[sample_id]) * self.dim * 2
+
+    def read(self, sample_ids: Iterable[str]) -> dict[str, Steps]:
+        """Read the newest rows of ``sample_ids`` (each row group they lie in read once).
+
+        Memory: the row group being read (only its vector and time columns) and the rows asked
+        for. The last row group stays cached for the next call.
+
+        Raises:
+            InputError: a shard became unreadable (truncated or damaged) since it was indexed.
+        """
+        wanted = sorted(set(sample_ids), key=self._where.__getitem__)
+        out: dict[str, Steps] = {}
+        at = 0
+        while at < len(wanted):
+            shard, group, _ = self._where[wanted[at]]
+            end = at
+            while end < len(wanted) and self._where[wanted[end]][:2] == (shard, group):
+                end += 1
+            table = self._row_group(shard, group)
+            rows = [self._where[s][2] for s in wanted[at:end]]
+            for sample_id, values in zip(wanted[at:end], self._values(table, rows), strict=True):
+                times = self._times[sample_id]
+                if len(values) != len(times):
+                    raise InputError(
+                        f"{self.shards[shard]}: sample {sample_id} has {len(values)} vectors "
+                        f"for {len(times)} step times; re-run `svm extract --extractor "
+                        f"{self.name}` for it"
+                    )
+                out[sample_id] = Steps(values, times)
+            at = end
+        return out
+
+    def _index(self, i: int, shard: Path) -> None:
+        columns = [COL.sample_id, COL.timestamps_s] if self.sequence else [COL.sample_id]
+        table = read_table(shard, columns=columns)  # checked: safe ids, readable file
+        ids = table.column(COL.sample_id).to_pylist()
+        groups = pq.read_metadata(shard)
+        starts = np.cumsum(
+            [0] + [groups.row_group(g).num_rows for g in range(groups.num_row_groups)]
+        )
+        group_of = np.searchsorted(starts, np.arange(len(ids)), side="right") - 1
+        if self.sequence:
+            times = table.column(COL.timestamps_s).combine_chunks()
+            lengths = pc.list_value_length(times).to_numpy(zero_copy_only=False)
+            flat = times.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        else:
+            lengths = np.ones(len(ids), dtype=np.int64)
+            flat = np.zeros(len(ids), dtype=np.float32)
+            offsets = np.arange(len(ids) + 1, dtype=np.int64)
+        for row, sample_id in enumerate(ids):
+            if lengths[row] == 0:
+                raise InputError(
+                    f"{shard}: row {row} (sample {sample_id}) has no steps; re-run "
+                    f"`svm extract --extractor {self.name}` for it"
+                )
+            group = int(group_of[row])
+            self._where[sample_id] = (i, group, row - int(starts[group]))
+            self._times[sample_id] = flat[offsets[row] : offsets[row + 1]]
+
+    def _row_group(self, shard: int, group: int) -> pa.Table:
+        if self._cached is not None and self._cached[0] == (shard, group):
+            return self._cached[1]
+        self._cached = None  # release the previous group before reading the next
+        columns = [COL.embeddings if self.sequence else COL.embedding]
+        path = self.shards[shard]
+        try:
+            table = pq.ParquetFile(path).read_row_group(group, columns=columns)
+        except READ_ERRORS as exc:
+            raise unreadable(path, exc) from None
+        self._cached = ((shard, group), table)
+        return table
+
+    def _values(self, table: pa.Table, rows: Sequence[int]) -> list[npt.NDArray[np.float16]]:
+        column = table.column(0).take(pa.array(rows, pa.int64())).combine_chunks()
+        if self.sequence:
+            lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+            vectors = column.flatten()
+        else:
+            lengths = np.ones(len(rows), dtype=np.int64)
+            vectors = column
+        flat = np.asarray(
+            vectors.flatten().to_numpy(zero_copy_only=False), dtype=np.float16
+        ).reshape(-1, self.dim)
+        bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return [flat[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One exported sample.
+
+    Attributes:
+        sample_id: its id.
+        split: ``train``, ``val`` or ``test``.
+        music_id: its song (``None`` when the manifest gives none).
+    """
+
+    sample_id: str
+    split: str
+    music_id: str | None
+
+
+def feature_names(dataset: Path) -> list[str]:
+    """The feature sets of ``dataset`` with at least one committed shard, sorted."""
+    root = DatasetLayout(dataset).root / "features"
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and committed_shards(p, SHARD_PREFIX)
+    )
+
+
+def open_sources(dataset: Path, features: Sequence[str]) -> dict[str, FeatureSource]:
+    """Index the named feature sets (all of them when ``features`` is empty).
+
+    Raises:
+        ConfigError: a feature named twice.
+        InputError: no feature set at all, or one that was never extracted.
+    """
+    names = list(features) or feature_names(dataset)
+    if not names:
+        raise InputError(f"{dataset}: no features yet; run `svm extract {dataset}` first")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--features {','.join(names)}: name each feature set once")
+    layout = DatasetLayout(dataset)
+    return {name: FeatureSource(layout.features_dir(check_sample_id(name))) for name in names}
+
+
+def plan_samples(
+    dataset: Path, sources: Mapping[str, FeatureSource], split: str | None
+) -> tuple[list[Sample], dict[str, int]]:
+    """The samples to export: those with a split (``split`` only, if given) and every feature.
+
+    Ordered by where the first feature stores them (so that feature is read sequentially).
+
+    Returns:
+        ``(samples, left_out)``: the samples, and why samples with a split were left out, e.g.
+        ``{"no vggish": 3}``.
+
+    Raises:
+        InputError: no splits, a bad split value, or no sample left to export.
+    """
+    layout = DatasetLayout(dataset)
+    manifest = read_manifest(layout.root)
+    split_of = _splits(layout, manifest)
+    ids, songs = (manifest.column(c).to_pylist() for c in (COL.sample_id, COL.music_id))
+    music = dict(zip(ids, songs, strict=True))
+    first = next(iter(sources.values()))
+    left_out: dict[str, int] = {}
+    chosen = []
+    for sample_id, name in split_of.items():
+        if split is not None and name != split:
+            continue
+        missing = [f for f, source in sources.items() if sample_id not in source]
+        if missing:
+            key = f"no {' or '.join(missing)}"
+            left_out[key] = left_out.get(key, 0) + 1
+            continue
+        chosen.append(Sample(sample_id, name, music.get(sample_id)))
+    if not chosen:
+        what = f"in split '{split}' " if split else ""
+        raise InputError(
+            f"{dataset}: no sample {what}has a split and features of "
+            f"{', '.join(sources)}; run `svm extract {dataset}` and `svm splits make {dataset}`"
+        )
+    if left_out:
+        logger.warning("left out (samples with a split): %s", left_out)
+    chosen.sort(key=lambda s: first.order(s.sample_id))
+    return chosen, left_out
+
+
+def parse_split_option(value: str | None) -> str | None:
+    """Check a ``--split`` value (``train``, ``val`` or ``test``; ``None`` for all).
+
+    Raises:
+        ConfigError: another value.
+    """
+    if value is None:
+        return None
+    try:
+        return Split(value).value
+    except ValueError:
+        raise ConfigError(
+            f"--split {value!r}: use one of {', '.join(s.value for s in Split)}"
+        ) from None
+
+
+def _dim(shard: Path, sequence: bool) -> int:
+    kind = read_schema(shard).field(COL.embeddings if sequence else COL.embedding).type
+    if sequence:
+        kind = kind.value_type
+    if not pa.types.is_fixed_size_list(kind):
+        raise InputError(
+            f"{shard}: vectors of type {kind}, not fixed-size lists; not a feature shard"
+        )
+    return int(kind.list_size)
+
+
+def _splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
+    """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
+    if layout.splits.exists():
+        table = read_table(layout.splits, columns=[COL.sample_id, COL.split])
+        pairs = zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
+        return {s: v for s, v in pairs if v is not None}
+    out = {}
+    pairs = zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
+    for row, (sample_id, value) in enumerate(pairs):
+        if value is None:
+            continue
+        try:
+            out[sample_id] = parse_split(value).value
+        except ValueError:
+            raise InputError(
+                f"{layout.manifest}: row {row} ({sample_id}) has split {value!r}; "
+                f"use one of {', '.join(s.value for s in Split)}"
+            ) from None
+    if not out:
+        raise InputError(
+            f"{layout.root}: no splits; make them with `svm splits make {layout.root}` "
+            "or give a split column in the URL list"
+        )
+    return out

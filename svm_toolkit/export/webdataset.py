@@ -1,0 +1,200 @@
+"""The ``webdataset`` format: tar shards with one sample per key.
+
+Layout of ``OUT``:
+
+* ``<split>-000000.tar``, ``<split>-000001.tar``, …: each split's samples, in the order the
+  first feature stores them, cut into tars of at most ``max_samples`` samples and about
+  ``max_bytes`` bytes (a tar always holds at least one sample);
+* in a tar, each sample is consecutive members sharing a key: ``<key>.json`` (``sample_id``,
+  ``split``, ``music_id``, and per feature its ``shape`` ``[T, D]`` and ``timestamps_s``), then
+  ``<key>.<feature>.npy`` per feature: float16, shape (T, D), the vectors as stored.
+
+The ``webdataset`` library splits a member name at the first dot of its base name (key before,
+extension after), and sample ids may hold dots; so the key is the id with each ``.`` written
+``%2E`` (``%`` never occurs in an id, so :func:`sample_id_of` inverts it exactly); the json
+holds the id itself. Members have fixed owners, modes and times, so the same export gives the
+same bytes.
+
+A tar is written to a hidden ``.<name>.tmp``, fsynced, then renamed into place: a tar present
+is complete; a re-run keeps it and rewrites the one a killed run left unfinished.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tarfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from svm_toolkit.export.source import FeatureSource, Sample, Steps
+from svm_toolkit.schema import Split
+
+logger = logging.getLogger(__name__)
+
+#: Per-member overhead counted toward a tar's size bound: a header block and padding, bytes.
+_MEMBER_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TarPlan:
+    """One tar of the export.
+
+    Attributes:
+        name: its file name, ``<split>-NNNNNN.tar``.
+        samples: its samples, in order.
+        nbytes: the estimated size, bytes.
+    """
+
+    name: str
+    samples: tuple[Sample, ...]
+    nbytes: int
+
+
+def sample_key(sample_id: str) -> str:
+    """The member key of a sample: its id with ``.`` written ``%2E`` (keys hold no dot).
+
+    Example:
+        >>> sample_key("clip.v2")
+        'clip%2Ev2'
+    """
+    return sample_id.replace(".", "%2E")
+
+
+def sample_id_of(key: str) -> str:
+    """The sample id of a member key (inverse of :func:`sample_key`)."""
+    return key.replace("%2E", ".")
+
+
+def tar_name(split: str, index: int) -> str:
+    """``<split>-<index:06d>.tar``, the brace pattern ``<split>-{000000..NNNNNN}.tar`` reads."""
+    return f"{split}-{index:06d}.tar"
+
+
+def plan_tars(
+    samples: Sequence[Sample],
+    sources: Mapping[str, FeatureSource],
+    *,
+    max_samples: int,
+    max_bytes: int,
+) -> list[TarPlan]:
+    """Cut each split's samples into tars bounded by samples and estimated bytes.
+
+    Deterministic: the same samples and bounds give the same tars, which is what lets a re-run
+    keep the tars a killed run finished.
+    """
+    plans: list[TarPlan] = []
+    for split in [s.value for s in Split]:
+        current: list[Sample] = []
+        size = 0
+        for sample in (s for s in samples if s.split == split):
+            nbytes = _MEMBER_BYTES * (len(sources) + 1) + sum(
+                source.nbytes(sample.sample_id) for source in sources.values()
+            )
+            if current and (len(current) >= max_samples or size + nbytes > max_bytes):
+                plans.append(TarPlan(tar_name(split, _count(plans, split)), tuple(current), size))
+                current, size = [], 0
+            current.append(sample)
+            size += nbytes
+        if current:
+            plans.append(TarPlan(tar_name(split, _count(plans, split)), tuple(current), size))
+    return plans
+
+
+def write_webdataset(
+    out: Path,
+    sources: Mapping[str, FeatureSource],
+    plans: Sequence[TarPlan],
+    bar: tqdm[Any],
+) -> tuple[int, int, int]:
+    """Write the tars of ``plans`` that are not in ``out`` yet.
+
+    Memory: one tar's vectors (bounded by ``max_bytes``) and one row group per feature.
+
+    Returns:
+        ``(written, kept, bytes_written)``: tars written now, tars kept from an earlier run,
+        bytes written.
+    """
+    for stale in out.glob(".*.tar.tmp"):  # a tar a killed run left unfinished
+        stale.unlink()
+    written = kept = nbytes = 0
+    for plan in plans:
+        path = out / plan.name
+        if path.exists():
+            kept += 1
+            bar.update(len(plan.samples))
+            continue
+        ids = [s.sample_id for s in plan.samples]
+        steps = {name: source.read(ids) for name, source in sources.items()}
+        nbytes += _write_tar(path, plan.samples, steps, bar)
+        written += 1
+        logger.debug("%s: %d samples", path, len(plan.samples))
+    return written, kept, nbytes
+
+
+def _write_tar(
+    path: Path,
+    samples: Sequence[Sample],
+    steps: Mapping[str, Mapping[str, Steps]],
+    bar: tqdm[Any],
+) -> int:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for sample in samples:
+                    key = sample_key(sample.sample_id)
+                    mine = {name: by_id[sample.sample_id] for name, by_id in steps.items()}
+                    _add(tar, f"{key}.json", _json(sample, mine))
+                    for name, s in mine.items():
+                        buffer = io.BytesIO()
+                        np.save(buffer, s.values, allow_pickle=False)
+                        _add(tar, f"{key}.{name}.npy", buffer.getvalue())
+                    bar.update(1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+def _json(sample: Sample, steps: Mapping[str, Steps]) -> bytes:
+    record = {
+        "sample_id": sample.sample_id,
+        "split": sample.split,
+        "music_id": sample.music_id,
+        "features": {
+            name: {"shape": list(s.values.shape), "timestamps_s": s.times_s.tolist()}
+            for name, s in steps.items()
+        },
+    }
+    return json.dumps(record, sort_keys=True).encode()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    info.mtime = 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _count(plans: Sequence[TarPlan], split: str) -> int:
+    return sum(1 for p in plans if p.name.startswith(f"{split}-"))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
