@@ -5,6 +5,8 @@ The public API; the ``svm`` command line (:mod:`svm_toolkit.cli`) is built on th
 
 __version__ = "0.1.0"
 
+from typing import Any
+
 from svm_toolkit.errors import ConfigError, InputError, SchemaMismatchError, SvmError
 from svm_toolkit.ids import canonicalize, clip_id
 from svm_toolkit.io import DatasetLayout, ShardLimits, ShardWriter, read_shards
@@ -22,6 +24,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ConfigError",
     "DatasetLayout",
+    "FeatureDataset",
     "InputError",
     "ManifestConfig",
     "SchemaMismatchError",
@@ -35,7 +38,22 @@ __all__ = [
     "build_manifest",
     "canonicalize",
     "clip_id",
+    "collate",
     "dataset_info",
+    "join_features",
     "read_manifest",
+    "read_mel",
     "read_shards",
 ]
+
+#: Names of :mod:`svm_toolkit.data`, imported on first use (it reads torch for the Dataset).
+_DATA_API = frozenset({"FeatureDataset", "collate", "join_features", "read_mel"})
+
+
+def __getattr__(name: str) -> Any:
+    """The public data API (:mod:`svm_toolkit.data`), imported when first asked for."""
+    if name in _DATA_API:
+        from svm_toolkit import data
+
+        return getattr(data, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,25 +8,14 @@ the same span in both modalities; evaluation takes the fixed window centred in e
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
-from svm_toolkit.errors import InputError
-from svm_toolkit.evaluate.protocol import song_groups
-from svm_toolkit.io.checked import read_table
-from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.manifest import read_manifest
-from svm_toolkit.manifest.values import parse_split
-from svm_toolkit.schema import COL, Split
+from svm_toolkit.data.join import join_features
 from svm_toolkit.train.bank import FeatureBank
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +116,9 @@ class PairedData:
 def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = None) -> PairedData:
     """Pair two extractors' features by sample id and attach splits and songs.
 
+    The join is :func:`svm_toolkit.data.join_features` (the loading path of the public
+    :class:`svm_toolkit.data.FeatureDataset` too); this only names its two features' sides.
+
     Args:
         dataset: the dataset root.
         audio: the audio extractor (e.g. ``vggish``, ``vmnet_music``).
@@ -136,78 +128,15 @@ def load_pairs(dataset: Path, *, audio: str, video: str, cache: Path | None = No
     Raises:
         InputError: missing features, no splits, or no sample with both features and a split.
     """
-    layout = DatasetLayout(Path(dataset))
-    video_bank = FeatureBank.from_shards(layout.features_dir(video), cache=cache)
-    audio_bank = FeatureBank.from_shards(layout.features_dir(audio), cache=cache)
-    manifest = read_manifest(layout.root)  # read once: songs, and splits without splits.parquet
-    split_of = _splits(layout, manifest)
-    songs = _music_ids(manifest)
-    in_audio = {s: i for i, s in enumerate(audio_bank.sample_ids)}
-    dropped: Counter[str] = Counter()
-    video_rows, audio_rows = [], []
-    # sample-id order: the shards' row order depends on which worker finished first
-    for i, sample_id in sorted(enumerate(video_bank.sample_ids), key=lambda pair: pair[1]):
-        if sample_id in split_of and sample_id in in_audio:
-            video_rows.append(i)
-            audio_rows.append(in_audio[sample_id])
-    paired = {video_bank.sample_ids[i] for i in video_rows}
-    in_video = set(video_bank.sample_ids)
-    for sample_id in split_of:
-        if sample_id not in paired:
-            missing = [n for n, b in ((video, in_video), (audio, in_audio)) if sample_id not in b]
-            dropped[f"no {' or '.join(missing)}"] += 1
-    if not video_rows:
-        raise InputError(
-            f"{dataset}: no sample has {video} features, {audio} features and a split; "
-            f"run `svm extract {dataset} --extractor {video},{audio}` and "
-            f"`svm splits make {dataset}`"
-        )
-    sample_ids = tuple(video_bank.sample_ids[i] for i in video_rows)
-    music_ids = tuple(songs.get(s) for s in sample_ids)
-    groups = song_groups(music_ids)
-    if dropped:
-        logger.warning("left out (samples with a split): %s", dict(dropped))
+    joined = join_features(dataset, (video, audio), cache=cache)
     return PairedData(
-        sample_ids,
-        video_bank,
-        audio_bank,
-        np.asarray(video_rows, dtype=np.int64),
-        np.asarray(audio_rows, dtype=np.int64),
-        tuple(split_of[s] for s in sample_ids),
-        music_ids,
-        groups,
-        dict(dropped),
+        joined.sample_ids,
+        joined.banks[video],
+        joined.banks[audio],
+        joined.rows[video],
+        joined.rows[audio],
+        joined.splits,
+        joined.music_ids,
+        joined.groups,
+        dict(joined.dropped),
     )
-
-
-def _splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
-    """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
-    if layout.splits.exists():
-        table = read_table(layout.splits, columns=[COL.sample_id, COL.split])
-        return dict(
-            zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
-        )
-    out = {}
-    for row, (sample_id, value) in enumerate(
-        zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
-    ):
-        if value is None:
-            continue
-        try:
-            out[sample_id] = parse_split(value).value
-        except ValueError:
-            raise InputError(
-                f"{layout.manifest}: row {row} ({sample_id}) has split {value!r}; "
-                f"use one of {', '.join(s.value for s in Split)}"
-            ) from None
-    if not out:
-        raise InputError(
-            f"{layout.root}: no splits; make them with `svm splits make {layout.root}` "
-            "or give a split column in the URL list"
-        )
-    return out
-
-
-def _music_ids(manifest: pa.Table) -> dict[str, str]:
-    ids, songs = (manifest.column(c).to_pylist() for c in (COL.sample_id, COL.music_id))
-    return {s: m for s, m in zip(ids, songs, strict=True) if m is not None}
