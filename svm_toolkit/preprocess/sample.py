@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svm_toolkit import ffmpeg
+from svm_toolkit.download.conform import MP4_AUDIO
 from svm_toolkit.errors import SampleError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.preprocess.audio import MEAN, load_takes
@@ -180,7 +181,7 @@ class Preprocessor:
         cropped = None
         if self.config.write_cropped and crop is not None:
             shown = crop.shown(facts.rotation, facts.width or 0, facts.height or 0)
-            cropped = self._write_cropped(job.sample_id, path, shown)
+            cropped = self._write_cropped(job.sample_id, path, shown, facts.audio_codec)
         return dataclasses.replace(
             result,
             phash=hashes,
@@ -190,8 +191,13 @@ class Preprocessor:
             cropped_path=cropped,
         )
 
-    def _write_cropped(self, sample_id: str, source: Path, shown: CropBox) -> str:
-        """Re-encode the video cropped to ``shown`` after ffmpeg turns it upright (audio copied).
+    def _write_cropped(
+        self, sample_id: str, source: Path, shown: CropBox, audio_codec: str | None
+    ) -> str:
+        """Re-encode the video cropped to ``shown`` after ffmpeg turns it upright.
+
+        The audio is copied when MP4 holds its codec (AAC, MP3, Opus, ...), else encoded to AAC
+        at 192 kb/s (PCM, FLAC, Vorbis: the mp4 muxer refuses or mislabels them).
 
         Returns:
             The cropped file, relative to the dataset root.
@@ -199,13 +205,15 @@ class Preprocessor:
         target = self.layout.cropped_path(sample_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
+        copy = audio_codec is None or audio_codec in MP4_AUDIO
+        audio_args = ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
         try:
             ffmpeg.run(
                 [
                     "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                     "-i", str(source), "-vf", shown.as_ffmpeg(),
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
-                    "-c:a", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp),
+                    *audio_args, "-movflags", "+faststart", "-f", "mp4", str(tmp),
                 ]
             )  # fmt: skip
             os.replace(tmp, target)
