@@ -381,23 +381,31 @@ SPLITS_SCHEMA: Final = pa.schema(
 )
 
 
-def mel_schema(unit_size: int) -> pa.Schema:
+def mel_schema(unit_shape: Sequence[int] | int) -> pa.Schema:
     """Return the schema of a Mel recipe's shards (``preprocess/mel_<recipe>/``).
 
     Args:
-        unit_size: values in one unit (ImageBind 1 x 128 x 204, VGGish 96 x 64, ...); the unit
-            shape is in the shards' provenance.
+        unit_shape: the shape of one unit (ImageBind (1, 128, 204), VGGish (96, 64), ...),
+            stored as nested fixed-size lists so readers see it (polars
+            ``Array(Float32, shape=(96, 64))``, DuckDB ``FLOAT[][][]``). An int stores each
+            unit flat as that many values: the older layout, with the shape only in the
+            provenance's ``unit_shape``, which :func:`svm_toolkit.data.read_mel` still reads.
 
     Returns:
-        ``sample_id``, ``mel: list<fixed_size_list<float32>[unit_size]>`` (one flat vector per
-        unit) and ``timestamps_s: list<float32>`` (each unit's start, seconds).
+        ``sample_id``, ``mel: list<unit>`` (the sample's units: ``fixed_size_list`` of
+        ``fixed_size_list`` ... of float32, outermost the first dimension) and
+        ``timestamps_s: list<float32>`` (each unit's start, seconds).
     """
-    if unit_size <= 0:
-        raise ValueError(f"unit size must be > 0, got {unit_size}")
+    dims = (unit_shape,) if isinstance(unit_shape, int) else tuple(unit_shape)
+    if not dims or any(d <= 0 for d in dims):
+        raise ValueError(f"unit shape must be > 0 in every dimension, got {unit_shape}")
+    unit: pa.DataType = pa.float32()
+    for d in reversed(dims):
+        unit = pa.list_(unit, d)
     return pa.schema(
         [
             pa.field(COL.sample_id, pa.string(), nullable=False),
-            pa.field(COL.mel, pa.list_(pa.list_(pa.float32(), unit_size)), nullable=False),
+            pa.field(COL.mel, pa.list_(unit), nullable=False),
             pa.field(COL.timestamps_s, pa.list_(pa.float32()), nullable=False),
         ]
     )

@@ -8,9 +8,9 @@ Train your own model on a dataset the toolkit built::
     train = FeatureDataset("my_dataset", features=("efficientnet_lite0", "vggish"), split="train")
     loader = DataLoader(train, batch_size=32, shuffle=True, collate_fn=collate, num_workers=2)
     for batch in loader:
-        video = batch["efficientnet_lite0"]     # float32 (B, T_max, 1280), zero where padded
+        video = batch["efficientnet_lite0"]      # float32 (B, T_max, 1280), zero where padded
         mask = batch["efficientnet_lite0_mask"]  # bool (B, T_max), True on real steps
-        music = batch["vggish"]                 # float32 (B, T_max', 128); batch["vggish_mask"]
+        music = batch["vggish"]                  # float32 (B, T_max', 128); batch["vggish_mask"]
         video_clip = (video * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         positives = batch["group"][:, None] == batch["group"][None, :]  # same song
 

@@ -20,12 +20,13 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
+from svm_toolkit.data.mel import mel_units, unit_shape
 from svm_toolkit.extract.base import Extractor, Units
 from svm_toolkit.extract.prepare import ExtractJob
 from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards
-from svm_toolkit.schema import COL, read_provenance
+from svm_toolkit.schema import COL
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ class _Recipe:
         for index, shard in enumerate(shards):  # a later row (a redone sample) wins
             ids = read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
             self.where.update((sid, (index, row)) for row, sid in enumerate(ids))
-        self.shape = tuple(
-            read_provenance(read_schema(shards[0]), where=str(shards[0]))["unit_shape"]
-        )
+        self.shape = unit_shape(read_schema(shards[0]), where=str(shards[0]))
         self._held: OrderedDict[int, pa.Table] = OrderedDict()
 
     def units(self, sample_id: str) -> Units | None:
@@ -53,11 +52,10 @@ class _Recipe:
             return None
         index, row = place
         table = self._table(index)
-        mel = table.column(COL.mel)[row].values.flatten().to_numpy(zero_copy_only=False)
-        if not len(mel):
+        data = mel_units(table.column(COL.mel).slice(row, 1), self.shape)[0]  # either layout
+        if not len(data):
             return None
         times = table.column(COL.timestamps_s)[row].values.to_numpy(zero_copy_only=False)
-        data = np.asarray(mel, np.float32).reshape(-1, *self.shape)
         return Units(data, np.asarray(times, np.float32))
 
     def _table(self, index: int) -> pa.Table:

@@ -351,7 +351,7 @@ def _crashed(job: PreprocessJob, detail: str) -> PreprocessResult:
 
 def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any]) -> Any:
     return with_provenance(
-        mel_schema(recipe.unit_size),
+        mel_schema(recipe.unit_shape),
         STAGE,
         settings,
         recipe=recipe.name,
@@ -361,11 +361,21 @@ def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any]) -> Any:
 
 
 def _mel_table(sample_id: str, units: MelUnits | None, schema: pa.Schema) -> pa.Table:
-    """One sample's units as a one-row table (no units when the video has no audio)."""
-    size = schema.field(COL.mel).type.value_type.list_size
+    """One sample's units as a one-row table (no units when the video has no audio).
+
+    Each unit is nested fixed-size lists in the schema's unit shape (built over the one flat
+    float32 buffer, no copy per level).
+    """
+    dims = []
+    kind = schema.field(COL.mel).type.value_type
+    while pa.types.is_fixed_size_list(kind):
+        dims.append(kind.list_size)
+        kind = kind.value_type
     flat = np.zeros(0, np.float32) if units is None else units.units.reshape(-1)
     times = np.zeros(0, np.float32) if units is None else units.times_s
-    vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size)
+    vectors: pa.Array = pa.array(flat, pa.float32())
+    for size in reversed(dims):
+        vectors = pa.FixedSizeListArray.from_arrays(vectors, size)
     mel = pa.ListArray.from_arrays(pa.array([0, len(vectors)], pa.int32()), vectors)
     stamps = pa.ListArray.from_arrays(
         pa.array([0, len(times)], pa.int32()), pa.array(times, pa.float32())
