@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import re
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -448,30 +449,54 @@ def _stages(facts: CardFacts) -> list[str]:
 
 
 def _filters(facts: CardFacts) -> list[str]:
-    lines: list[str] = []
-    for stage, command in (("manifest", "manifest"), ("ledger_preprocess", "preprocess")):
+    rows: list[list[str]] = []
+    for stage, command in _FILTER_STAGES:
         part = next((p for p in facts.parts if p.name == stage), None)
         config = part.provenance.get("config") if part is not None else None
         if not isinstance(config, dict):
             continue
-        settings = _flatten(config)
-        filters = [(k, v) for k, v in settings if _is_threshold(k)]
-        others = [(k, v) for k, v in settings if not _is_threshold(k)]
-        lines += [f"`svm {command}`:", ""]
-        if filters:
-            lines += _table(["filter", "threshold"], [[f"`{k}`", _value(v)] for k, v in filters])
-            lines.append("")
-        if others:
-            lines.append("Settings: " + ", ".join(f"`{k}` {_value(v)}" for k, v in others) + ".")
-            lines.append("")
-    return ["## Filters and thresholds", "", *lines] if lines else []
+        for key, value in _flatten(config):
+            if _is_threshold(key) or (stage == "ledger_download" and key in _MEDIA_KEYS):
+                rows.append([f"`svm {command}`", f"`{key}`", _value(value)])
+    if not rows:
+        return []
+    return [
+        "## Filters and thresholds",
+        "",
+        "Samples outside these bounds have a `filtered:<reason>` (or `too_long`) status; the "
+        "full configs are under Rebuild.",
+        "",
+        *_table(["stage", "setting", "value"], rows),
+        "",
+    ]
+
+
+#: Stages whose recorded config holds filters, with their commands.
+_FILTER_STAGES: Final = (
+    ("manifest", "manifest urls"),
+    ("ledger_download", "download"),
+    ("ledger_preprocess", "preprocess"),
+)
+#: Download settings that decide what media the dataset holds (no cookies or proxy: the card
+#: is meant to be published).
+_MEDIA_KEYS: Final = ("format", "max_height", "max_file_mb", "audio_only")
+#: ``min_``/``max_`` settings that bound reading, not samples.
+_NOT_FILTERS: Final = (
+    "max_line_bytes",
+    "max_whole_file_mb",
+    "max_samples",
+    "max_scored_s",
+    "max_attempts",
+    "max_connect_failures",
+    "max_failure_rate",
+    "max_sleep_interval_s",
+    "min_free_gb",
+)
 
 
 def _is_threshold(key: str) -> bool:
     leaf = key.rsplit(".", 1)[-1]
-    return leaf.startswith(("min_", "max_", "require_")) and not leaf.startswith(
-        ("max_line_bytes", "max_whole_file_mb", "max_samples", "max_media_s", "max_scored_s")
-    )
+    return leaf.startswith(("min_", "max_", "require_")) and leaf not in _NOT_FILTERS
 
 
 def _extractors(facts: CardFacts) -> list[str]:
@@ -600,8 +625,9 @@ def _rebuild(facts: CardFacts) -> list[str]:
         )
         flags = _config_file(manifest, "manifest.yaml", files)
         commands.append(f"svm manifest urls {names or 'URLS'} -o DATASET{flags}")
-    if any(p.name == "ledger_download" for p in facts.parts):
-        commands.append("svm download DATASET")
+    download = next((p for p in facts.parts if p.name == "ledger_download"), None)
+    if download is not None:
+        commands.append("svm download DATASET" + _download_flags(download))
     pre = next((p for p in facts.parts if p.name == "ledger_preprocess"), None)
     if pre is not None:
         commands.append("svm preprocess DATASET" + _config_file(pre, "preprocess.yaml", files))
@@ -609,11 +635,13 @@ def _rebuild(facts: CardFacts) -> list[str]:
     if features:
         config = features[0].provenance.get("config") or {}
         flags = " -e " + ",".join(p.name for p in features)
-        if isinstance(config, dict):
-            if config.get("fps"):
-                flags += f" --fps {config['fps']:g}"
-            if config.get("precision"):
-                flags += f" --precision {config['precision']}"
+        if isinstance(config, dict) and config.get("fps"):
+            flags += f" --fps {config['fps']:g}"
+        ran = features[0].provenance.get("precision") or (
+            config.get("precision") if isinstance(config, dict) else None
+        )
+        if ran:
+            flags += f" --precision {ran}"
         commands.append(f"svm extract DATASET{flags}")
     splits = next((p for p in facts.parts if p.kind == "splits"), None)
     if splits is not None:
@@ -641,6 +669,22 @@ def _rebuild(facts: CardFacts) -> list[str]:
         *files,
         f"Card written by svm_toolkit {__version__}.",
     ]
+
+
+def _download_flags(part: Part) -> str:
+    config = part.provenance.get("config")
+    if not isinstance(config, dict):
+        return ""
+    flags = ""
+    if config.get("format"):
+        flags += f" --format {shlex.quote(str(config['format']))}"
+    elif config.get("audio_only"):
+        flags += " --audio-only"
+    elif config.get("max_height"):
+        flags += f" --max-height {config['max_height']}"
+    if config.get("max_file_mb"):
+        flags += f" --max-file-mb {config['max_file_mb']:g}"
+    return flags
 
 
 def _config_file(part: Part, name: str, out: list[str]) -> str:

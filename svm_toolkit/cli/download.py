@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import click
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.download import DownloadConfig, run_download
@@ -238,6 +239,7 @@ def download(
     deny = (*base.deny_hosts, *deny_hosts) if deny_hosts else None
     config = replace(base, {**flags, "format": format_, "retry": statuses, "deny_hosts": deny})
     summary = run_download(dataset, config, engine=engine)
+    refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"download: {summary.describe()}")
     if summary.breaker_pauses:
         click.echo(f"  the circuit breaker paused the run {summary.breaker_pauses} time(s)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.render import table
 from svm_toolkit.errors import ConfigError
@@ -184,4 +185,5 @@ def extract(
         vggish_pca=str(vggish_pca) if vggish_pca else None,
     )
     summary = run_extract(dataset, config, engine=engine)
+    refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"extract: {summary.describe()}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.cli import render
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE
@@ -131,6 +132,7 @@ def urls(
         },
     )
     summary = build_manifest(list(inputs), dataset, config, overwrite=overwrite)
+    refresh_card(dataset)  # the dataset card (README.md) says what is there now
     state = "unchanged" if summary.unchanged else "written"
     click.echo(f"manifest: {summary.describe()} in {summary.seconds:.1f} s")
     click.echo(f"  source  {render.counts(summary.by_source)}")
@@ -311,6 +313,7 @@ def yt8m(
         skip_bad_records=skip_bad_records,
     )
     summary = build_yt8m_manifest(records, vocabulary, dataset, config, overwrite=overwrite)
+    refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"yt8m: {summary.describe()} in {summary.seconds:.1f} s")
     if summary.missing_labels:
         click.echo(f"  not in this vocabulary: {', '.join(summary.missing_labels)}")

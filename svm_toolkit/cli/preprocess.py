@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
@@ -120,4 +121,5 @@ def preprocess(
         overrides["filters"] = {"max_speech_ratio": max_speech_ratio}
     config = replace(base, overrides)
     summary = run_preprocess(dataset, config, engine=engine)
+    refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"preprocess: {summary.describe()}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.splits.links import GROUP_BY
 from svm_toolkit.splits.make import SplitConfig, make_splits
@@ -80,6 +81,7 @@ def make(
         stratify=stratify,
     )
     summary = make_splits(dataset, config, overwrite=overwrite)
+    refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"splits: {summary.describe()}")
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.classify import RETRYABLE
 from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
 from svm_toolkit.demo.yt8m import run_yt8m_demo
@@ -167,6 +168,7 @@ def run_demo(
     features = ", ".join(f"{name} {rows}" for name, rows in yt8m.features.items())
     done("yt8m", f"{yt8m.describe()}; features: {features}", started)
 
+    refresh_card(dataset)  # DIR/dataset/README.md: configs for load_dataset and a datasheet
     return DemoReport(directory, dataset, tuple(stages), dataset_info(dataset), evaluation)
 
 
