@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -268,3 +269,46 @@ def test_cli_prints_one_summary_line(dataset: Path, tmp_path: Path) -> None:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("export: ") and "index.parquet" in lines[0]
     assert "Example" in CliRunner().invoke(cli, ["export", "--help"]).output
+
+
+def test_round_trip_of_a_dataset_built_by_the_stages(tmp_path: Path) -> None:
+    """Real ``svm preprocess``, ``svm extract`` and ``svm splits make`` outputs, both formats."""
+    from svm_toolkit.extract.config import ExtractConfig
+    from svm_toolkit.extract.runner import run_extract
+    from svm_toolkit.preprocess import run_preprocess
+    from svm_toolkit.schema import MANIFEST_SCHEMA, with_provenance
+    from svm_toolkit.splits.make import SplitConfig, make_splits
+    from tests.preprocess.test_stage import CONFIG as PREPROCESS
+    from tests.preprocess.test_stage import make_dataset
+
+    name = "efficientnet_lite0"  # per-second steps; the cheapest offline extractor
+    root = make_dataset(tmp_path / "ds")  # a download ledger of six videos, one corrupt
+    ledger = read_shards(DatasetLayout(root).ledger_dir, "download")
+    assert ledger is not None
+    ids = ledger.column(COL.sample_id).to_pylist()
+    rows = [
+        {COL.sample_id: s, COL.video_id: s, COL.url: f"https://example.org/{s}.mp4",
+         COL.source: "url", COL.status: "ok", COL.music_id: f"song_{s}"}
+        for s in ids
+    ]  # fmt: skip
+    manifest = pa.Table.from_pylist(rows, schema=with_provenance(MANIFEST_SCHEMA, "manifest"))
+    pq.write_table(manifest, DatasetLayout(root).manifest)
+    run_preprocess(root, dataclasses.replace(PREPROCESS, mel=()))
+    run_extract(root, ExtractConfig(extractors=(name,), device="cpu", workers=1, batch_size=5))
+    make_splits(root, SplitConfig())
+    split_of = splits(root)
+    wds = export_dataset(root, tmp_path / "wds", ExportConfig("webdataset", max_samples=2))
+    npy = export_dataset(root, tmp_path / "npy", ExportConfig("npy"))
+    assert wds.features == npy.features == (name,)  # every feature set by default
+    samples = read_tars(tmp_path / "wds")
+    index = {r["sample_id"]: r for r in pq.read_table(tmp_path / "npy" / INDEX_NAME).to_pylist()}
+    assert set(index) == {sample_id_of(k) for k in samples} == set(split_of)
+    want = expected(root, name)
+    assert set(want) == set(split_of) and len(want) >= 3  # the ok samples
+    for sample_id, (values, times) in want.items():
+        tarred = np.load(io.BytesIO(samples[sample_key(sample_id)][f"{name}.npy"]))
+        filed = np.load(tmp_path / "npy" / index[sample_id][f"{name}_path"])
+        assert tarred.dtype == filed.dtype == np.float16 and values.shape == (4, 1280)
+        assert np.array_equal(tarred, values) and np.array_equal(filed, values)
+        assert index[sample_id][f"{name}_timestamps_s"] == times == [0.0, 1.0, 2.0, 3.0]
+        assert index[sample_id]["music_id"] == f"song_{sample_id}"
