@@ -1,12 +1,13 @@
 """Preprocess memory does not grow with the input (issue 17.6).
 
 A 2-hour 2x2 video over silent audio (under a megabyte) took the old preprocess to 2.9 GB
-(the whole soundtrack decoded, then analysed; 10 hours took 8.2 GB). Now a
-file longer than ``max_media_s`` is ``too_long`` from its header without decoding, and one
-whose container states no duration (Matroska written to a pipe) is measured by the probe from its
-packets (read, not decoded) and is ``too_long`` the same way; ``load_audio`` itself stops
-decoding as soon as a soundtrack passes the bound (tested below on the same file). Peak RSS is measured as the ``ru_maxrss`` of a wrapper process
-whose only child is ``svm preprocess`` (one worker: everything in that process).
+(the whole soundtrack decoded, then analysed; 10 hours took 8.2 GB). Now a file longer than
+``max_media_s`` is ``too_long`` from its header without decoding, and one whose container states
+no duration (Matroska written to a pipe) is measured by the probe from its packets (read, not
+decoded) and is ``too_long`` the same way; ``load_audio`` itself stops decoding as soon as a
+soundtrack passes the bound (tested below on the same file). Peak RSS is measured as the
+``ru_maxrss`` of a wrapper process whose only child is ``svm preprocess`` (one worker:
+everything in that process).
 """
 
 from __future__ import annotations
