@@ -15,7 +15,7 @@ from svm_toolkit.schema import check_retry
 
 @dataclass(frozen=True, slots=True)
 class DownloadConfig:
-    """How media are fetched (research/performance.md §1, §6; peers.md §8).
+    """How media are fetched: format, pacing, retries, limits and the network policy.
 
     Attributes:
         max_height: tallest video to fetch, pixels (models see 224 px; 480p decodes ~7x

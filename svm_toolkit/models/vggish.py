@@ -1,7 +1,7 @@
 """VGGish (Hershey et al., ICASSP 2017) in torch, with the YouTube-8M PCA postprocessor.
 
 The network is the TensorFlow original (``tensorflow/models`` ``research/audioset/vggish``,
-research/papers.md §4.2): VGG configuration "A" with its last conv group removed, on one
+``vggish_slim.py``): VGG configuration "A" with its last conv group removed, on one
 log-mel example of 96 frames x 64 bands:
 
 =============  ======================================  ==============================
@@ -178,7 +178,7 @@ def quantize(values: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
     """YT8M's 8-bit quantisation: clip to [-2, 2], ``(x + 2) * 255 / 4``, truncate to uint8.
 
     Truncation (``astype(np.uint8)``) as ``vggish_postprocess.py`` does, not rounding
-    (research/papers.md §4.3; torchvggish rounds, the YT8M video extractor rounds too).
+    (``vggish_postprocess.py``; torchvggish rounds, the YT8M video extractor rounds too).
 
     Args:
         values: any shape.
@@ -194,7 +194,7 @@ def quantize(values: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
 class Postprocessor:
     """AudioSet/YT8M postprocessing of raw VGGish embeddings: PCA (with whitening) + 8 bits.
 
-    ``pca = E (x - mu)``, then :func:`quantize` (research/papers.md §4.3). Computed in float64.
+    ``pca = E (x - mu)``, then :func:`quantize` (``vggish_postprocess.py``). Computed in float64.
 
     Args:
         eigen_vectors: shape (128, 128), ``pca_eigen_vectors`` (rows are output dimensions,

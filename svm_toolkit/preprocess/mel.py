@@ -8,7 +8,7 @@
   3 clips of 2 s cut at the sample indices pytorchvideo's ``ConstantClipsPerVideoSampler``
   (exact fractions) and ``data.py``'s slicing give, mean removed in place as the reference
   does, 128-bin Hann fbank, padded or cut to 204 frames, normalised with mean -4.268 and std
-  9.138 (research/papers.md §3.1-3.3).
+  9.138 (``data.py``'s ``waveform2melspec`` and ``load_and_transform_audio_data``).
 * :func:`vggish_examples`: VGGish's log-mel examples (tensorflow/models ``mel_features.py`` and
   ``vggish_params.py``): periodic-Hann STFT magnitude (25 ms / 10 ms, FFT 512), 64 HTK Mel bands
   over 125-7500 Hz, ``log(mel + 0.01)``, non-overlapping 0.96 s examples of 96 x 64 (§4.1).
@@ -123,7 +123,7 @@ def _window(kind: str, length: int) -> npt.NDArray[np.float32]:
 
 @dataclass(frozen=True, slots=True)
 class ImageBindAudio:
-    """ImageBind's audio constants (research/papers.md §3.2)."""
+    """ImageBind's audio constants (``load_and_transform_audio_data``'s defaults)."""
 
     sample_rate: int = 16_000
     num_mel_bins: int = 128
@@ -242,7 +242,7 @@ def imagebind_fbank(
 
 @dataclass(frozen=True, slots=True)
 class VGGishAudio:
-    """VGGish's feature constants (``vggish_params.py``; research/papers.md §4.1)."""
+    """VGGish's feature constants (``research/audioset/vggish/vggish_params.py``)."""
 
     sample_rate: int = 16_000
     window_s: float = 0.025

@@ -65,7 +65,8 @@ PCA_HELP: Final = (
 
 
 class VGGish(Extractor):
-    """VGGish embeddings, 128-d every 0.96 s (research/papers.md §4).
+    """VGGish embeddings, 128-d every 0.96 s (Hershey et al., ICASSP 2017; ``tensorflow/models``
+    ``research/audioset/vggish``).
 
     Args:
         weights: state dict file (torchvggish's ``vggish-10086976.pth`` or this model's own
@@ -238,7 +239,7 @@ def postprocess(
     """AudioSet/YT8M form of raw VGGish embeddings (used for ``--vggish-pca PATH``).
 
     ``E (x - mu)`` (PCA with whitening), clip to [-2, 2], ``(x + 2) * 255 / 4`` truncated to
-    uint8, exactly as TF's ``vggish_postprocess.py`` (research/papers.md §4.3).
+    uint8, exactly as TF's ``vggish_postprocess.py``.
     :func:`svm_toolkit.models.vggish.dequantize` maps the codes back to [-2, 2].
 
     Args:

@@ -45,7 +45,8 @@ class VMNetMusic(Extractor):
     """VM-NET's 1140-d music descriptor of the centre 29.12 s of a video's audio.
 
     The descriptor takes the mean, variance and maximum of librosa features of the HPSS parts
-    (research/papers.md §7). ``weights`` is accepted for interface compatibility and ignored.
+    (Hong et al., arXiv 1704.06761; ``csehong/VM-NET``
+    ``data/audio_feature_extractor/librosa_feature.py``). ``weights`` is accepted for interface compatibility and ignored.
     """
 
     name: ClassVar[str] = "vmnet_music"
