@@ -65,8 +65,9 @@ PCA_HELP: Final = (
 
 
 class VGGish(Extractor):
-    """VGGish embeddings, 128-d every 0.96 s (Hershey et al., ICASSP 2017; ``tensorflow/models``
-    ``research/audioset/vggish``).
+    """VGGish embeddings, 128-d every 0.96 s (Hershey et al., ICASSP 2017).
+
+    The model of ``tensorflow/models`` ``research/audioset/vggish``.
 
     Args:
         weights: state dict file (torchvggish's ``vggish-10086976.pth`` or this model's own

@@ -46,7 +46,8 @@ class VMNetMusic(Extractor):
 
     The descriptor takes the mean, variance and maximum of librosa features of the HPSS parts
     (Hong et al., arXiv 1704.06761; ``csehong/VM-NET``
-    ``data/audio_feature_extractor/librosa_feature.py``). ``weights`` is accepted for interface compatibility and ignored.
+    ``data/audio_feature_extractor/librosa_feature.py``). ``weights`` is accepted for interface
+    compatibility and ignored.
     """
 
     name: ClassVar[str] = "vmnet_music"
