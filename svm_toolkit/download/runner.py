@@ -37,6 +37,7 @@ from svm_toolkit.download.sample import DownloadResult, Job, Pacing, download_sa
 from svm_toolkit.download.ytdlp_pool import close_children
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import ray_session
+from svm_toolkit.io.compact import compact_writers
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.reconcile import ledger_state
 from svm_toolkit.io.shards import ShardLimits, ShardWriter
@@ -196,6 +197,7 @@ def run_download(
         finally:
             close_children()  # idle yt-dlp children of this run
             shutil.rmtree(scratch_root(layout), ignore_errors=True)
+    compact_writers(layout.root, [writer])
     summary = DownloadSummary(
         candidates=candidates,
         skipped=skipped,

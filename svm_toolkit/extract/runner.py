@@ -41,6 +41,7 @@ from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.mel_units import attach_mel
 from svm_toolkit.extract.precision import resolve_precision
 from svm_toolkit.extract.prepare import DecoderSpec, ExtractJob, crashed, init_worker, prepare
+from svm_toolkit.io.compact import compact_writers
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.reconcile import ledger_state, orphans
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
@@ -248,6 +249,7 @@ def run_extract(
         finally:  # done, an error or Ctrl-C: what is finished is committed
             bar.close()
             outputs.commit()
+    compact_writers(layout.root, [*features.values(), *ledgers.values()])
     summary = ExtractSummary(
         candidates=candidates,
         skipped=skipped,

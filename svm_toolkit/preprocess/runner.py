@@ -35,6 +35,7 @@ from svm_toolkit.config import to_dict
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.compact import compact_writers
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.reconcile import ledger_state
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
@@ -219,6 +220,7 @@ def run_preprocess(
         finally:  # done, an error or Ctrl-C: what is finished is committed
             bar.close()
             outputs.commit()
+    compact_writers(layout.root, [ledger, prints, *mels.values()])
     summary = PreprocessSummary(
         candidates=candidates,
         skipped=skipped,

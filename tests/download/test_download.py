@@ -134,7 +134,8 @@ def test_rerun_skips_done_and_retry_reruns_only_those(
     assert server.requests.count("/ratelimit/tall.mp4") == before + 2
     assert ledger(ds)["rl"]["status"] == "rate_limited"
     history = read_shards(ds / "ledger", "download", latest=False)
-    assert history is not None and history.column("sample_id").to_pylist().count("rl") == 2
+    # compacted at the end of the run: outside readers see the retried sample once
+    assert history is not None and history.column("sample_id").to_pylist().count("rl") == 1
 
 
 def _with(config: DownloadConfig, **changes: object) -> DownloadConfig:
