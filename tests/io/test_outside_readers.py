@@ -21,15 +21,24 @@ contained paths with different file extensions"), as its message says.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
+from svm_toolkit.cli import cli
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.runner import ledger_prefix, run_extract
+from svm_toolkit.io.compact import PAUSE_ENV
 from svm_toolkit.io.shards import committed_shards, read_shards, stats_path
 from svm_toolkit.preprocess import run_preprocess
 from svm_toolkit.schema import COL
@@ -228,3 +237,101 @@ def test_a_killed_writers_leftovers_are_invisible(dataset: Path, tmp_path: Path)
         assert not list(folder.rglob(f".{prefix}-*")), folder
         stats = sorted(p.stem for p in (folder / ".stats").glob(f"{prefix}-*"))
         assert stats == [p.stem for p in committed_shards(folder, prefix)]
+
+
+# -- after a retry: compaction (svm_toolkit.io.compact) ----------------------------------------
+
+
+def compacted_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("compacted ")]
+
+
+def test_an_extractor_redone_is_one_row_per_sample_everywhere(
+    dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # How ok videos are redone (REDO_OK): delete the features and run again. Every ok video
+    # gets a second ledger row; the run compacts the ledger at its end.
+    name = EXTRACTORS[0]
+    stage = ledger_prefix(name)
+    before = read_shards(dataset / "ledger", stage)
+    assert before is not None
+    shutil.rmtree(dataset / "features" / name)
+    caplog.set_level("INFO", logger="svm_toolkit.io.compact")
+    config = ExtractConfig(extractors=(name,), device="cpu", workers=1, batch_size=5)
+    redone = run_extract(dataset, config)
+    n = before.num_rows
+    assert compacted_lines(caplog) == [
+        f"compacted ledger/{stage}: {n + redone.attempted} -> {n} rows"
+    ]
+    assert_readers_agree(dataset / "ledger", stage, tmp_path / "ledger")
+    vectors = (COL.embedding, COL.embeddings, COL.timestamps_s)
+    assert_readers_agree(
+        dataset / "features" / name, "part", tmp_path / "features", vectors=vectors
+    )
+
+
+def test_a_preprocess_retry_is_one_row_per_sample_everywhere(
+    dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    statuses = read_shards(dataset / "ledger", "preprocess", columns=[COL.status])
+    assert statuses is not None
+    failed = sorted({s for s in statuses.column(COL.status).to_pylist() if s != "ok"})
+    assert failed  # the corrupt video at least
+    caplog.set_level("INFO", logger="svm_toolkit.io.compact")
+    retried = run_preprocess(dataset, dataclasses.replace(PREPROCESS, retry=tuple(failed)))
+    n = statuses.num_rows
+    assert retried.attempted and compacted_lines(caplog) == [
+        f"compacted ledger/preprocess: {n + retried.attempted} -> {n} rows"
+    ]
+    assert_readers_agree(dataset / "ledger", "preprocess", tmp_path / "ledger")
+    assert_readers_agree(dataset / "preprocess" / "fingerprints", "part", tmp_path / "prints")
+
+
+RETRY_THEN_COMPACT = textwrap.dedent(
+    """
+    import dataclasses, logging, sys
+    from pathlib import Path
+    from svm_toolkit.preprocess import run_preprocess
+    from tests.preprocess.test_stage import CONFIG
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    run_preprocess(Path(sys.argv[1]), dataclasses.replace(CONFIG, retry=tuple(sys.argv[2:])))
+    """
+)
+
+
+@pytest.mark.parametrize("step", ["written", "planned"])
+def test_a_run_killed_while_compacting_then_svm_compact(
+    dataset: Path, tmp_path: Path, step: str
+) -> None:
+    statuses = read_shards(dataset / "ledger", "preprocess", columns=[COL.status])
+    assert statuses is not None
+    failed = sorted({s for s in statuses.column(COL.status).to_pylist() if s != "ok"})
+    # A real preprocess --retry run, SIGKILLed in its closing compaction (test hook: it pauses).
+    child = subprocess.Popen(
+        [sys.executable, "-c", RETRY_THEN_COMPACT, str(dataset), *failed],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, PAUSE_ENV: step},
+        cwd=Path(__file__).parents[2],
+    )
+    assert child.stderr is not None
+    try:
+        for line in child.stderr:
+            if f"compaction paused at {step}" in line:
+                break
+        else:
+            raise AssertionError(f"the run ended before compacting: rc {child.wait()}")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    # Killed mid-swap: a sample's row may be there twice (pandas counts it), never missing.
+    seen = pd.read_parquet([str(p) for p in sorted((dataset / "ledger").glob("preprocess-*"))])
+    ours = read_shards(dataset / "ledger", "preprocess")
+    assert ours is not None and ours.num_rows == statuses.num_rows
+    assert set(seen[COL.sample_id]) == set(ours.column(COL.sample_id).to_pylist())
+    assert len(seen) > ours.num_rows
+    done = CliRunner().invoke(cli, ["compact", str(dataset)])
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("compacted ledger/preprocess: ")
+    assert not list((dataset / "ledger" / ".stats").glob("*.compact.json"))
+    assert_readers_agree(dataset / "ledger", "preprocess", tmp_path / "ledger")
