@@ -47,7 +47,7 @@ from svm_toolkit import __version__
 from svm_toolkit.errors import InputError, SvmError
 from svm_toolkit.io import checked
 from svm_toolkit.io.layout import hidden_tmp
-from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.schema import COL, METADATA_KEY, Split
 
@@ -91,6 +91,7 @@ class Part:
         samples: distinct sample ids (fewer than ``rows`` when a retried sample appears twice).
         provenance: the ``svm_toolkit`` metadata of the newest file (empty when unreadable).
         by_status: each sample's newest status, counted (ledgers only).
+        dim: the pooled vector's size (feature sets only, from the Parquet schema).
     """
 
     name: str
@@ -101,6 +102,7 @@ class Part:
     samples: int
     provenance: Mapping[str, Any] = field(default_factory=dict)
     by_status: Mapping[str, int] = field(default_factory=dict)
+    dim: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +193,16 @@ def card_facts(dataset: Path) -> CardFacts:
     features = layout.root / "features"
     if features.is_dir():
         for folder in sorted(p for p in features.iterdir() if p.is_dir()):
+            if id_problem(folder.name):  # not a name the toolkit writes: no config
+                logger.warning("card: %s is not a feature set name; left out", folder)
+                continue
             part = _sharded(layout, folder.name, "features", folder)
             if part is not None:
                 parts.append(part)
     if layout.preprocess_dir.is_dir():
         for folder in sorted(layout.preprocess_dir.glob("mel_*")):
-            part = _sharded(layout, folder.name, "mel", folder) if folder.is_dir() else None
+            named = folder.is_dir() and not id_problem(folder.name)
+            part = _sharded(layout, folder.name, "mel", folder) if named else None
             if part is not None:
                 parts.append(part)
         part = _sharded(layout, "fingerprints", "fingerprints", layout.fingerprints_dir)
@@ -219,7 +225,11 @@ def _count(values: Iterable[Any]) -> dict[str, int]:
 
 
 def _provenance(path: Path) -> dict[str, Any]:
-    raw = (checked.read_schema(path).metadata or {}).get(METADATA_KEY)
+    return _schema_provenance(checked.read_schema(path))
+
+
+def _schema_provenance(schema: pa.Schema) -> dict[str, Any]:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         return {}
     try:
@@ -254,6 +264,7 @@ def _sharded(
     latest = 0 if table is None else table.num_rows
     by_status = _count(_column(table, COL.status)) if table is not None else {}
     glob = (folder / f"{prefix}-*.parquet").relative_to(layout.root).as_posix()
+    schema = checked.read_schema(shards[-1])
     return Part(
         name=name,
         kind=kind,
@@ -261,9 +272,21 @@ def _sharded(
         files=len(shards),
         rows=rows,
         samples=latest,
-        provenance=_provenance(shards[-1]),
+        provenance=_schema_provenance(schema),
         by_status=by_status,
+        dim=_dim(schema),
     )
+
+
+def _dim(schema: pa.Schema) -> int | None:
+    """The size of each vector (the pooled ``embedding``, else a step of ``embeddings``)."""
+    for name in (COL.embedding, COL.embeddings):
+        kind = schema.field(name).type if name in schema.names else None
+        while kind is not None and pa.types.is_list(kind):
+            kind = kind.value_type
+        if kind is not None and pa.types.is_fixed_size_list(kind):
+            return int(kind.list_size)
+    return None
 
 
 def _footer_rows(path: Path) -> int:
@@ -378,9 +401,10 @@ def _contents(facts: CardFacts, default: str | None) -> list[str]:
         "Hugging Face `datasets`: the folders hold only committed shards (their stats are in "
         "hidden `.stats/` folders). Media files are in no config.",
         "",
-        f"Each config has one split, `{SPLIT}`, holding every row: Hugging Face takes splits "
-        "from separate files, and the shards are not split by `splits.parquet`. Select a "
-        "split by joining on `sample_id`:",
+        f"Each config has one split, `{SPLIT}`, holding every row (not `train`: it would hold "
+        "validation and test rows too). Hugging Face takes splits from separate files, and the "
+        "shards are not split by `splits.parquet`; select a split by joining on `sample_id`"
+        + (":" if facts.part("splits") else " with the `splits` config (`svm splits make`):"),
         "",
         "```python",
         "from datasets import load_dataset",
@@ -456,7 +480,8 @@ def _filters(facts: CardFacts) -> list[str]:
         if not isinstance(config, dict):
             continue
         for key, value in _flatten(config):
-            if _is_threshold(key) or (stage == "ledger_download" and key in _MEDIA_KEYS):
+            media = stage == "ledger_download" and key in _MEDIA_KEYS and value is not False
+            if _is_threshold(key) or media:
                 rows.append([f"`svm {command}`", f"`{key}`", _value(value)])
     if not rows:
         return []
@@ -509,23 +534,28 @@ def _extractors(facts: CardFacts) -> list[str]:
         meta = part.provenance
         found = meta.get("input_contract")
         contract: Mapping[str, Any] = found if isinstance(found, dict) else {}
+        spec = meta.get("input_spec")
         weights = meta.get("weights")
         sha = meta.get("weights_sha256")
+        ran = [meta.get("precision"), meta.get("device")]
         rows.append(
             [
                 f"`{part.name}`",
                 f"{part.samples:,}",
-                _value(contract.get("modality")),
-                _value(contract.get("dim")),
+                _cell(contract.get("modality") or ""),
+                str(contract.get("dim") or part.dim or ""),
                 _input(contract),
                 f"`{_cell(Path(str(weights)).name)}`" if weights else "none",
                 f"`{sha}`" if sha else "",
-                f"{_value(meta.get('precision'))} on {_value(meta.get('device'))}",
+                " on ".join(_cell(x) for x in ran) if all(ran) else "",
                 _value(meta.get("toolkit_version")),
             ]
         )
         if contract.get("weights"):
             notes.append(f"- `{part.name}`: {_cell(contract['weights'])}")
+        elif isinstance(spec, dict) and spec:  # features imported as they were published
+            described = "; ".join(f"{k}: {_value(v)}" for k, v in _flatten(spec))
+            notes.append(f"- `{part.name}`: {described}")
     return [
         "## Extractors",
         "",
@@ -544,10 +574,7 @@ def _extractors(facts: CardFacts) -> list[str]:
             rows,
         ),
         "",
-        "Weights:",
-        "",
-        *notes,
-        "",
+        *(["Weights and inputs:", "", *notes, ""] if notes else []),
         "Vectors are float16; each shard's `svm_toolkit` Parquet metadata holds the full "
         "provenance (config, input contract, weights checksum).",
         "",
@@ -603,7 +630,7 @@ def _splits(facts: CardFacts) -> list[str]:
         "",
         *_table(["split", "samples"], [[k, f"{v:,}"] for k, v in facts.by_split.items()]),
         "",
-        f"{facts.groups:,} groups of more than one sample are kept inside one split.",
+        f"Groups of more than one sample (each kept inside one split): {facts.groups:,}.",
     ]
     if isinstance(config, dict):
         keep = ("ratios", "seed", "group_by", "stratify")
