@@ -368,8 +368,8 @@ class ShardWriter:
 
     def _commit(self, table: pa.Table) -> None:
         path = shard_path(self.directory, self.prefix, self._next_index)
-        tmp = hidden_tmp(path)
-        try:
+        counts = self._status_counts(table)
+        with _atomic_path(path) as tmp:
             pq.write_table(
                 table.replace_schema_metadata(self.schema.metadata),
                 tmp,
@@ -377,8 +377,6 @@ class ShardWriter:
                 row_group_size=self.limits.row_group_rows,
                 **_encoding(self.schema, self.limits.vector_columns),
             )
-            _fsync(tmp)
-            counts = self._status_counts(table)
             stats = {
                 "shard": path.name,
                 "rows": table.num_rows,
@@ -386,12 +384,9 @@ class ShardWriter:
                 "schema_version": SCHEMA_VERSION,
                 "by_status": counts,
             }
-            # The stats first, the shard last: a shard readers can see is a committed one.
+            # The stats first, the shard's rename (on leaving this block) last: a shard that
+            # readers can see is a committed one.
             _write_stats(new_stats_path(path), stats)
-            os.replace(tmp, path)
-            _fsync_dir(self.directory)
-        finally:
-            tmp.unlink(missing_ok=True)
         logger.debug("committed %s (%d rows)", path, table.num_rows)
         self._next_index += 1
         self._rows += table.num_rows

@@ -44,16 +44,18 @@ EXTRACT_CLI = ["extract", "--device", "cpu", "--workers", "1", "--batch-size", "
 def disk_fills(at: int) -> Iterator[list[str]]:
     """From the ``at``-th atomic shard write on (1-based), every write fails with ENOSPC.
 
-    A shard is two atomic writes, its Parquet file then the stats file that commits it: an odd
-    ``at`` fails a shard's data, an even one leaves the data renamed into place without stats.
-    Yields the files written or tried (``folder/name``), in order.
+    A shard is two atomic writes, its Parquet file then (before that file's rename) the stats
+    file that commits it: an odd ``at`` fails a shard's data, an even one its stats, so the data
+    is never renamed into place. Yields the files written or tried (``folder/name``, the shard's
+    folder for a stats file in its ``.stats/``), in order.
     """
     real = shards._atomic_path
     tried: list[str] = []
 
     @contextlib.contextmanager
     def filling(path: Path) -> Iterator[Path]:
-        tried.append(f"{path.parent.name}/{path.name}")
+        folder = path.parent.parent if path.parent.name == ".stats" else path.parent
+        tried.append(f"{folder.name}/{path.name}")
         full = len(tried) >= at
         with real(path) as tmp:
             yield tmp
@@ -217,7 +219,8 @@ def test_extract_on_a_real_full_disk_resumes_without_a_second_row(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     root = shutil.copytree(preprocessed, small_disk / "ds")
-    features = [p for name in NAMES for p in (extracted / "features" / name).glob("part-*")]
+    folders = [extracted / "features" / name for name in NAMES]
+    features = [p for f in folders for p in (*f.glob("part-*"), *f.glob(".stats/part-*"))]
     # Room for the feature shards and their stats (as the reference run wrote them) and one
     # page more: the ledger shards, written last, do not fit.
     filler = fill(small_disk, sum(map(pages, features)) + os.sysconf("SC_PAGE_SIZE"))
