@@ -48,6 +48,7 @@ import pyarrow as pa
 
 from svm_toolkit.errors import BusyError
 from svm_toolkit.io.checked import LEDGER_SHARD, read_schema, read_table
+from svm_toolkit.io.paths import id_problem
 from svm_toolkit.io.shards import (
     STATS_DIR,
     ShardLimits,
@@ -257,7 +258,7 @@ def shard_sets(root: Path) -> list[tuple[Path, str]]:
         found.update(
             (here, name.removesuffix(PLAN_SUFFIX))
             for name in _listing(here / STATS_DIR)
-            if name.endswith(PLAN_SUFFIX)
+            if name.endswith(PLAN_SUFFIX) and id_problem(name.removesuffix(PLAN_SUFFIX)) is None
         )
     return sorted(found)
 

@@ -321,3 +321,19 @@ def test_svm_compact_prints_one_line_per_folder_changed(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["compact", str(tmp_path)])
     assert again.exit_code == 0
     assert again.output == "nothing to compact: 3 shard sets hold one row per sample\n"
+
+
+def test_a_folder_of_the_old_layout_is_compacted_into_the_new(tmp_path: Path) -> None:
+    retried_ledger(tmp_path)
+    for stats in (tmp_path / ".stats").glob("stage-*.json"):  # stats beside the shards
+        stats.rename(tmp_path / f"{stats.stem}_stats.json")
+    expected = newest(tmp_path)
+    assert compact(tmp_path, "stage").rows_after == 10
+    assert newest(tmp_path) == expected
+    kept = ["stage-00002_stats.json", "stage-00004_stats.json"]  # untouched; the new ones: .stats/
+    assert sorted(p.name for p in tmp_path.glob("*_stats.json")) == kept
+    assert sorted(p.name for p in (tmp_path / ".stats").iterdir()) == [
+        "stage-00005.json",
+        "stage-00006.json",
+    ]
+    assert outside_ids(tmp_path) == [f"s{i:03d}" for i in range(10)]
