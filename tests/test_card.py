@@ -264,6 +264,9 @@ def test_rows_a_retry_left_twice_are_counted_apart(root: Path, tmp_path: Path) -
     assert (part.rows, part.samples, part.files) == (8, 6, 2)
     write_card(copy)
     assert "| 8 | 6 (2 older rows: run `svm compact DATASET`) |" in (copy / CARD_FILE).read_text()
+    svm("compact", copy)  # which refreshes the card
+    row = next(x for x in (copy / CARD_FILE).read_text().splitlines() if "`ledger_download`" in x)
+    assert row.split(" | ")[3:5] == ["6", "6"]  # rows, samples
 
 
 def test_a_broken_card_is_a_clear_error_and_never_fails_a_stage(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from svm_toolkit.card import refresh_card
 from svm_toolkit.errors import BusyError
 from svm_toolkit.io.compact import compact_dataset, shard_sets
 
@@ -39,6 +40,8 @@ def compact(dataset: Path) -> None:
         changed, busy = compact_dataset(dataset, on_set=advance)
     finally:
         bar.close()
+    if changed:
+        refresh_card(dataset)  # the dataset card (README.md) counts rows as readers see them
     for result in changed:
         click.echo(result.describe(dataset))
     if busy:
