@@ -242,6 +242,18 @@ def test_user_text_and_yaml_survive_a_refresh(root: Path, tmp_path: Path) -> Non
     assert not again.changed and card.read_text() == after
 
 
+def test_a_readme_without_front_matter_gets_it_and_keeps_its_text(
+    root: Path, tmp_path: Path
+) -> None:
+    copy = copy_without_media(root, tmp_path / "ds")
+    (copy / CARD_FILE).write_text("# Mine\n\nhello\n")
+    write_card(copy)
+    text = (copy / CARD_FILE).read_text()
+    assert text.startswith("---\nconfigs:\n- config_name: manifest\n")
+    assert "---\n\n# Mine\n\nhello\n\n" + BEGIN in text and text.endswith(END + "\n")
+    assert config_names(copy) == config_names(root)
+
+
 def test_svm_card_writes_and_reports_one_line(root: Path, tmp_path: Path) -> None:
     copy = copy_without_media(root, tmp_path / "ds")
     (copy / CARD_FILE).unlink()
