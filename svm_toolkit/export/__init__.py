@@ -8,8 +8,9 @@ Two formats (:data:`FORMATS`):
 * ``npy``: ``OUT/<feature>/<id[:2]>/<id>.npy`` per sample and feature plus
   ``OUT/index.parquet`` (:mod:`svm_toolkit.export.npy`).
 
-Both stream (memory: one tar or read batch, and one row group per feature), are resumable (a
-finished file is kept, an unfinished one rewritten) and keep float16 vectors exactly as stored.
+Both stream (memory: one read batch of ``read_bytes``, never a whole tar or feature set), are
+resumable (a finished file is kept, an unfinished one rewritten) and keep float16 vectors
+exactly as stored.
 """
 
 from __future__ import annotations

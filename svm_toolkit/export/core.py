@@ -54,9 +54,9 @@ class ExportConfig:
         split: ``train``, ``val`` or ``test`` only; ``None``: every split.
         max_samples: webdataset: samples per tar at most.
         max_bytes: webdataset: bytes per tar at most (estimated; a single larger sample gets a
-            tar of its own). It also bounds the memory, which holds one tar's vectors. 256 MiB
-            by default: large enough to stream well, small enough to shuffle many shards.
-        read_bytes: npy: vectors read per batch (bounds the memory), bytes.
+            tar of its own). 256 MiB by default: large enough to stream well, small enough
+            that a training run shuffles across many shards.
+        read_bytes: vectors read at a time, bytes: what bounds the memory (both formats).
     """
 
     format: str
@@ -64,7 +64,7 @@ class ExportConfig:
     split: str | None = None
     max_samples: int = DEFAULT_MAX_SAMPLES
     max_bytes: int = DEFAULT_MAX_BYTES
-    read_bytes: int = 64 * 2**20
+    read_bytes: int = 32 * 2**20
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -142,7 +142,8 @@ def _webdataset(
     patterns = tuple(
         str(out / f"{split}-{{000000..{n - 1:06d}}}.tar") for split, n in counts.items()
     )
-    return write_webdataset(out, sources, plans, bar), patterns
+    done = write_webdataset(out, sources, plans, read_bytes=config.read_bytes, bar=bar)
+    return done, patterns
 
 
 def _npy(
@@ -166,9 +167,9 @@ def export_dataset(dataset: Path | str, out: Path | str, config: ExportConfig) -
 
     Features are read shard by shard (committed shards only, each sample's newest row: the
     rules of :func:`svm_toolkit.io.shards.read_shards`), splits from ``splits.parquet`` (else
-    the manifest's split column), songs from the manifest. Memory holds one tar (webdataset)
-    or one read batch (npy) and one row group per feature, plus the index of ids and step
-    times; never the whole dataset.
+    the manifest's split column), songs from the manifest. Memory holds one read batch
+    (``config.read_bytes`` of vectors) and each feature's index of ids and step times, never
+    a whole tar or feature set.
 
     Args:
         dataset: the dataset root.
@@ -187,8 +188,9 @@ def export_dataset(dataset: Path | str, out: Path | str, config: ExportConfig) -
     sources = open_sources(dataset, config.features)
     samples, left_out = plan_samples(dataset, sources, config.split)
     exporter = FORMATS[config.format]
+    options = {k: v for k, v in asdict(config).items() if k != "read_bytes"}  # changes no file
     state = {
-        "config": asdict(config) | {"features": list(sources)},
+        "config": options | {"features": list(sources)},
         "features": {name: source.digest for name, source in sources.items()},
         "samples": _digest([[s.sample_id, s.split, s.music_id] for s in samples]),
     }

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,12 @@ logger = logging.getLogger(__name__)
 
 SHARD_PREFIX = "part"
 """The prefix of feature shards (``part-00000.parquet``)."""
+
+READ_BATCH_BYTES = 8 * 2**20
+"""Vectors decoded at a time from a row group, bytes (about; at least one row)."""
+
+READ_BUFFER_BYTES = 2**20
+"""Bytes of a shard read at a time (Parquet's buffered stream), bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +70,12 @@ class FeatureSource:
             shard is committed.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, batch_bytes: int = READ_BATCH_BYTES) -> None:
         """Index the committed shards of ``directory`` (reads ids and step times only).
+
+        Args:
+            directory: the extractor's shard folder.
+            batch_bytes: vectors decoded at a time from a row group, bytes (at least one row).
 
         Raises:
             InputError: no committed shard, or a shard that is damaged, holds an unsafe id, a
@@ -96,7 +106,9 @@ class FeatureSource:
         self._times: dict[str, npt.NDArray[np.float32]] = {}
         for i, shard in enumerate(self.shards):
             self._index(i, shard)
-        self._cached: tuple[tuple[int, int], pa.Table] | None = None
+        steps = sum(len(t) for t in self._times.values()) / max(len(self._times), 1)
+        self._batch_rows = max(1, batch_bytes // max(int(steps * self.dim * 2), 1))
+        self._cursor: _Cursor | None = None
 
     def __contains__(self, sample_id: object) -> bool:
         return sample_id in self._where
@@ -122,13 +134,17 @@ class FeatureSource:
         return len(self._times[sample_id]) * self.dim * 2
 
     def read(self, sample_ids: Iterable[str]) -> dict[str, Steps]:
-        """Read the newest rows of ``sample_ids`` (each row group they lie in read once).
+        """Read the newest rows of ``sample_ids``.
 
-        Memory: the row group being read (only its vector and time columns) and the rows asked
-        for. The last row group stays cached for the next call.
+        Row groups are streamed in batches of about ``batch_bytes`` of vectors, from
+        the first row asked for to the last, and the position is kept for the next call: calls
+        that ask for rows in storage order (as every export does) read each row group once.
+        Memory: one batch and the rows asked for (pyarrow decodes a whole nested row group
+        at several times its size, so it is never read at once).
 
         Raises:
-            InputError: a shard became unreadable (truncated or damaged) since it was indexed.
+            InputError: a shard became unreadable (truncated or damaged) or changed since it
+                was indexed.
         """
         wanted = sorted(set(sample_ids), key=self._where.__getitem__)
         out: dict[str, Steps] = {}
@@ -138,9 +154,10 @@ class FeatureSource:
             end = at
             while end < len(wanted) and self._where[wanted[end]][:2] == (shard, group):
                 end += 1
-            table = self._row_group(shard, group)
             rows = [self._where[s][2] for s in wanted[at:end]]
-            for sample_id, values in zip(wanted[at:end], self._values(table, rows), strict=True):
+            for sample_id, values in zip(
+                wanted[at:end], self._rows(shard, group, rows), strict=True
+            ):
                 times = self._times[sample_id]
                 if len(values) != len(times):
                     raise InputError(
@@ -180,21 +197,52 @@ class FeatureSource:
             self._where[sample_id] = (i, group, row - int(starts[group]))
             self._times[sample_id] = flat[offsets[row] : offsets[row + 1]]
 
-    def _row_group(self, shard: int, group: int) -> pa.Table:
-        if self._cached is not None and self._cached[0] == (shard, group):
-            return self._cached[1]
-        self._cached = None  # release the previous group before reading the next
-        columns = [COL.embeddings if self.sequence else COL.embedding]
+    def _rows(self, shard: int, group: int, rows: Sequence[int]) -> list[npt.NDArray[np.float16]]:
+        """The vectors of ``rows`` (sorted) of one row group, continuing the last stream."""
+        cursor = self._cursor
+        if (
+            cursor is None
+            or (cursor.shard, cursor.group) != (shard, group)
+            or rows[0] < cursor.start
+        ):
+            cursor = self._cursor = None  # release the previous stream first
+            batches = self._stream(shard, group, self._batch_rows)
+            cursor = self._cursor = _Cursor(shard, group, batches)
+        out: list[npt.NDArray[np.float16]] = []
+        at = 0
+        while at < len(rows):
+            while rows[at] >= cursor.start + cursor.batch.num_rows:
+                cursor.start += cursor.batch.num_rows
+                batch = next(cursor.batches, None)
+                if batch is None:
+                    raise InputError(
+                        f"{self.shards[shard]}: row group {group} ended before row {rows[at]}; "
+                        "the shard changed during the export: run it again"
+                    )
+                cursor.batch = batch
+            end = at
+            stop = cursor.start + cursor.batch.num_rows
+            while end < len(rows) and rows[end] < stop:
+                end += 1
+            taken = [r - cursor.start for r in rows[at:end]]
+            out.extend(self._values(cursor.batch.column(0), taken))
+            at = end
+        return out
+
+    def _stream(self, shard: int, group: int, batch_rows: int) -> Iterator[pa.RecordBatch]:
         path = self.shards[shard]
+        columns = [COL.embeddings if self.sequence else COL.embedding]
         try:
-            table = pq.ParquetFile(path).read_row_group(group, columns=columns)
+            # a buffered stream: pre-buffering would hold the whole compressed column chunk
+            shard_file = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+            yield from shard_file.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=columns
+            )
         except READ_ERRORS as exc:
             raise unreadable(path, exc) from None
-        self._cached = ((shard, group), table)
-        return table
 
-    def _values(self, table: pa.Table, rows: Sequence[int]) -> list[npt.NDArray[np.float16]]:
-        column = table.column(0).take(pa.array(rows, pa.int64())).combine_chunks()
+    def _values(self, column: pa.Array, rows: Sequence[int]) -> list[npt.NDArray[np.float16]]:
+        column = column.take(pa.array(rows, pa.int64()))
         if self.sequence:
             lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
             vectors = column.flatten()
@@ -206,6 +254,17 @@ class FeatureSource:
         ).reshape(-1, self.dim)
         bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return [flat[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """Where the stream of one row group is: its current batch starts at row ``start``."""
+
+    shard: int
+    group: int
+    batches: Iterator[pa.RecordBatch]
+    batch: pa.RecordBatch = field(default_factory=lambda: pa.record_batch({"empty": []}))
+    start: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,11 +112,14 @@ def write_webdataset(
     out: Path,
     sources: Mapping[str, FeatureSource],
     plans: Sequence[TarPlan],
+    *,
+    read_bytes: int,
     bar: tqdm[Any],
 ) -> tuple[int, int, int]:
     """Write the tars of ``plans`` that are not in ``out`` yet.
 
-    Memory: one tar's vectors (bounded by ``max_bytes``) and one row group per feature.
+    A tar is filled as its samples are read, ``read_bytes`` of vectors at a time (memory: that
+    and one read batch per feature; not the whole tar).
 
     Returns:
         ``(written, kept, bytes_written)``: tars written now, tars kept from an earlier run,
@@ -131,9 +134,7 @@ def write_webdataset(
             kept += 1
             bar.update(len(plan.samples))
             continue
-        ids = [s.sample_id for s in plan.samples]
-        steps = {name: source.read(ids) for name, source in sources.items()}
-        nbytes += _write_tar(path, plan.samples, steps, bar)
+        nbytes += _write_tar(path, plan.samples, sources, read_bytes, bar)
         written += 1
         logger.debug("%s: %d samples", path, len(plan.samples))
     return written, kept, nbytes
@@ -142,22 +143,20 @@ def write_webdataset(
 def _write_tar(
     path: Path,
     samples: Sequence[Sample],
-    steps: Mapping[str, Mapping[str, Steps]],
+    sources: Mapping[str, FeatureSource],
+    read_bytes: int,
     bar: tqdm[Any],
 ) -> int:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("wb") as fh:
             with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for sample in samples:
-                    key = sample_key(sample.sample_id)
-                    mine = {name: by_id[sample.sample_id] for name, by_id in steps.items()}
-                    _add(tar, f"{key}.json", _json(sample, mine))
-                    for name, s in mine.items():
-                        buffer = io.BytesIO()
-                        np.save(buffer, s.values, allow_pickle=False)
-                        _add(tar, f"{key}.{name}.npy", buffer.getvalue())
-                    bar.update(1)
+                for chunk in _chunks(samples, sources, read_bytes):
+                    ids = [s.sample_id for s in chunk]
+                    steps = {name: source.read(ids) for name, source in sources.items()}
+                    for sample in chunk:
+                        _add_sample(tar, sample, {n: s[sample.sample_id] for n, s in steps.items()})
+                        bar.update(1)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -165,6 +164,31 @@ def _write_tar(
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
     return path.stat().st_size
+
+
+def _chunks(
+    samples: Sequence[Sample], sources: Mapping[str, FeatureSource], read_bytes: int
+) -> Iterator[list[Sample]]:
+    """Consecutive runs of ``samples`` holding about ``read_bytes`` of vectors (at least one)."""
+    chunk: list[Sample] = []
+    size = 0
+    for sample in samples:
+        chunk.append(sample)
+        size += sum(source.nbytes(sample.sample_id) for source in sources.values())
+        if size >= read_bytes:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _add_sample(tar: tarfile.TarFile, sample: Sample, steps: Mapping[str, Steps]) -> None:
+    key = sample_key(sample.sample_id)
+    _add(tar, f"{key}.json", _json(sample, steps))
+    for name, s in steps.items():
+        buffer = io.BytesIO()
+        np.save(buffer, s.values, allow_pickle=False)
+        _add(tar, f"{key}.{name}.npy", buffer.getvalue())
 
 
 def _json(sample: Sample, steps: Mapping[str, Steps]) -> bytes:

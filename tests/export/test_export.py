@@ -26,6 +26,7 @@ from svm_toolkit.export import (
     sample_id_of,
     sample_key,
 )
+from svm_toolkit.export.source import FeatureSource
 from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, committed_shards, read_shards
@@ -110,7 +111,8 @@ def read_tars(out: Path) -> dict[str, dict[str, bytes]]:
 
 def test_webdataset_round_trip_equals_the_newest_rows(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "wds"
-    summary = export_dataset(dataset, out, ExportConfig("webdataset", FEATURES, max_samples=5))
+    config = ExportConfig("webdataset", FEATURES, max_samples=5, read_bytes=700)  # 2-3 a read
+    summary = export_dataset(dataset, out, config)
     split_of = splits(dataset)
     assert summary.samples == len(split_of) == SPEC.pairs and summary.kept == 0
     samples = read_tars(out)
@@ -139,6 +141,22 @@ def test_webdataset_round_trip_equals_the_newest_rows(dataset: Path, tmp_path: P
         assert {split_of[sample_id_of(k)] for k in keys} == {path.name.split("-")[0]}
     last = len(list(out.glob("train-*.tar"))) - 1
     assert summary.read_with[0] == str(out / f"train-{{000000..{last:06d}}}.tar")
+
+
+def test_a_source_reads_the_newest_rows_in_any_order_and_batch(dataset: Path) -> None:
+    directory = DatasetLayout(dataset).features_dir(SPEC.video)
+    want = expected(dataset, SPEC.video)
+    source = FeatureSource(directory, batch_bytes=500)  # two rows per decoded batch
+    ids = source.sample_ids
+    assert sorted(ids) == sorted(want) and ids[-len(RETRIED) :] == list(RETRIED)
+    got = {}
+    for at in range(0, len(ids), 3):  # storage order over several calls: the stream goes on
+        got |= source.read(ids[at : at + 3])
+    got |= source.read(reversed(ids[:7]))  # earlier rows again: the stream restarts
+    for sample_id, steps in got.items():
+        assert np.array_equal(steps.values, want[sample_id][0])
+        assert steps.times_s.tolist() == want[sample_id][1]
+    assert source.read([ids[5]])[ids[5]].values.shape == (SPEC.steps, SPEC.video_dim)
 
 
 def test_the_webdataset_library_reads_the_tars(dataset: Path, tmp_path: Path) -> None:
