@@ -49,7 +49,7 @@ from svm_toolkit.export import (
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_MAX_BYTES / 2**20,
     show_default=True,
-    help="webdataset: MiB per tar at most (also bounds the memory).",
+    help="webdataset: MiB per tar at most.",
 )
 def export(
     dataset: Path,
@@ -70,8 +70,8 @@ def export(
                   the key is the sample id with '.' written '%2E'
       npy         OUT/<feature>/<id[:2]>/<id>.npy, and OUT/index.parquet (sample_id,
                   split, music_id, <feature>_path, <feature>_shape, <feature>_timestamps_s)
-    It streams (one tar in memory) and resumes: run the same command again after an
-    interruption; finished files are kept, an unfinished one is rewritten.
+    It streams (32 MiB of vectors in memory at a time) and resumes: run the same command
+    again after an interruption; finished files are kept, an unfinished one is rewritten.
 
     \b
     Examples:
