@@ -263,7 +263,9 @@ def _sharded(
     table = read_shards(folder, prefix, columns=columns)
     latest = 0 if table is None else table.num_rows
     by_status = _count(_column(table, COL.status)) if table is not None else {}
-    glob = (folder / f"{prefix}-*.parquet").relative_to(layout.root).as_posix()
+    # A ledger folder holds several stages: ``download-[0-9]*`` is not ``download-x-00000``.
+    digits = "[0-9]" if kind == "ledger" else ""
+    glob = (folder / f"{prefix}-{digits}*.parquet").relative_to(layout.root).as_posix()
     schema = checked.read_schema(shards[-1])
     return Part(
         name=name,

@@ -127,7 +127,9 @@ def test_each_stage_refreshes_the_card(stages: tuple[Path, dict[str, list[str]]]
     assert by_name["efficientnet_lite0"] == [
         {"split": SPLIT, "path": "features/efficientnet_lite0/part-*.parquet"}
     ]
-    assert by_name["ledger_preprocess"] == [{"split": SPLIT, "path": "ledger/preprocess-*.parquet"}]
+    assert by_name["ledger_preprocess"] == [
+        {"split": SPLIT, "path": "ledger/preprocess-[0-9]*.parquet"}
+    ]
     assert all(f["path"].endswith(".parquet") for files in by_name.values() for f in files)
 
 
@@ -277,7 +279,8 @@ def test_rows_a_retry_left_twice_are_counted_apart(root: Path, tmp_path: Path) -
     write_card(copy)
     assert "| 8 | 6 (2 older rows: run `svm compact DATASET`) |" in (copy / CARD_FILE).read_text()
     svm("compact", copy)  # which refreshes the card
-    row = next(x for x in (copy / CARD_FILE).read_text().splitlines() if "`ledger_download`" in x)
+    text = (copy / CARD_FILE).read_text()
+    row = next(x for x in text.splitlines() if x.startswith("| `ledger_download`"))
     assert row.split(" | ")[3:5] == ["6", "6"]  # rows, samples
 
 
