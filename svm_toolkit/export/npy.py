@@ -65,7 +65,7 @@ def write_npy(
     written = kept = nbytes = 0
     for name, source in sources.items():
         todo = []
-        for sample in sorted(samples, key=lambda s: source.order(s.sample_id)):
+        for sample in sorted(samples, key=lambda s: source.position(s.sample_id)):
             if (out / npy_path(name, sample.sample_id)).exists():
                 kept += 1
                 bar.update(1)

@@ -102,36 +102,42 @@ class FeatureSource:
             digest.update(shard.name.encode())
             digest.update(stats_path(shard).read_bytes())
         self.digest = digest.hexdigest()
-        self._where: dict[str, tuple[int, int, int]] = {}
-        self._times: dict[str, npt.NDArray[np.float32]] = {}
-        for i, shard in enumerate(self.shards):
-            self._index(i, shard)
-        steps = sum(len(t) for t in self._times.values()) / max(len(self._times), 1)
+        # compact: a dict of ids to row positions, the rest in arrays over every row read
+        self._position: dict[str, int] = {}  # a sample's newest row among all shards' rows
+        self._rows_seen = 0
+        parts = [self._index(i, shard) for i, shard in enumerate(self.shards)]
+        self._place = np.concatenate([p[0] for p in parts])  # int32 (R, 3): shard, group, row
+        lengths = np.concatenate([p[1] for p in parts])
+        self._offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self._times = np.concatenate([p[2] for p in parts])
+        steps = float(lengths.mean()) if len(lengths) else 1.0
         self._batch_rows = max(1, batch_bytes // max(int(steps * self.dim * 2), 1))
         self._cursor: _Cursor | None = None
 
     def __contains__(self, sample_id: object) -> bool:
-        return sample_id in self._where
+        return sample_id in self._position
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self._position)
 
     @property
     def sample_ids(self) -> list[str]:
         """Every sample with a committed row, in storage order of its newest row."""
-        return sorted(self._where, key=self._where.__getitem__)
+        return sorted(self._position, key=self._position.__getitem__)
 
-    def order(self, sample_id: str) -> tuple[int, int, int]:
-        """Where the newest row of ``sample_id`` is: (shard, row group, row in the group)."""
-        return self._where[sample_id]
+    def position(self, sample_id: str) -> int:
+        """Where the newest row of ``sample_id`` is stored: a sort key (shards, then rows)."""
+        return self._position[sample_id]
 
     def times_s(self, sample_id: str) -> npt.NDArray[np.float32]:
         """float32, shape (T,): the step start times of ``sample_id``, seconds."""
-        return self._times[sample_id]
+        p = self._position[sample_id]
+        return self._times[self._offsets[p] : self._offsets[p + 1]]
 
     def nbytes(self, sample_id: str) -> int:
         """Bytes of the sample's float16 vectors, ``T * D * 2``."""
-        return len(self._times[sample_id]) * self.dim * 2
+        p = self._position[sample_id]
+        return int(self._offsets[p + 1] - self._offsets[p]) * self.dim * 2
 
     def read(self, sample_ids: Iterable[str]) -> dict[str, Steps]:
         """Read the newest rows of ``sample_ids``.
@@ -146,19 +152,20 @@ class FeatureSource:
             InputError: a shard became unreadable (truncated or damaged) or changed since it
                 was indexed.
         """
-        wanted = sorted(set(sample_ids), key=self._where.__getitem__)
+        wanted = sorted(set(sample_ids), key=self._position.__getitem__)
+        place = self._place[[self._position[s] for s in wanted]].tolist()
         out: dict[str, Steps] = {}
         at = 0
         while at < len(wanted):
-            shard, group, _ = self._where[wanted[at]]
+            shard, group, _ = place[at]
             end = at
-            while end < len(wanted) and self._where[wanted[end]][:2] == (shard, group):
+            while end < len(wanted) and place[end][:2] == [shard, group]:
                 end += 1
-            rows = [self._where[s][2] for s in wanted[at:end]]
+            rows = [p[2] for p in place[at:end]]
             for sample_id, values in zip(
                 wanted[at:end], self._rows(shard, group, rows), strict=True
             ):
-                times = self._times[sample_id]
+                times = self.times_s(sample_id)
                 if len(values) != len(times):
                     raise InputError(
                         f"{self.shards[shard]}: sample {sample_id} has {len(values)} vectors "
@@ -169,7 +176,10 @@ class FeatureSource:
             at = end
         return out
 
-    def _index(self, i: int, shard: Path) -> None:
+    def _index(
+        self, i: int, shard: Path
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Index one shard: its rows' places ``(shard, group, row)``, step counts and times."""
         columns = [COL.sample_id, COL.timestamps_s] if self.sequence else [COL.sample_id]
         table = read_table(shard, columns=columns)  # checked: safe ids, readable file
         ids = table.column(COL.sample_id).to_pylist()
@@ -177,25 +187,26 @@ class FeatureSource:
         starts = np.cumsum(
             [0] + [groups.row_group(g).num_rows for g in range(groups.num_row_groups)]
         )
-        group_of = np.searchsorted(starts, np.arange(len(ids)), side="right") - 1
+        rows = np.arange(len(ids))
+        group_of = np.searchsorted(starts, rows, side="right") - 1
+        place = np.stack([np.full(len(ids), i), group_of, rows - starts[group_of]], axis=1)
         if self.sequence:
             times = table.column(COL.timestamps_s).combine_chunks()
-            lengths = pc.list_value_length(times).to_numpy(zero_copy_only=False)
+            lengths = pc.list_value_length(times).to_numpy(zero_copy_only=False).astype(np.int64)
             flat = times.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         else:
             lengths = np.ones(len(ids), dtype=np.int64)
             flat = np.zeros(len(ids), dtype=np.float32)
-            offsets = np.arange(len(ids) + 1, dtype=np.int64)
-        for row, sample_id in enumerate(ids):
-            if lengths[row] == 0:
-                raise InputError(
-                    f"{shard}: row {row} (sample {sample_id}) has no steps; re-run "
-                    f"`svm extract --extractor {self.name}` for it"
-                )
-            group = int(group_of[row])
-            self._where[sample_id] = (i, group, row - int(starts[group]))
-            self._times[sample_id] = flat[offsets[row] : offsets[row + 1]]
+        if (lengths == 0).any():
+            row = int(np.argmax(lengths == 0))
+            raise InputError(
+                f"{shard}: row {row} (sample {ids[row]}) has no steps; re-run "
+                f"`svm extract --extractor {self.name}` for it"
+            )
+        base = self._rows_seen
+        self._position.update(zip(ids, range(base, base + len(ids)), strict=True))
+        self._rows_seen = base + len(ids)  # later rows (newer commits) replace earlier ones
+        return place.astype(np.int32), lengths, flat
 
     def _rows(self, shard: int, group: int, rows: Sequence[int]) -> list[npt.NDArray[np.float16]]:
         """The vectors of ``rows`` (sorted) of one row group, continuing the last stream."""
@@ -349,7 +360,7 @@ def plan_samples(
         )
     if left_out:
         logger.warning("left out (samples with a split): %s", left_out)
-    chosen.sort(key=lambda s: first.order(s.sample_id))
+    chosen.sort(key=lambda s: first.position(s.sample_id))
     return chosen, left_out
 
 
