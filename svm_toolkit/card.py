@@ -796,7 +796,7 @@ def write_card(dataset: Path) -> CardSummary:
 
 def _write_card(root: Path, path: Path) -> CardSummary:
     old = path.read_text(encoding="utf-8") if path.exists() else None
-    front, body = _split_front_matter(old or "", path)
+    front, body = _split_front_matter(old or "")
     meta = _parse_front(front, path)
     ours_before = _generated_names(body)
     facts = card_facts(root)
@@ -819,6 +819,8 @@ def _write_card(root: Path, path: Path) -> CardSummary:
         None,
     )
     front = _replace_key(front, OWNED_KEY, configs)
+    if yaml.safe_load(front) != {**meta, OWNED_KEY: configs}:  # YAML the line edit cannot keep
+        front = yaml.safe_dump({**meta, OWNED_KEY: configs}, sort_keys=False, allow_unicode=True)
     generated = f"{BEGIN}\n{render_datasheet(facts, default=default)}{END}"
     if old is None:
         body = f"\n# {root.resolve().name}\n\n{generated}\n"
@@ -862,7 +864,7 @@ def refresh_card(dataset: Path) -> CardSummary | None:
         return None
 
 
-def _split_front_matter(text: str, path: Path) -> tuple[str, str]:
+def _split_front_matter(text: str) -> tuple[str, str]:
     """``(front matter YAML text, the rest)``; the YAML ends with a newline or is empty."""
     match = _FRONT_MATTER.match(text)
     if match is None:
