@@ -118,8 +118,9 @@ def write_webdataset(
 ) -> tuple[int, int, int]:
     """Write the tars of ``plans`` that are not in ``out`` yet.
 
-    A tar is filled as its samples are read, ``read_bytes`` of vectors at a time (memory: that
-    and one read batch per feature; not the whole tar).
+    One pass over the features in storage order, ``read_bytes`` of vectors at a time, fills
+    the tars of every split together (one open tar per split): memory holds one read, never a
+    whole tar, and each feature is read once.
 
     Returns:
         ``(written, kept, bytes_written)``: tars written now, tars kept from an earlier run,
@@ -127,43 +128,58 @@ def write_webdataset(
     """
     for stale in out.glob(".*.tar.tmp"):  # a tar a killed run left unfinished
         stale.unlink()
-    written = kept = nbytes = 0
-    for plan in plans:
-        path = out / plan.name
-        if path.exists():
-            kept += 1
-            bar.update(len(plan.samples))
-            continue
-        nbytes += _write_tar(path, plan.samples, sources, read_bytes, bar)
-        written += 1
-        logger.debug("%s: %d samples", path, len(plan.samples))
-    return written, kept, nbytes
-
-
-def _write_tar(
-    path: Path,
-    samples: Sequence[Sample],
-    sources: Mapping[str, FeatureSource],
-    read_bytes: int,
-    bar: tqdm[Any],
-) -> int:
-    tmp = path.with_name(f".{path.name}.tmp")
+    todo = [p for p in plans if not (out / p.name).exists()]
+    bar.update(sum(len(p.samples) for p in plans) - sum(len(p.samples) for p in todo))
+    plan_of = {s.sample_id: i for i, p in enumerate(todo) for s in p.samples}
+    first = next(iter(sources.values()))
+    order = sorted((s for p in todo for s in p.samples), key=lambda s: first.position(s.sample_id))
+    open_tars: dict[int, _TarWriter] = {}
+    nbytes = 0
     try:
-        with tmp.open("wb") as fh:
-            with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for chunk in _chunks(samples, sources, read_bytes):
-                    ids = [s.sample_id for s in chunk]
-                    steps = {name: source.read(ids) for name, source in sources.items()}
-                    for sample in chunk:
-                        _add_sample(tar, sample, {n: s[sample.sample_id] for n, s in steps.items()})
-                        bar.update(1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        for chunk in _chunks(order, sources, read_bytes):
+            ids = [s.sample_id for s in chunk]
+            steps = {name: source.read(ids) for name, source in sources.items()}
+            for sample in chunk:
+                i = plan_of[sample.sample_id]
+                if i not in open_tars:
+                    open_tars[i] = _TarWriter(out / todo[i].name, len(todo[i].samples))
+                writer = open_tars[i]
+                _add_sample(writer.tar, sample, {n: s[sample.sample_id] for n, s in steps.items()})
+                bar.update(1)
+                writer.left -= 1
+                if not writer.left:
+                    nbytes += open_tars.pop(i).commit()
     finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-    return path.stat().st_size
+        for writer in open_tars.values():
+            writer.discard()
+    return len(todo), len(plans) - len(todo), nbytes
+
+
+class _TarWriter:
+    """A tar being filled under a hidden temp name; :meth:`commit` renames it into place."""
+
+    def __init__(self, path: Path, samples: int) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.left = samples
+        self.file = self.tmp.open("wb")
+        self.tar = tarfile.TarFile(fileobj=self.file, mode="w", format=tarfile.PAX_FORMAT)
+
+    def commit(self) -> int:
+        """Close, fsync and rename the tar into place; return its size, bytes."""
+        self.tar.close()
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        _fsync_dir(self.path.parent)
+        logger.debug("%s: written", self.path)
+        return self.path.stat().st_size
+
+    def discard(self) -> None:
+        """Drop an unfinished tar (an error stopped the export)."""
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def _chunks(
