@@ -38,16 +38,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from svm_toolkit.errors import BusyError
-from svm_toolkit.io.checked import LEDGER_SHARD, read_schema, read_table
+from svm_toolkit.io.checked import LEDGER_SHARD, READ_ERRORS, read_schema, read_table, unreadable
 from svm_toolkit.io.paths import id_problem
 from svm_toolkit.io.shards import (
     STATS_DIR,
@@ -68,6 +69,9 @@ PAUSE_ENV: Final = "SVM_TEST_COMPACT_PAUSE"
 """Test hook: a step name (``written``, ``planned``, ``deleting``) at which compaction logs
 ``compaction paused at <step>`` and sleeps, so a test can kill the process there."""
 _STEPS: Final = ("written", "planned", "deleting")
+COPY_BATCH_ROWS: Final = 1_024
+"""Rows read at a time from a shard being rewritten (bounds the copy's memory besides the
+writer's buffer)."""
 #: Folders never searched for shard sets by :func:`shard_sets` (media files, training runs).
 _SKIPPED_FOLDERS: Final = frozenset({"media", "runs"})
 
@@ -182,7 +186,7 @@ def compact(
     writer.open()  # the lock, for the whole compaction; removes a killed writer's leftovers
     try:
         resumed = _roll_forward(directory, prefix)
-        result = _compact_locked(writer, limits)
+        result = _compact_locked(writer, limits, resumed=bool(resumed))
     except BaseException:
         writer.abort()
         raise
@@ -304,10 +308,22 @@ def _listing(folder: Path) -> list[str]:
         return []
 
 
-def _compact_locked(writer: ShardWriter, limits: ShardLimits | None) -> CompactResult:
-    """Steps 1-3 of the module's docstring, the lock held by ``writer``."""
+def _compact_locked(
+    writer: ShardWriter, limits: ShardLimits | None, *, resumed: bool
+) -> CompactResult:
+    """Steps 1-3 of the module's docstring, the lock held by ``writer``.
+
+    Args:
+        writer: the open writer (its :attr:`~ShardWriter.done_ids` are the committed ids).
+        limits: the new shards' limits (``None``: :func:`limits_for` each source schema).
+        resumed: a plan was rolled forward since the writer opened.
+    """
     directory, prefix, id_column = writer.directory, writer.prefix, writer.id_column
     shards = committed_shards(directory, prefix)
+    if not resumed:  # the writer read every id when it opened: no id twice, nothing to read
+        total = sum(_num_rows(p) for p in shards)
+        if total == len(writer.done_ids):
+            return CompactResult(directory, prefix, rows_before=total, rows_after=total)
     ids = [read_table(p, columns=[id_column], id_column=id_column).column(0) for p in shards]
     counts = [len(column) for column in ids]
     total = sum(counts)
@@ -320,20 +336,26 @@ def _compact_locked(writer: ShardWriter, limits: ShardLimits | None) -> CompactR
     rewrite: list[tuple[Path, np.ndarray]] = []
     delete: list[Path] = []
     for shard, start, end in zip(shards, bounds[:-1], bounds[1:], strict=True):
-        rows = np.flatnonzero(keep[start:end])
-        if len(rows) == end - start:
+        mask = keep[start:end]
+        if mask.all():
             continue  # nothing superseded: the shard stays as it is
         delete.append(shard)
-        if len(rows):
-            rewrite.append((shard, rows))
+        if mask.any():
+            rewrite.append((shard, mask))
     before = set(committed_shards(directory, prefix))
-    for shard, rows in rewrite:  # shard by shard: memory ~ one shard and the writer's buffer
-        table = read_table(shard, id_column=id_column).take(pa.array(rows))
+    for shard, mask in rewrite:
         schema = read_schema(shard)
         if not writer.schema.equals(schema, check_metadata=True):
             writer.flush()  # one schema (and provenance) per new shard
             _use_schema(writer, schema, limits or limits_for(directory, schema))
-        writer.write(table)
+        offset = 0
+        # Batch by batch (the ids were checked above): memory ~ a batch and the writer's buffer.
+        for batch in _batches(shard, schema.names):
+            rows = pa.Table.from_batches([batch])
+            part = mask[offset : offset + rows.num_rows]
+            offset += rows.num_rows
+            if part.any():
+                writer.write(rows.filter(pa.array(part)))
     writer.flush()
     written = sorted(set(committed_shards(directory, prefix)) - before)
     _pause("written")
@@ -345,6 +367,31 @@ def _compact_locked(writer: ShardWriter, limits: ShardLimits | None) -> CompactR
     return dataclasses.replace(
         result, rows_after=kept, shards_deleted=len(delete), shards_written=len(written)
     )
+
+
+def _num_rows(shard: Path) -> int:
+    """Rows of a committed shard, from its Parquet footer.
+
+    Raises:
+        InputError: the file is truncated, damaged or unreadable.
+    """
+    try:
+        return int(pq.read_metadata(shard).num_rows)
+    except READ_ERRORS as exc:
+        raise unreadable(shard, exc) from None
+
+
+def _batches(path: Path, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    """Stream a shard's rows, :data:`COPY_BATCH_ROWS` at a time.
+
+    Raises:
+        InputError: the file is truncated, damaged or unreadable (also part-way through).
+    """
+    try:
+        parquet = pq.ParquetFile(path)
+        yield from parquet.iter_batches(batch_size=COPY_BATCH_ROWS, columns=list(columns))
+    except READ_ERRORS as exc:
+        raise unreadable(path, exc) from None
 
 
 def _newest_rows(ids: Sequence[pa.ChunkedArray], total: int) -> np.ndarray:

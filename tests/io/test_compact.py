@@ -330,10 +330,7 @@ def test_a_folder_of_the_old_layout_is_compacted_into_the_new(tmp_path: Path) ->
     expected = newest(tmp_path)
     assert compact(tmp_path, "stage").rows_after == 10
     assert newest(tmp_path) == expected
-    kept = ["stage-00002_stats.json", "stage-00004_stats.json"]  # untouched; the new ones: .stats/
-    assert sorted(p.name for p in tmp_path.glob("*_stats.json")) == kept
-    assert sorted(p.name for p in (tmp_path / ".stats").iterdir()) == [
-        "stage-00005.json",
-        "stage-00006.json",
-    ]
+    assert names(tmp_path) == [f"stage-0000{i}.parquet" for i in (2, 4, 5, 6)]
+    assert not list(tmp_path.glob("stage-0000[013]*"))  # the old shards went with their stats
+    assert (tmp_path / ".stats" / "stage-00005.json").exists()  # new shards: the new layout
     assert outside_ids(tmp_path) == [f"s{i:03d}" for i in range(10)]
