@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from svm_toolkit.export.source import FeatureSource
 from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, committed_shards, read_shards
-from svm_toolkit.schema import COL
+from svm_toolkit.schema import COL, feature_schema, with_provenance
 from svm_toolkit.testing.pairs import PairsSpec, write_pairs
 
 SPEC = PairsSpec(pairs=36, songs=30, steps=5, audio_steps=1, video_dim=24, audio_dim=12)
@@ -211,6 +212,29 @@ def test_one_split_and_one_feature(dataset: Path, tmp_path: Path) -> None:
 
 def _files(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_pooled_only_features_export_as_one_step(dataset: Path, tmp_path: Path) -> None:
+    """YouTube-8M video-level records: one ``embedding`` per sample, exported as (1, D) at 0 s."""
+    root = Path(shutil.copytree(dataset, tmp_path / "ds"))
+    ids = sorted(splits(root))
+    schema = with_provenance(feature_schema(8, sequence=False), "extract", extractor="yt8m")
+    values = np.arange(len(ids) * 8, dtype=np.float16).reshape(len(ids), 8) / 64
+    rows = [{COL.sample_id: s, COL.embedding: v} for s, v in zip(ids, values, strict=True)]
+    limits = ShardLimits(vector_columns=(COL.embedding,))
+    directory = DatasetLayout(root).features_dir("yt8m_video")
+    with ShardWriter(directory, "part", schema, status_column=None, limits=limits) as writer:
+        writer.write(rows)
+    export_dataset(root, tmp_path / "wds", ExportConfig("webdataset", ("yt8m_video",)))
+    export_dataset(root, tmp_path / "npy", ExportConfig("npy", ("yt8m_video",)))
+    samples = read_tars(tmp_path / "wds")
+    index = {r["sample_id"]: r for r in pq.read_table(tmp_path / "npy" / INDEX_NAME).to_pylist()}
+    for sample_id, want in zip(ids, values, strict=True):
+        tarred = np.load(io.BytesIO(samples[sample_key(sample_id)]["yt8m_video.npy"]))
+        filed = np.load(tmp_path / "npy" / index[sample_id]["yt8m_video_path"])
+        assert tarred.dtype == np.float16 and np.array_equal(tarred, want[None])
+        assert np.array_equal(filed, want[None])
+        assert index[sample_id]["yt8m_video_timestamps_s"] == [0.0]
 
 
 def test_a_killed_export_resumes_to_the_same_tars(dataset: Path, tmp_path: Path) -> None:
