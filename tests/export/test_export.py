@@ -27,7 +27,7 @@ from svm_toolkit.export import (
     sample_id_of,
     sample_key,
 )
-from svm_toolkit.export.source import FeatureSource
+from svm_toolkit.export.source import FeatureSource, Steps
 from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, committed_shards, read_shards
@@ -150,7 +150,7 @@ def test_a_source_reads_the_newest_rows_in_any_order_and_batch(dataset: Path) ->
     source = FeatureSource(directory, batch_bytes=500)  # two rows per decoded batch
     ids = source.sample_ids
     assert sorted(ids) == sorted(want) and ids[-len(RETRIED) :] == list(RETRIED)
-    got = {}
+    got: dict[str, Steps] = {}
     for at in range(0, len(ids), 3):  # storage order over several calls: the stream goes on
         got |= source.read(ids[at : at + 3])
     got |= source.read(reversed(ids[:7]))  # earlier rows again: the stream restarts
