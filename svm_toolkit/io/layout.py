@@ -9,7 +9,8 @@ committed shard under such names:
 * ``.stats/<prefix>-NNNNN.json``: the shard's stats, its commit record (written before the shard
   is renamed into place, so a visible shard is a committed one);
 * ``.<name>.tmp``: a file being written (hidden until renamed into place);
-* ``<prefix>-NNNNN_stats.json`` beside the shard: the stats of the old layout, still read.
+* ``<prefix>-NNNNN_stats.json`` beside the shard: the stats of the old layout, still read, and
+  moved to ``.stats/`` by the next writer that opens the folder.
 
 Kept apart from :mod:`svm_toolkit.io.shards` so that :mod:`svm_toolkit.io.checked` can name a
 shard's stats file in its repair hints without importing the writer.
@@ -51,8 +52,12 @@ def stats_path(shard: Path) -> Path:
 
 
 def has_stats(shard: Path) -> bool:
-    """Whether a shard has a stats file in either layout (i.e. it was committed)."""
-    return new_stats_path(shard).exists() or legacy_stats_path(shard).exists()
+    """Whether a shard has a stats file in either layout (i.e. it was committed).
+
+    The old name is looked at first: a writer moving it to the new one (one atomic rename)
+    meanwhile cannot make the shard look uncommitted.
+    """
+    return legacy_stats_path(shard).exists() or new_stats_path(shard).exists()
 
 
 def hidden_tmp(path: Path) -> Path:

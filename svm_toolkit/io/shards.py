@@ -12,8 +12,8 @@ Life cycle (after Ray's ``Datasink``): ``open()`` → ``write(rows)`` … → ``
 * ``open()`` removes what a killed writer left behind (hidden temp files, stats whose shard never
   became visible, and, from the old layout, a shard without stats) and reads the ids already
   committed, so a re-run skips them (:attr:`ShardWriter.done_ids`).
-* Datasets of the old layout (``<stem>_stats.json`` beside each shard) still read; new shards
-  in such a folder use the new layout.
+* Datasets of the old layout (``<stem>_stats.json`` beside each shard) still read; the next
+  writer that opens such a folder moves those files into ``.stats/`` (one rename each).
 * One writer per ``(directory, prefix)`` at a time, enforced by a hidden lock file.
 """
 
@@ -258,6 +258,7 @@ class ShardWriter:
             ) from None
         self._lock = lock
         self._remove_uncommitted()
+        self._move_legacy_stats()
         shards = committed_shards(self.directory, self.prefix)
         done: set[str] = set()
         try:
@@ -433,6 +434,33 @@ class ShardWriter:
             if path.is_file():
                 logger.info("removing %s left by an interrupted run", path)
                 path.unlink()
+
+    def _move_legacy_stats(self) -> None:
+        """Move the old layout's ``<stem>_stats.json`` files into ``.stats/`` (old datasets).
+
+        Then pandas, pyarrow, polars and Hugging Face ``datasets`` read the folder, which the
+        sidecars stopped. Each move is one rename, so every shard keeps exactly one stats file.
+        """
+        pattern = _shard_pattern(self.prefix)
+        moved = 0
+        for old in sorted(self.directory.glob(f"{self.prefix}-*{LEGACY_STATS_SUFFIX}")):
+            shard = self.directory / (old.name.removesuffix(LEGACY_STATS_SUFFIX) + ".parquet")
+            if not pattern.fullmatch(shard.name) or not shard.exists():
+                continue
+            new = new_stats_path(shard)
+            new.parent.mkdir(exist_ok=True)
+            os.replace(old, new)
+            moved += 1
+        if moved:
+            _fsync_dir(self.directory / STATS_DIR)
+            _fsync_dir(self.directory)
+            logger.info(
+                "%s: moved %d '%s' stats files of the old layout into %s/",
+                self.directory,
+                moved,
+                self.prefix,
+                STATS_DIR,
+            )
 
     def _release(self) -> None:
         if self._lock is not None:

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
@@ -170,7 +171,7 @@ def legacy_folder(directory: Path) -> None:
     (directory / ".stats").rmdir()
 
 
-def test_old_layout_still_reads_and_grows_in_the_new_layout(tmp_path: Path) -> None:
+def test_old_layout_still_reads_and_its_stats_move_to_the_new_layout(tmp_path: Path) -> None:
     with ShardWriter(tmp_path, "stage", SCHEMA, limits=ShardLimits(max_rows=2)) as writer:
         writer.write(rows(range(4)))
     legacy_folder(tmp_path)
@@ -178,6 +179,8 @@ def test_old_layout_still_reads_and_grows_in_the_new_layout(tmp_path: Path) -> N
     assert [p.name for p in old] == ["stage-00000.parquet", "stage-00001.parquet"]
     assert stats_path(old[0]) == tmp_path / "stage-00000_stats.json"
     assert json.loads(stats_path(old[0]).read_text())["rows"] == 2
+    with pytest.raises(pa.ArrowInvalid):  # the issue: outside readers stop on the sidecars
+        pads.dataset(tmp_path).to_table()
     # What a killed old writer left: a shard renamed without its stats, old temp names.
     pq.write_table(
         pa.Table.from_pylist(rows(range(4, 6)), schema=SCHEMA), tmp_path / "stage-00002.parquet"
@@ -191,22 +194,29 @@ def test_old_layout_still_reads_and_grows_in_the_new_layout(tmp_path: Path) -> N
         writer.write(rows(range(4, 6)))
     shards = committed_shards(tmp_path, "stage")
     assert [p.name for p in shards] == [f"stage-0000{i}.parquet" for i in range(3)]
-    assert stats_path(shards[2]) == tmp_path / ".stats" / "stage-00002.json"
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
-        "stage-00000.parquet",
-        "stage-00000_stats.json",
-        "stage-00001.parquet",
-        "stage-00001_stats.json",
-        "stage-00002.parquet",
+        p.name for p in shards
     ]
+    assert [stats_path(p) for p in shards] == [
+        tmp_path / ".stats" / f"stage-0000{i}.json" for i in range(3)
+    ]
+    assert json.loads(stats_path(shards[0]).read_text())["rows"] == 2  # moved as it was
     table = read_shards(tmp_path, "stage")
     assert table is not None and table.column("value").to_pylist() == list(range(6))
+    assert pads.dataset(tmp_path).to_table().num_rows == 6  # now outside readers open it
 
-    # The old repair deleted a damaged shard and left its stats: the writer removes them too.
-    shards[1].unlink()
-    with ShardWriter(tmp_path, "stage", SCHEMA):
-        pass
+
+def test_the_old_repair_leftover_is_removed(tmp_path: Path) -> None:
+    # The old repair message deleted a damaged shard and its sidecar; one who deleted only the
+    # shard left the sidecar, which outside readers stop on: the writer removes it.
+    with ShardWriter(tmp_path, "stage", SCHEMA, limits=ShardLimits(max_rows=2)) as writer:
+        writer.write(rows(range(4)))
+    legacy_folder(tmp_path)
+    (tmp_path / "stage-00001.parquet").unlink()
+    with ShardWriter(tmp_path, "stage", SCHEMA) as writer:
+        assert writer.done_ids == {"s0000", "s0001"}
     assert not (tmp_path / "stage-00001_stats.json").exists()
+    assert sorted(p.name for p in (tmp_path / ".stats").iterdir()) == ["stage-00000.json"]
 
 
 KILLER = textwrap.dedent(
