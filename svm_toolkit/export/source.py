@@ -4,8 +4,13 @@ A :class:`FeatureSource` indexes one extractor's committed shards (``DATASET/fea
 without reading a vector: for each sample, where its newest row lies (shard, row group, row)
 and its step times. It applies the dataset's rules exactly as
 :func:`svm_toolkit.io.shards.read_shards` does (only committed shards count, a sample written
-twice keeps its newest row), but reads the vectors later, one row group at a time, so memory
-holds one row group and the rows asked for, never the whole feature set.
+twice keeps its newest row), but reads the vectors later, streaming each row group in small
+batches, so memory holds one batch and the rows asked for, never a row group or feature set.
+
+Reads in storage order continue one stream; a read of an earlier row restarts its row group.
+Extractors run together (``svm extract``) store samples in the same order, so an export of
+several feature sets streams each once; feature sets stored in unrelated orders cost up to one
+partial row-group decode per read of the second one.
 """
 
 from __future__ import annotations
