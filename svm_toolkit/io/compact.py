@@ -7,11 +7,12 @@ rewrites a folder's shards so that each sample appears once, keeping exactly the
 ``read_shards(latest=True)`` chooses:
 
 1. Under the writers' lock (a :class:`~svm_toolkit.io.shards.ShardWriter` is opened for the
-   folder and prefix, which also removes what a killed writer left), read only the id column of
-   every committed shard and find the superseded rows (an id's rows before its last one, in
-   shard then row order). Nothing superseded: nothing is written.
+   folder and prefix, which also removes what a killed writer left, and reads every committed
+   id): as many distinct ids as rows (Parquet footers) means nothing to do, and nothing more is
+   read. Otherwise read the id column of every shard and find the superseded rows (an id's rows
+   before its last one, in shard then row order).
 2. A shard without superseded rows is kept as it is; a shard whose rows are all superseded is
-   only deleted; the kept rows of the other shards are copied, shard by shard, into new shards
+   only deleted; the kept rows of the other shards are copied, 1,024 at a time, into new shards
    numbered after the last one (written hidden and committed as any shard is: stats first, then
    the rename). Each new shard takes the schema and provenance of the shards its rows came from
    (shards of different runs are not merged into one) and the writer's limits and encodings.
@@ -26,8 +27,12 @@ the next run of a stage that writes the folder, or ``svm compact``) rolls the pl
 first. Between the commit of the new shards and the deletion of the old ones, an outside reader
 can count a kept row twice; no sample's row is ever absent from the folder.
 
-Memory: the id column of the whole folder, plus one shard and the writer's buffer (bounded by
-its :class:`~svm_toolkit.io.shards.ShardLimits`).
+Memory: the ids of the whole folder, 1,024 rows being copied and the writer's buffer (bounded
+by its :class:`~svm_toolkit.io.shards.ShardLimits`: 20,000 rows or 128 MiB for features).
+Measured (2 cores): a 450 MB feature folder of 200,000 rows of 1280-d float16 vectors, 40,000
+of them superseded in all 8 of its full shards, compacts in 6.2 s at a peak RSS of 395 MiB
+(117 MiB of it the interpreter and pyarrow); a 1,000,000-row ledger of 200 shards with no id
+twice is checked in 0.65 s (the cost added to the end of every stage run).
 """
 
 from __future__ import annotations
