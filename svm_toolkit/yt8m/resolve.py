@@ -30,6 +30,7 @@ from svm_toolkit.download.details import body_gist, http_detail, one_line
 from svm_toolkit.download.netpolicy import NetPolicy, Refused
 from svm_toolkit.download.pacing import ConnectFailures, ServiceDown
 from svm_toolkit.download.request import Deadline, HTTPStatusError, open_url
+from svm_toolkit.io.compact import compact_writers
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
@@ -250,6 +251,7 @@ def resolve_ids(
                 pool.shutdown(wait=True, cancel_futures=True)
             if down is not None:  # the rows written above are committed as the writer closes
                 raise down
+        compact_writers(layout.root, [writer])
     return {pid: known[pid] for pid in pseudo_ids if pid in known}
 
 
