@@ -26,7 +26,6 @@ from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.download.adopt import adopt
@@ -42,6 +41,7 @@ from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.reconcile import ledger_state
 from svm_toolkit.io.shards import ShardLimits, ShardWriter
 from svm_toolkit.manifest.build import read_manifest
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import COL, Status, ledger_schema, with_provenance
 
 logger = logging.getLogger(__name__)
@@ -103,17 +103,17 @@ class DownloadSummary:
 
     def describe(self) -> str:
         """One line: attempted, skipped, statuses, volume and speed."""
-        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "nothing to do"
-        seconds = max(self.seconds, 1e-9)
-        mb = self.bytes / 1e6
-        speed = f"{self.attempted / seconds:.1f} videos/s, {mb / seconds:.1f} MB/s"
         before = f"{self.skipped:,} done before"
         if self.adopted:
             before += f", {self.adopted:,} adopted from media/"
-        return (
-            f"{self.attempted:,} videos ({before}): {statuses}; "
-            f"{mb:,.1f} MB in {self.seconds:.1f} s ({speed})"
-        )
+        head = f"{self.attempted:,} videos ({before}): "
+        if not self.attempted:
+            return head + "nothing to do"
+        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items())
+        seconds = max(self.seconds, 1e-9)
+        mb = self.bytes / 1e6
+        speed = f"{self.attempted / seconds:.1f} videos/s, {mb / seconds:.1f} MB/s"
+        return f"{head}{statuses}; {mb:,.1f} MB in {self.seconds:.1f} s ({speed})"
 
 
 def plan_jobs(
@@ -368,16 +368,15 @@ def _record(
     """Write each result as a ledger row; a timer commits them every ``commit_every_s``."""
     counts: Counter[str] = Counter()
     total_bytes = 0
-    bar = tqdm(total=total, desc="download", unit="video", disable=None, leave=False)
+    bar = Progress("download", total=total, unit="video")
     try:
         with _TimedCommits(writer, config.commit_every_s) as ledger:
             for result in results:
                 ledger.write(_row(result))
                 counts[result.status] += 1
                 total_bytes += result.bytes
-                bar.update()
-                failed = sum(counts.values()) - counts[Status.OK.value]
-                bar.set_postfix(failed=failed, MB=f"{total_bytes / 1e6:.0f}")
+                bar.update(failed=result.status != Status.OK.value)
+                bar.set_postfix(MB=f"{total_bytes / 1e6:.0f}")
                 if on_result is not None:
                     on_result(result)
     finally:

@@ -18,9 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
-
-from tqdm import tqdm
+from typing import Final
 
 from svm_toolkit.errors import ConfigError, InputError
 from svm_toolkit.export.npy import INDEX_NAME, write_npy
@@ -32,6 +30,7 @@ from svm_toolkit.export.source import (
     plan_samples,
 )
 from svm_toolkit.export.webdataset import plan_tars, write_webdataset
+from svm_toolkit.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ class ExportSummary:
 
 
 Exporter = Callable[
-    [Path, Mapping[str, FeatureSource], list[Sample], ExportConfig, "tqdm[Any]"],
+    [Path, Mapping[str, FeatureSource], list[Sample], ExportConfig, Progress],
     tuple[tuple[int, int, int], tuple[str, ...]],
 ]
 """Writes one format: ``(written, kept, bytes_written)`` and where to start reading."""
@@ -134,7 +133,7 @@ def _webdataset(
     sources: Mapping[str, FeatureSource],
     samples: list[Sample],
     config: ExportConfig,
-    bar: tqdm[Any],
+    bar: Progress,
 ) -> tuple[tuple[int, int, int], tuple[str, ...]]:
     plans = plan_tars(samples, sources, max_samples=config.max_samples, max_bytes=config.max_bytes)
     bar.reset(total=len(samples))
@@ -151,7 +150,7 @@ def _npy(
     sources: Mapping[str, FeatureSource],
     samples: list[Sample],
     config: ExportConfig,
-    bar: tqdm[Any],
+    bar: Progress,
 ) -> tuple[tuple[int, int, int], tuple[str, ...]]:
     bar.reset(total=len(samples) * len(sources))
     counts = write_npy(out, sources, samples, read_bytes=config.read_bytes, bar=bar)
@@ -195,7 +194,7 @@ def export_dataset(dataset: Path | str, out: Path | str, config: ExportConfig) -
         "samples": _digest([[s.sample_id, s.split, s.music_id] for s in samples]),
     }
     _claim(out, state)
-    with tqdm(desc="export", unit="file", disable=None, leave=False) as bar:
+    with Progress("export", unit="file") as bar:
         (written, kept, nbytes), read_with = exporter(out, sources, samples, config, bar)
     by_split = Counter(s.split for s in samples)
     return ExportSummary(

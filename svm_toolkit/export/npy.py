@@ -20,14 +20,13 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from svm_toolkit.export.source import FeatureSource, Sample
 from svm_toolkit.io.shards import write_table_atomic
+from svm_toolkit.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def write_npy(
     samples: Sequence[Sample],
     *,
     read_bytes: int,
-    bar: tqdm[Any],
+    bar: Progress,
 ) -> tuple[int, int, int]:
     """Write the ``.npy`` files not in ``out`` yet, feature by feature, then the index.
 

@@ -29,12 +29,11 @@ import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from svm_toolkit.export.source import FeatureSource, Sample, Steps
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import Split
 
 logger = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def write_webdataset(
     plans: Sequence[TarPlan],
     *,
     read_bytes: int,
-    bar: tqdm[Any],
+    bar: Progress,
 ) -> tuple[int, int, int]:
     """Write the tars of ``plans`` that are not in ``out`` yet.
 

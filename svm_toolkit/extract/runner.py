@@ -28,7 +28,6 @@ from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.device import resolve_device
@@ -47,6 +46,7 @@ from svm_toolkit.io.reconcile import ledger_state, orphans
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, latest_statuses, read_shards
 from svm_toolkit.parallel import bounded_map
 from svm_toolkit.preprocess.crop import CropBox
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import (
     COL,
     Status,
@@ -234,15 +234,18 @@ def run_extract(
         outputs = _Outputs(features, ledgers, extractors)
         remaining = {job.sample_id: len(job.extractors) for job in jobs}
         last_commit = time.monotonic()
-        bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=None, leave=False)
+        broken: set[str] = set()  # videos an extractor failed on
+        bar = Progress("extract", total=len(jobs), unit="video")
         try:
             for video in source.embedded(layout.root, jobs):
                 outputs.add(video)
                 if video.steps and on_video is not None:
                     on_video(video.sample_id)
                 remaining[video.sample_id] -= len(video.steps) + len(video.failed)
+                if video.failed:
+                    broken.add(video.sample_id)
                 if not remaining[video.sample_id]:
-                    bar.update()
+                    bar.update(failed=video.sample_id in broken)
                 if time.monotonic() - last_commit >= config.commit_every_s:
                     outputs.commit()
                     last_commit = time.monotonic()

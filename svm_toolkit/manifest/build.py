@@ -25,7 +25,6 @@ from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
@@ -37,6 +36,7 @@ from svm_toolkit.manifest.check import check_manifest_rows
 from svm_toolkit.manifest.config import URL_COLUMNS, ManifestConfig
 from svm_toolkit.manifest.readers import InputFile, InputRow, is_text_type, open_input
 from svm_toolkit.manifest.values import parse_count, parse_seconds, parse_split, parse_text
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import (
     COL,
     MANIFEST_SCHEMA,
@@ -136,7 +136,7 @@ def build_manifest(
     merged: dict[str, ManifestRecord] = {}
     rows_read = 0
     described = []
-    with tqdm(desc="manifest", unit="row", disable=None, leave=False) as bar:
+    with Progress("manifest", unit="row") as bar:
         for opened in files:
             columns = _resolve_columns(opened, config)
             rows_before = rows_read

@@ -29,7 +29,6 @@ from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.engines.config import EngineConfig
@@ -43,6 +42,7 @@ from svm_toolkit.parallel import bounded_map
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.recipes import MelRecipe, MelUnits
 from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor, PreprocessResult
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import (
     COL,
     FINGERPRINT_SCHEMA,
@@ -83,12 +83,15 @@ class PreprocessSummary:
 
     def describe(self) -> str:
         """One line: attempted, skipped, statuses, crops and speed."""
-        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "nothing to do"
+        head = f"{self.attempted:,} videos ({self.skipped:,} done before): "
+        if not self.attempted:
+            return head + "nothing to do"
+        statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items())
         speed = self.media_seconds / max(self.seconds, 1e-9)
         return (
-            f"{self.attempted:,} videos ({self.skipped:,} done before): {statuses}; "
-            f"{self.cropped:,} with black borders cropped; {self.media_seconds / 60:,.1f} min "
-            f"of video in {self.seconds:.1f} s ({speed:,.0f}x real time)"
+            f"{head}{statuses}; {self.cropped:,} with black borders cropped; "
+            f"{self.media_seconds / 60:,.1f} min of video in {self.seconds:.1f} s "
+            f"({speed:,.0f}x real time)"
         )
 
 
@@ -200,14 +203,15 @@ def run_preprocess(
         cropped = 0
         media_seconds = 0.0
         last_commit = time.monotonic()
-        bar = tqdm(total=len(jobs), desc="preprocess", unit="video", disable=None, leave=False)
+        bar = Progress("preprocess", total=len(jobs), unit="video")
         try:
             for result in _RESULTS[engine.name](jobs, preprocessor, engine):
                 outputs.add(result)
                 counts[result.status] += 1
                 cropped += _has_borders(result)
                 media_seconds += (result.facts.duration_s or 0.0) if result.facts else 0.0
-                bar.update()
+                ok = result.status == Status.OK.value
+                bar.update(failed=not ok and not result.status.startswith(Status.FILTERED.value))
                 bar.set_postfix(
                     ok=counts[Status.OK.value],
                     dropped=sum(counts.values()) - counts[Status.OK.value],

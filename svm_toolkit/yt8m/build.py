@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from tqdm import tqdm
-
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import id_problem
 from svm_toolkit.manifest.build import write_manifest
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import (
     COL,
     MANIFEST_SCHEMA,
@@ -184,7 +183,7 @@ def build_yt8m_manifest(
 
     pseudo = [p.yt8m_id for p in picks if not _YOUTUBE_ID.fullmatch(p.yt8m_id)]
     if config.resolve is not None and pseudo:
-        with tqdm(total=len(pseudo), desc="resolve", unit="id", disable=None, leave=False) as bar:
+        with Progress("resolve", total=len(pseudo), unit="id") as bar:
 
             def tick(_: Resolution) -> None:
                 bar.update()
@@ -231,7 +230,7 @@ def _scan(
     records = bad_files = duplicates = 0
     writer: Yt8mFeatureWriter | None = None
     total = sum(f.stat().st_size for f in files)
-    bar = tqdm(total=total, desc="yt8m", unit="B", unit_scale=True, disable=None, leave=False)
+    bar = Progress("yt8m", total=total, unit="B", unit_scale=True)
     try:
         for path in files:
             partition = m.group(1) if (m := _PARTITION.match(path.name)) else None
