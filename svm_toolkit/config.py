@@ -1,13 +1,20 @@
 """Helpers shared by the per-stage frozen config dataclasses: dict and YAML round trips.
 
 Each stage owns its config class (paper constants as defaults, named presets as module-level
-instances); YAML files and CLI flags only override fields.
+instances); YAML files and CLI flags only override fields. Precedence, lowest first: the
+preset (or the class defaults), then the ``--config`` YAML file, then the flags given on the
+command line. A flag not given is left out before merging (the CLI drops it); a ``null`` in
+YAML is a value: it sets a field typed ``X | None`` to ``None`` (for filters: the bound is off).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+import types
+import typing
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,30 +40,141 @@ def to_dict(config: Any) -> dict[str, Any]:
     return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
-def replace(config: C, overrides: Mapping[str, Any], *, where: str = "config") -> C:
-    """Return ``config`` with ``overrides`` applied; ``None`` values are ignored (flag not given).
+def to_yaml(config: Any) -> str:
+    """Return a config dataclass as YAML that ``--config`` reads back into the same config.
 
-    A mapping given for a field that holds a config is applied to that config (YAML
-    ``filters: {max_speech_ratio: 0.7}``); a list given for a tuple field becomes a tuple.
+    Fields keep their declaration order; ``None`` is written ``null``.
+    """
+    text: str = yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
+    return text
+
+
+@cache
+def _hints(cls: Any) -> dict[str, Any]:
+    """The resolved field types of a config class (``{}`` when they cannot be resolved)."""
+    try:
+        module = sys.modules.get(cls.__module__)
+        return typing.get_type_hints(cls, vars(module) if module else None)
+    except (NameError, TypeError):
+        return {}
+
+
+def _arms(hint: Any) -> tuple[Any, ...]:
+    """The members of a union type (``X | None``, ``Optional[X]``), else ``(hint,)``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def nullable(config_class: type, name: str) -> bool:
+    """Whether field ``name`` of ``config_class`` may hold ``None`` (typed ``X | None``)."""
+    hint = _hints(config_class).get(name)
+    if hint is not None:
+        return type(None) in _arms(hint) or hint is Any
+    declared = {f.name: f.type for f in dataclasses.fields(config_class)}[name]
+    return isinstance(declared, str) and "None" in (s.strip() for s in declared.split("|"))
+
+
+def nullable_fields(config_class: type, prefix: str = "") -> list[str]:
+    """Dotted names of every field typed ``X | None``, nested configs included.
+
+    Example: ``nullable_fields(PreprocessConfig)`` lists ``max_media_s``,
+    ``filters.max_speech_ratio``, ``speech.max_scored_s``, ...
+    """
+    out = []
+    for f in dataclasses.fields(config_class):
+        if nullable(config_class, f.name):
+            out.append(prefix + f.name)
+        nested = _nested_class(config_class, f.name)
+        if nested is not None and not nullable(config_class, f.name):
+            out += nullable_fields(nested, f"{prefix}{f.name}.")
+    return out
+
+
+def _nested_class(config_class: type, name: str) -> type | None:
+    """The config dataclass a field holds (``ResolveConfig`` for ``ResolveConfig | None``)."""
+    hint = _hints(config_class).get(name)
+    for arm in _arms(hint):
+        if isinstance(arm, type) and dataclasses.is_dataclass(arm):
+            return arm
+    return None
+
+
+def _allowed(config_class: type, name: str, current: Any) -> str:
+    """What a field takes, for a message: its type, the choices of a Literal, its default."""
+    hint = _hints(config_class).get(name)
+    if typing.get_origin(hint) is typing.Literal:
+        choices = ", ".join(str(c) for c in typing.get_args(hint))
+        return f"one of {choices}"
+    declared = {f.name: f.type for f in dataclasses.fields(config_class)}[name]
+    kind = declared if isinstance(declared, str) else getattr(declared, "__name__", str(declared))
+    if dataclasses.is_dataclass(current):
+        return f"a mapping of {type(current).__name__} fields"
+    shown = list(current) if isinstance(current, tuple) else current
+    return f"a value of type {kind}, e.g. {shown!r}"
+
+
+def _as_tuple(value: Any) -> Any:
+    """YAML lists as tuples, nested lists too (``weights: [[name, path]]``)."""
+    if isinstance(value, list):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def replace(config: C, overrides: Mapping[str, Any], *, where: str = "config") -> C:
+    """Return ``config`` with ``overrides`` applied, ``None`` included.
+
+    ``None`` (YAML ``null``) sets a field typed ``X | None`` to ``None``; callers leave out
+    the flags that were not given. A mapping given for a field that holds a config is applied
+    to that config (YAML ``filters: {max_speech_ratio: 0.7}``; for a field that is ``None``
+    now, to the class's defaults); a list given for a tuple field becomes a tuple.
+
+    Args:
+        config: a frozen config dataclass.
+        overrides: field name -> new value (nested mappings for nested configs).
+        where: where the overrides come from (a file name, ``flags``), for messages.
 
     Raises:
-        ConfigError: an override names a field the config does not have.
+        ConfigError: an override names a field the config does not have, is ``null`` for a
+            field that cannot be ``None``, or makes the config invalid; the message names
+            ``where``, the dotted key and what the field takes.
     """
-    names = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
-    unknown = sorted(set(overrides) - names)
+    return _replace(config, overrides, where, "")
+
+
+def _replace(config: C, overrides: Mapping[str, Any], where: str, prefix: str) -> C:
+    cls: Any = type(config)
+    names = [f.name for f in dataclasses.fields(config)]  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - set(names))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(names)}")
+        keys = [prefix + str(k) for k in unknown]
+        raise ConfigError(f"{where}: unknown field(s) {keys}; known fields: {sorted(names)}")
     given: dict[str, Any] = {}
     for name, value in overrides.items():
-        if value is None:
-            continue
         current = getattr(config, name)
-        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
-            value = replace(current, value, where=f"{where}: {name}")
-        elif isinstance(current, tuple) and isinstance(value, list):
-            value = tuple(value)
+        key = prefix + name
+        if value is None:
+            if not nullable(cls, name):
+                allowed = _allowed(cls, name, current)
+                raise ConfigError(f"{where}: {key}: null is not allowed here; give {allowed}")
+            given[name] = None
+            continue
+        nested = _nested_class(cls, name)
+        if nested is not None and isinstance(value, Mapping):
+            start = current if current is not None else nested()
+            value = _replace(start, value, where, f"{key}.")
+        elif isinstance(value, list) and (
+            isinstance(current, tuple) or "tuple" in str(_hints(cls).get(name, ""))
+        ):
+            value = _as_tuple(value)
         given[name] = value
-    return dataclasses.replace(config, **given)  # type: ignore[type-var]
+    try:
+        return dataclasses.replace(config, **given)  # type: ignore[type-var]
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (ValueError, TypeError) as exc:  # a config's own checks, or a value of a wrong type
+        within = f"{prefix[:-1]}: " if prefix else ""
+        raise ConfigError(f"{where}: {within}{exc}") from None
 
 
 def load_overrides(path: Path) -> dict[str, Any]:
@@ -69,6 +187,8 @@ def load_overrides(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a YAML config file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({exc})") from None
     if data is None:

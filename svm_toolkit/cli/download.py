@@ -10,6 +10,7 @@ import click
 
 from svm_toolkit.card import refresh_card
 from svm_toolkit.cli.engine import engine_config, engine_options
+from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.config import load_overrides, replace
 from svm_toolkit.download import DownloadConfig, run_download
 from svm_toolkit.download.limits import default_file_cap_mb
@@ -170,12 +171,7 @@ def check_format_flags(
     metavar="HOST|CIDR|ADDRESS",
     help="Never connect to this host (and its subdomains), address or address range; repeatable.",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML file of DownloadConfig fields, including ytdlp_options passed to yt-dlp.",
-)
+@config_options("DownloadConfig fields, including ytdlp_options passed to yt-dlp")
 @engine_options()
 def download(
     dataset: Path,
@@ -230,14 +226,18 @@ def download(
       svm download data/lab --allow-private-hosts --deny-host 10.0.0.0/8 --max-file-mb 500
     """
     engine = engine_config(flags)
-    base = _DEFAULT
     overrides = load_overrides(config_file) if config_file is not None else {}
     check_format_flags({**flags, "format": format_}, overrides, str(config_file))
-    if config_file is not None:
-        base = replace(base, overrides, where=str(config_file))
-    statuses = tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else None
-    deny = (*base.deny_hosts, *deny_hosts) if deny_hosts else None
-    config = replace(base, {**flags, "format": format_, "retry": statuses, "deny_hosts": deny})
+    base = replace(_DEFAULT, overrides, where=str(config_file))
+    values = given({**flags, "format_": format_, "retry": retry, "deny_hosts": deny_hosts})
+    if "format_" in values:
+        values["format"] = values.pop("format_")
+    if "retry" in values:
+        values["retry"] = tuple(s.strip() for s in (retry or "").split(",") if s.strip())
+    if "deny_hosts" in values:
+        values["deny_hosts"] = (*base.deny_hosts, *deny_hosts)
+    config = merge_config(base, None, values)
+    print_config(config)
     summary = run_download(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"download: {summary.describe()}")

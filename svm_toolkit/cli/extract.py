@@ -8,7 +8,15 @@ import click
 
 from svm_toolkit.card import refresh_card
 from svm_toolkit.cli.engine import engine_config, engine_options
+from svm_toolkit.cli.options import (
+    config_options,
+    device_option,
+    given,
+    merge_config,
+    print_config,
+)
 from svm_toolkit.cli.render import table
+from svm_toolkit.device import check_device
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.precision import PRECISIONS, Precision
@@ -71,12 +79,7 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     show_default=True,
     help="Extractors to run, comma-separated (see `svm extractors`).",
 )
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="cpu, cuda, cuda:N, or auto (CUDA when present).",
-)
+@device_option()
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -125,11 +128,12 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     help="Redo samples whose last status is one of these (comma-separated); not ok (to redo "
     "ok samples, delete the features: the message of --retry ok says where).",
 )
+@config_options("ExtractConfig fields (extractors, device, batch_size, fps, weights, ...)")
 @engine_options(models=True)
 def extract(
     dataset: Path,
     names: str,
-    device: str,
+    device: str | None,
     precision: Precision,
     batch_size: int | None,
     workers: int,
@@ -137,6 +141,7 @@ def extract(
     weights: tuple[str, ...],
     vggish_pca: Path | None,
     retry: str | None,
+    config_file: Path | None,
     **flags: object,
 ) -> None:
     """Extract features of every preprocessed video of DATASET into sharded Parquet.
@@ -172,18 +177,32 @@ def extract(
           --model-actors 8 --batch-size 256
     """
     engine = engine_config(flags)
-    chosen = _parse(names)
-    config = ExtractConfig(
-        extractors=chosen,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        workers=workers,
-        fps=fps,
-        weights=_weights(weights, chosen),
-        retry=tuple(s.strip() for s in retry.split(",") if s.strip()) if retry else (),
-        vggish_pca=str(vggish_pca) if vggish_pca else None,
-    )
+    values = {
+        "names": names,
+        "device": device,
+        "precision": precision,
+        "batch_size": batch_size,
+        "workers": workers,
+        "fps": fps,
+        "weights": weights,
+        "retry": retry,
+        "vggish_pca": vggish_pca,
+    }
+    overrides = given(values)
+    if "names" in overrides:
+        overrides["extractors"] = _parse(overrides.pop("names"))
+    if "retry" in overrides:
+        overrides["retry"] = tuple(s.strip() for s in (retry or "").split(",") if s.strip())
+    if "vggish_pca" in overrides:
+        overrides["vggish_pca"] = str(vggish_pca)
+    weights_given = overrides.pop("weights", ())
+    config = merge_config(ExtractConfig(), config_file, overrides)
+    if weights_given:
+        merged = dict(config.weights) | dict(_weights(weights_given, config.extractors))
+        config = merge_config(config, None, {"weights": tuple(merged.items())})
+    print_config(config)
+    if engine.name == "local":  # a Ray cluster's GPUs are checked where they are
+        check_device(config.device)
     summary = run_extract(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"extract: {summary.describe()}")

@@ -8,7 +8,7 @@ import click
 
 from svm_toolkit.card import refresh_card
 from svm_toolkit.cli import render
-from svm_toolkit.config import load_overrides, replace
+from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.config import MAX_SAMPLES
@@ -57,12 +57,7 @@ def manifest() -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Mark rows longer than this many seconds filtered:max_duration.",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML file of ManifestConfig fields (flags override it).",
-)
+@config_options("ManifestConfig fields (url_column, min_likes, max_duration_s, ...)")
 @click.option(
     "--max-line-bytes",
     type=click.IntRange(min=1),
@@ -116,21 +111,17 @@ def urls(
       svm manifest urls tiktok.csv --preset svm10k --max-duration 60 -o data/svm10k
       svm manifest urls clips.jsonl --url-column link --id-column clip -o data/clips
     """
-    base = MANIFEST_PRESETS[preset]
-    if config_file is not None:
-        base = replace(base, load_overrides(config_file), where=str(config_file))
-    config = replace(
-        base,
-        {
-            "url_column": url_column,
-            "id_column": id_column,
-            "min_likes": min_likes,
-            "max_duration_s": max_duration_s,
-            "max_line_bytes": max_line_bytes,
-            "max_whole_file_mb": max_whole_file_mb,
-            "max_samples": max_samples,
-        },
-    )
+    flags = {
+        "url_column": url_column,
+        "id_column": id_column,
+        "min_likes": min_likes,
+        "max_duration_s": max_duration_s,
+        "max_line_bytes": max_line_bytes,
+        "max_whole_file_mb": max_whole_file_mb,
+        "max_samples": max_samples,
+    }
+    config = merge_config(MANIFEST_PRESETS[preset], config_file, given(flags))
+    print_config(config)
     summary = build_manifest(list(inputs), dataset, config, overwrite=overwrite)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
     state = "unchanged" if summary.unchanged else "written"

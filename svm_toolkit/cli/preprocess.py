@@ -8,7 +8,7 @@ import click
 
 from svm_toolkit.card import refresh_card
 from svm_toolkit.cli.engine import engine_config, engine_options
-from svm_toolkit.config import load_overrides, replace
+from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
 from svm_toolkit.preprocess.recipes import MEL_RECIPES
 from svm_toolkit.preprocess.runner import run_preprocess
@@ -60,12 +60,7 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     help="Redo samples whose last status is one of these (comma-separated); not ok (to redo "
     "ok samples, delete the fingerprints: the message of --retry ok says where).",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML file of PreprocessConfig fields (filters: {...}, librosa: {...}, speech: {...}).",
-)
+@config_options("PreprocessConfig fields (filters: {...}, librosa: {...}, speech: {...})")
 @engine_options()
 def preprocess(
     dataset: Path,
@@ -108,18 +103,16 @@ def preprocess(
           --workers 256
     """
     engine = engine_config(flags)
-    base = PREPROCESS_PRESETS[preset]
-    if config_file is not None:
-        base = replace(base, load_overrides(config_file), where=str(config_file))
-    recipes = _names(mel)
-    overrides: dict[str, object] = {
-        **flags,
-        "retry": _names(retry),
-        "mel": () if recipes == ("none",) else recipes,
-    }
-    if max_speech_ratio is not None:
-        overrides["filters"] = {"max_speech_ratio": max_speech_ratio}
-    config = replace(base, overrides)
+    overrides = given({**flags, "retry": retry, "mel": mel, "max_speech_ratio": max_speech_ratio})
+    if "retry" in overrides:
+        overrides["retry"] = _names(retry) or ()
+    if "mel" in overrides:
+        recipes = _names(mel) or ()
+        overrides["mel"] = () if recipes == ("none",) else recipes
+    if "max_speech_ratio" in overrides:
+        overrides["filters"] = {"max_speech_ratio": overrides.pop("max_speech_ratio")}
+    config = merge_config(PREPROCESS_PRESETS[preset], config_file, overrides)
+    print_config(config)
     summary = run_preprocess(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"preprocess: {summary.describe()}")

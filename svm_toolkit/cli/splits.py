@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from svm_toolkit.card import refresh_card
+from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.splits.links import GROUP_BY
 from svm_toolkit.splits.make import SplitConfig, make_splits
@@ -46,6 +47,7 @@ def splits() -> None:
 )
 @click.option("--stratify", is_flag=True, help="Also balance YT8M labels across the splits.")
 @click.option("--overwrite", is_flag=True, help="Replace a splits.parquet that differs.")
+@config_options("SplitConfig fields (ratios, seed, group_by, stratify, match: {...})")
 def make(
     dataset: Path,
     ratios: str | None,
@@ -53,6 +55,7 @@ def make(
     group_by: str,
     stratify: bool,
     overwrite: bool,
+    config_file: Path | None,
 ) -> None:
     """Deal the usable samples of DATASET into train/val/test, keeping groups whole.
 
@@ -74,12 +77,13 @@ def make(
       svm splits make data/svm10k
       svm splits make data/yt8m --ratios 0.7,0.15,0.15 --stratify --group-by video,music,uploader
     """
-    config = SplitConfig(
-        ratios=_ratios(ratios) or SplitConfig().ratios,
-        seed=seed,
-        group_by=_names(group_by),
-        stratify=stratify,
-    )
+    flags = given({"ratios": ratios, "seed": seed, "group_by": group_by, "stratify": stratify})
+    if "ratios" in flags:
+        flags["ratios"] = _ratios(ratios) or SplitConfig().ratios
+    if "group_by" in flags:
+        flags["group_by"] = _names(group_by)
+    config = merge_config(SplitConfig(), config_file, flags)
+    print_config(config)
     summary = make_splits(dataset, config, overwrite=overwrite)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
     click.echo(f"splits: {summary.describe()}")
@@ -95,8 +99,14 @@ def make(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where report.json and report.png go [default: DATASET/splits_report].",
 )
+@config_options("ValidateConfig fields (features, ratios, match: {...}, size_tolerance, ...)")
 def validate(
-    dataset: Path, features: str | None, ratios: str | None, strict: bool, out: Path | None
+    dataset: Path,
+    features: str | None,
+    ratios: str | None,
+    strict: bool,
+    out: Path | None,
+    config_file: Path | None,
 ) -> None:
     """Check the splits of DATASET for leaks and imbalance.
 
@@ -123,7 +133,13 @@ def validate(
       svm splits validate data/svm10k --features imagebind_vision,imagebind_audio
       svm splits validate data/yt8m --strict
     """
-    config = ValidateConfig(features=_names(features), ratios=_ratios(ratios))
+    flags = given({"features": features, "ratios": ratios})
+    if "features" in flags:
+        flags["features"] = _names(features)
+    if "ratios" in flags:
+        flags["ratios"] = _ratios(ratios)
+    config = merge_config(ValidateConfig(), config_file, flags)
+    print_config(config)
     report = validate_splits(dataset, config)
     written = report.write(out or dataset / "splits_report")
     click.echo(report.render())

@@ -8,7 +8,14 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from svm_toolkit.config import load_overrides, replace
+from svm_toolkit.cli.options import (
+    config_options,
+    device_option,
+    given,
+    merge_config,
+    print_config,
+)
+from svm_toolkit.device import check_device
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.evaluate.metrics import DEFAULT_KS
 from svm_toolkit.evaluate.protocol import EvalConfig
@@ -41,13 +48,8 @@ _SPLITS = click.Choice([s.value for s in Split])
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Crop length, s.")
 @click.option("--patience", type=click.IntRange(min=0), help="Early-stopping epochs (0: off).")
 @click.option("--seed", type=int, help="Fixes initialisation, batches, crops and dropout.")
-@click.option("--device", help="cpu, cuda, cuda:N or auto.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML of TrainConfig fields (model: {...}, loss: {...}); flags win.",
-)
+@device_option("cpu, cuda, cuda:N or auto.")
+@config_options("TrainConfig fields (model: {...}, loss: {...})")
 @click.option(
     "-o",
     "--output",
@@ -93,21 +95,25 @@ def train(
     from svm_toolkit.train.trainer import StepProgress
     from svm_toolkit.train.trainer import train as run_training
 
-    config = TRAIN_PRESETS[preset]
-    if config_file is not None:
-        config = replace(config, load_overrides(config_file), where=str(config_file))
+    flags = given(flags)
     model = {
-        "name": flags.pop("model"),
-        "encoder": flags.pop("encoder"),
-        "width": flags.pop("width"),
+        field: flags.pop(flag)
+        for flag, field in (
+            ("model", "name"),
+            ("encoder", "encoder"),
+            ("width", "width"),
+            ("embed_dim", "embed_dim"),
+            ("layers", "encoder_layers"),
+        )
+        if flag in flags
     }
-    model |= {"embed_dim": flags.pop("embed_dim"), "encoder_layers": flags.pop("layers")}
-    loss = {"name": flags.pop("loss")}
-    top = {"window_s": flags.pop("window"), **flags}
-    try:
-        config = replace(config, {**top, "model": model, "loss": loss}, where="flags")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    loss = {"name": flags.pop("loss")} if "loss" in flags else {}
+    if "window" in flags:
+        flags["window_s"] = flags.pop("window")
+    overrides = {**flags, "model": model, "loss": loss}
+    config = merge_config(TRAIN_PRESETS[preset], config_file, overrides)
+    print_config(config)
+    check_device(config.device)
     m = config.model
     run = output or dataset / "runs" / f"{m.name}-{m.encoder}-{config.loss.name}"
     bar = tqdm(desc="train", unit="step", disable=None, leave=False)
@@ -167,7 +173,8 @@ def train(
 @click.option(
     "--ks", default=",".join(map(str, DEFAULT_KS)), show_default=True, help="The K of R@K."
 )
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@device_option("cpu, cuda, cuda:N or auto.")
+@config_options("EvalConfig fields (ks, positives, pool_size, pool_seeds, device, chunk_bytes)")
 @click.option(
     "-o",
     "--output",
@@ -188,7 +195,8 @@ def evaluate(
     pool_size: int | None,
     pool_seeds: int,
     ks: str,
-    device: str,
+    device: str | None,
+    config_file: Path | None,
     output: Path | None,
     compare: bool,
 ) -> None:
@@ -229,16 +237,23 @@ def evaluate(
         return
     if len(targets) != 1:
         raise ConfigError("give one RUN or DATASET (or several runs with --compare)")
-    try:
-        config = EvalConfig(
-            ks=tuple(int(k) for k in ks.split(",") if k.strip()),
-            positives="pair" if positives == "pair" else "music_id",
-            pool_size=pool_size,
-            pool_seeds=pool_seeds,
-            device=device,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"--ks/--pool-size: {exc}") from None
+    flags = given(
+        {
+            "ks": ks,
+            "positives": positives,
+            "pool_size": pool_size,
+            "pool_seeds": pool_seeds,
+            "device": device,
+        }
+    )
+    if "ks" in flags:
+        try:
+            flags["ks"] = tuple(int(k) for k in ks.split(",") if k.strip())
+        except ValueError:
+            raise ConfigError(f"--ks {ks}: give whole numbers, e.g. --ks 1,5,10") from None
+    config = merge_config(EvalConfig(), config_file, flags)
+    print_config(config)
+    check_device(config.device)
     target = targets[0]
     if target.is_file():
         out = output or target.with_name(f"{target.stem}-eval")
