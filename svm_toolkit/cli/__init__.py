@@ -6,26 +6,130 @@ Only this package prints; the library logs. Errors the user can fix are printed 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
 from svm_toolkit import __version__
-from svm_toolkit.cli.card import card
-from svm_toolkit.cli.compact import compact
-from svm_toolkit.cli.download import download
-from svm_toolkit.cli.export import export
-from svm_toolkit.cli.extract import extract, extractors
-from svm_toolkit.cli.manifest import manifest
-from svm_toolkit.cli.preprocess import preprocess
-from svm_toolkit.cli.splits import splits
-from svm_toolkit.cli.tools import demo, env
-from svm_toolkit.cli.train import evaluate, train
 from svm_toolkit.errors import SvmError
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "card": (
+        "svm_toolkit.cli.card:card",
+        "Write DATASET/README.md: Hugging Face configs and a datasheet.",
+    ),
+    "compact": (
+        "svm_toolkit.cli.compact:compact",
+        "Rewrite DATASET's shards so that every sample appears once (its newest row).",
+    ),
+    "demo": (
+        "svm_toolkit.cli.tools:demo",
+        "Build a small dataset offline and run every stage on it.",
+    ),
+    "download": (
+        "svm_toolkit.cli.download:download",
+        "Download the media of every sample in DATASET that is not done yet.",
+    ),
+    "env": (
+        "svm_toolkit.cli.tools:env",
+        "Print the versions of the toolkit, Python, torch/CUDA, pyarrow, yt-dlp and ffmpeg.",
+    ),
+    "evaluate": (
+        "svm_toolkit.cli.train:evaluate",
+        "Recall@K of a trained RUN, of two extractors on a DATASET (zero-shot), or of a FILE.",
+    ),
+    "export": (
+        "svm_toolkit.cli.export:export",
+        "Export the features of DATASET for training code that expects other layouts.",
+    ),
+    "extract": (
+        "svm_toolkit.cli.extract:extract",
+        "Extract features of every preprocessed video of DATASET into sharded Parquet.",
+    ),
+    "extractors": (
+        "svm_toolkit.cli.extract:extractors",
+        "List the registered extractors with their input contracts (loads no model).",
+    ),
+    "manifest": (
+        "svm_toolkit.cli.manifest:manifest",
+        "Build and inspect manifests (one row per sample).",
+    ),
+    "preprocess": (
+        "svm_toolkit.cli.preprocess:preprocess",
+        "Probe, filter, crop, fingerprint and compute Mel for every downloaded video of DATASET.",
+    ),
+    "splits": (
+        "svm_toolkit.cli.splits:splits",
+        "Make train/val/test splits that cannot leak, and validate any splits.",
+    ),
+    "train": (
+        "svm_toolkit.cli.train:train",
+        "Train a baseline on the paired features of DATASET's train split.",
+    ),
+}
+"""Subcommands of ``svm``: name -> (``"module:attribute"`` of the click command, its short help).
+
+A command's module is imported only when that command runs (or its ``--help`` is shown), so
+``svm --help``, ``svm -V`` and the commands that need no model never import torch. The short
+help is kept here so that ``svm --help`` lists every command without importing any of them;
+``tests/cli/test_imports.py`` checks that it matches each command's docstring.
+"""
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands (:data:`COMMANDS`) are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of all subcommands, sorted (imports none of them)."""
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import the module of ``cmd_name`` and return its command (``None`` if unknown)."""
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}:{attr} is not a click command")
+        self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The ``Commands:`` section of ``svm --help``, from :data:`COMMANDS` (imports none)."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (name, click.Command(name, help=self._short_help(name)).get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Complete subcommand names (with their short help) and options, importing none."""
+        from click.shell_completion import CompletionItem
+
+        results = [
+            CompletionItem(name, help=self._short_help(name))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+        ]
+        results.extend(click.Command.shell_complete(self, ctx, incomplete))
+        return results
+
+    def _short_help(self, name: str) -> str:
+        if name in COMMANDS:
+            return COMMANDS[name][1]
+        return self.commands[name].get_short_help_str(limit=1000)
+
 
 EXIT_CODES: Final = """\b
 Exit codes:
@@ -41,6 +145,7 @@ Exit codes:
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES,
 )
@@ -72,21 +177,6 @@ def cli(verbose: int, quiet: bool) -> None:
     )
 
 
-cli.add_command(manifest)
-cli.add_command(download)
-cli.add_command(preprocess)
-cli.add_command(extract)
-cli.add_command(extractors)
-cli.add_command(export)
-cli.add_command(splits)
-cli.add_command(train)
-cli.add_command(evaluate)
-cli.add_command(env)
-cli.add_command(demo)
-cli.add_command(compact)
-cli.add_command(card)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and exit with its exit code."""
     try:
@@ -109,4 +199,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from svm_toolkit.train.checkpoint import write_bytes_atomic, write_json
+from svm_toolkit.io.atomic import write_bytes_atomic, write_json
 
 #: direction name -> how tables and plots label it.
 ARROWS: Final = {"video_to_music": "video→music", "music_to_video": "music→video"}

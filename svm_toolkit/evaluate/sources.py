@@ -16,9 +16,10 @@ import numpy.typing as npt
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.evaluate.protocol import PairedEmbeddings
+from svm_toolkit.io.atomic import read_json
 from svm_toolkit.io.checked import read_table
 from svm_toolkit.schema import COL
-from svm_toolkit.train.checkpoint import RunFiles, read_json
+from svm_toolkit.train.checkpoint import RunFiles
 from svm_toolkit.train.data import PairedData, load_pairs
 
 #: Columns of an embeddings file: one row per test pair.

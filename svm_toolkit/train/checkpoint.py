@@ -4,23 +4,21 @@
 optimiser and scheduler state, epoch, history), ``best.pt`` (the model of the best validation
 epoch), ``epochs.csv`` and ``epochs.json`` (one row per epoch), ``curves.png``, and from
 ``svm evaluate``: ``metrics.json`` and ``recall.png``. Every file is written to a temporary
-name and renamed, so a killed run never leaves a half-written checkpoint.
+name and renamed, so a killed run never leaves a half-written checkpoint (the helpers for
+JSON and CSV live in :mod:`svm_toolkit.io.atomic`). torch is imported by the two functions that
+need it, so reading a run's paths or JSON loads no model code.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.atomic import read_json, write_bytes_atomic, write_json, write_rows_csv
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,48 +73,10 @@ class RunFiles:
         return self.root / "cache"
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Write pretty JSON atomically."""
-    write_bytes_atomic(path, (json.dumps(value, indent=2, sort_keys=False) + "\n").encode())
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file the toolkit wrote.
-
-    Raises:
-        InputError: missing or unreadable (the message names the file).
-    """
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: not found") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-
-
-def write_rows_csv(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
-    """Write dict rows as CSV atomically (columns of the first row)."""
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    write_bytes_atomic(path, buffer.getvalue().encode())
-
-
 def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
     """``torch.save`` atomically."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(dict(state), buffer)
     write_bytes_atomic(path, buffer.getvalue())
@@ -130,6 +90,8 @@ def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
     """
     if not path.exists():
         raise InputError(f"{path}: no checkpoint; train first with `svm train`")
+    import torch
+
     try:
         state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
     except (RuntimeError, EOFError, ValueError) as exc:
@@ -137,3 +99,14 @@ def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
             f"{path}: not a readable checkpoint ({exc}); delete it and re-run"
         ) from None
     return state
+
+
+__all__ = [
+    "RunFiles",
+    "load_checkpoint",
+    "read_json",
+    "save_checkpoint",
+    "write_bytes_atomic",
+    "write_json",
+    "write_rows_csv",
+]

@@ -6,7 +6,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from svm_toolkit.train.checkpoint import write_bytes_atomic
+from svm_toolkit.io.atomic import write_bytes_atomic
 
 
 def plot_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
