@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -10,8 +11,9 @@ from svm_toolkit.card import refresh_card
 from svm_toolkit.cli import render
 from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.download.netpolicy import ENV_ALLOW_PRIVATE
-from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
+from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest
 from svm_toolkit.manifest.config import MAX_SAMPLES
+from svm_toolkit.manifest.funnel import dataset_funnel, render_funnel
 from svm_toolkit.manifest.readers import MAX_LINE_BYTES, MAX_WHOLE_FILE_BYTES, supported_suffixes
 from svm_toolkit.yt8m.build import build_yt8m_manifest
 from svm_toolkit.yt8m.config import OFFICIAL_LOOKUP_BASE, ResolveConfig, Yt8mConfig
@@ -135,29 +137,33 @@ urls.help = (urls.help or "") + f"\n\nFormats: {', '.join(supported_suffixes())}
 
 @manifest.command("info")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def info(dataset: Path) -> None:
-    """Show what DATASET holds: samples by source, status and split, durations, stages."""
-    facts = dataset_info(dataset)
-    click.echo(f"{facts.root}: {facts.samples:,} samples")
-    for title, values in (
-        ("source", facts.by_source),
-        ("status", facts.by_status),
-        ("split", facts.by_split),
-    ):
-        click.echo(f"  {title:<8}{render.counts(values)}")
-    if facts.durations is not None:
-        d = facts.durations
-        click.echo(
-            f"  duration {d.known:,} known, {d.total_s / 3600:.2f} h in all, "
-            f"median {d.median_s:.1f} s (min {d.min_s:.1f} s, max {d.max_s:.1f} s)"
-        )
-    else:
-        click.echo("  duration unknown (no duration or clip bounds yet)")
-    if facts.stages:
-        rows = [(stage, sum(c.values()), render.counts(c)) for stage, c in facts.stages.items()]
-        click.echo("\n" + render.table(["stage", "rows", "status"], rows))
-    if facts.features:
-        click.echo("\n" + render.table(["extractor", "rows"], list(facts.features.items())))
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the funnel as one JSON object on stdout (keys: dataset, samples, by_source, "
+    "stages, splits, runs; see the README).",
+)
+def info(dataset: Path, as_json: bool) -> None:
+    """Show DATASET's funnel: samples by source, status and split at each stage, in order.
+
+    \b
+    manifest -> download -> preprocess -> each extractor -> splits -> runs. Each stage
+    counts its samples by status (a retried sample once, by its newest row) and says of
+    how many: the ok samples of the stage before. Download adds the bytes of its files,
+    preprocess the media durations it measured (ok samples), an extractor its feature
+    rows, splits their sizes and groups, runs their preset and Recall@10.
+
+    \b
+    Examples:
+      svm manifest info data/svm10k
+      svm manifest info data/svm10k --json | jq '.stages[] | {name, of, ok}'
+    """
+    funnel = dataset_funnel(dataset)
+    if as_json:
+        click.echo(json.dumps(funnel.to_dict(), ensure_ascii=False))
+        return
+    click.echo("\n".join(render_funnel(funnel)))
 
 
 @manifest.command("yt8m")
