@@ -99,7 +99,9 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module_name), attr)
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}:{attr} is not a click command")
-        self.commands[cmd_name] = command
+        from svm_toolkit.cli.options import add_verbosity  # -v/-q after the subcommand too
+
+        self.commands[cmd_name] = add_verbosity(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
