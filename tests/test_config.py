@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from svm_toolkit.config import load_overrides, nullable_fields, replace, to_dict, to_yaml
 from svm_toolkit.device import check_device, resolve_device
+from svm_toolkit.download import DownloadConfig
 from svm_toolkit.errors import ConfigError
+from svm_toolkit.evaluate.protocol import EvalConfig
+from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.manifest.config import ManifestConfig
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS, PreprocessConfig
+from svm_toolkit.splits.make import SplitConfig
 from svm_toolkit.splits.validate import ValidateConfig
-from svm_toolkit.train.config import TRAIN_PRESETS
+from svm_toolkit.train.config import TRAIN_PRESETS, TrainConfig
 from svm_toolkit.yt8m.config import Yt8mConfig
 
 
@@ -87,3 +93,55 @@ def test_device_values() -> None:
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(ConfigError, match="--device gpu: unknown device; use cpu, cuda"):
         check_device("gpu")
+
+
+#: A value other than ``None`` for every nullable field of every stage config (dotted names).
+SAMPLES: dict[type, dict[str, Any]] = {
+    ManifestConfig: {"url_column": "link", "id_column": "clip", "min_likes": 5,
+                     "max_duration_s": 60.0},
+    DownloadConfig: {"format": "b", "rate": 0.5, "cookies": "c.txt",
+                     "cookies_from_browser": "firefox", "proxy": "http://proxy.example:3128",
+                     "sleep_interval_s": 1.0, "max_sleep_interval_s": 2.0,
+                     "max_failure_rate": 0.2, "max_file_mb": 100.0},
+    PreprocessConfig: {"filters.min_duration_s": 1.0, "filters.max_duration_s": 100.0,
+                       "filters.min_short_side": 144, "filters.min_aspect": 0.5,
+                       "filters.max_aspect": 2.0, "filters.min_loudness_dbfs": -40.0,
+                       "filters.max_silence_ratio": 0.7, "filters.min_motion": 0.4,
+                       "filters.max_black_ratio": 0.9, "filters.max_speech_ratio": 0.6,
+                       "librosa.fmax": 8000.0, "librosa.norm": "slaney", "librosa.top_db": 60.0,
+                       "speech.max_scored_s": 8.0, "max_media_s": 600.0},
+    ExtractConfig: {"batch_size": 4, "vggish_pca": "pca.npz"},
+    SplitConfig: {},
+    ValidateConfig: {"ratios": [0.7, 0.2, 0.1]},
+    TrainConfig: {},
+    EvalConfig: {"pool_size": 100},
+    Yt8mConfig: {"resolve": {"concurrency": 2}},
+}  # fmt: skip
+BASES: dict[type, Any] = {TrainConfig: TRAIN_PRESETS["tivm"]}
+
+
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    *parents, leaf = dotted.split(".")
+    out: dict[str, Any] = {leaf: value}
+    for parent in reversed(parents):
+        out = {parent: out}
+    return out
+
+
+def _get(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+@pytest.mark.parametrize("config_class", list(SAMPLES), ids=lambda c: c.__name__)
+def test_null_overrides_a_value_for_every_nullable_field(config_class: type) -> None:
+    samples = SAMPLES[config_class]
+    assert set(samples) == set(nullable_fields(config_class))  # a new one needs a sample here
+    base = BASES.get(config_class) or config_class()
+    for name, value in samples.items():
+        valued = replace(base, _nested(name, value), where="a.yaml")
+        assert _get(valued, name) is not None
+        cleared = replace(valued, _nested(name, None), where="b.yaml")
+        assert _get(cleared, name) is None, name
+        assert to_dict(replace(cleared, _nested(name, value))) == to_dict(valued)
