@@ -7,11 +7,13 @@ from pathlib import Path
 import click
 
 from svm_toolkit.card import write_card
+from svm_toolkit.cli import render
 
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def card(dataset: Path) -> None:
+@render.json_option("card")
+def card(dataset: Path, as_json: bool) -> None:
     """Write DATASET/README.md: Hugging Face configs and a datasheet.
 
     \b
@@ -30,4 +32,7 @@ def card(dataset: Path) -> None:
       python -c "import datasets; print(datasets.load_dataset('data/svm10k', 'vggish'))"
     """
     summary = write_card(dataset)
-    click.echo(f"card: {summary.describe()}")
+    if as_json:
+        render.emit_json("card", render.fields(summary))
+    else:
+        click.echo(f"card: {summary.describe()}")

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from svm_toolkit.card import refresh_card
+from svm_toolkit.cli import render
 from svm_toolkit.errors import BusyError
 from svm_toolkit.io.compact import compact_dataset, shard_sets
+from svm_toolkit.progress import Progress
 
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def compact(dataset: Path) -> None:
+@render.json_option("compact")
+def compact(dataset: Path, as_json: bool) -> None:
     """Rewrite DATASET's shards so that every sample appears once (its newest row).
 
     \b
@@ -31,7 +33,7 @@ def compact(dataset: Path) -> None:
       svm compact data/svm10k
     """
     sets = shard_sets(dataset)
-    bar = tqdm(total=len(sets), desc="compact", unit="folder", disable=None, leave=False)
+    bar = Progress("compact", total=len(sets), unit="folder")
 
     def advance(_folder: Path, _prefix: str) -> None:
         bar.update()
@@ -42,12 +44,19 @@ def compact(dataset: Path) -> None:
         bar.close()
     if changed:
         refresh_card(dataset)  # the dataset card (README.md) counts rows as readers see them
-    for result in changed:
-        click.echo(result.describe(dataset))
+    if as_json:  # emitted before a busy error (exit code unchanged), which goes to stderr
+        folders = [render.fields(r) for r in changed]
+        render.emit_json(
+            "compact",
+            {"dataset": dataset, "shard_sets": len(sets), "changed": folders, "busy": busy},
+        )
+    else:
+        for result in changed:
+            click.echo(result.describe(dataset))
     if busy:
         raise BusyError(
             f"{dataset}: another svm process is writing {', '.join(busy)}; those were not "
             "compacted (the stage compacts them when it ends, or run svm compact again then)"
         )
-    if not changed:
+    if not changed and not as_json:
         click.echo(f"nothing to compact: {len(sets):,} shard sets hold one row per sample")

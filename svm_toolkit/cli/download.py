@@ -9,6 +9,7 @@ from typing import Any, Final
 import click
 
 from svm_toolkit.card import refresh_card
+from svm_toolkit.cli import render
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.config import load_overrides, replace
@@ -172,6 +173,7 @@ def check_format_flags(
     help="Never connect to this host (and its subdomains), address or address range; repeatable.",
 )
 @config_options("DownloadConfig fields, including ytdlp_options passed to yt-dlp")
+@render.json_option("download")
 @engine_options()
 def download(
     dataset: Path,
@@ -179,6 +181,7 @@ def download(
     retry: str | None,
     config_file: Path | None,
     deny_hosts: tuple[str, ...],
+    as_json: bool,
     **flags: object,
 ) -> None:
     """Download the media of every sample in DATASET that is not done yet.
@@ -186,7 +189,7 @@ def download(
     \b
     Every manifest row with status ok and a URL is fetched once into
     DATASET/media/<id[:2]>/<id>.<ext> (yt-dlp asks for H.264 + AAC, at most 480p by
-    default), written atomically and checked: a file without the audio its format
+    default), written atomically and checked with PyAV: a file without the audio its format
     promised is a failure (no_audio), not a success. The file is named by its real
     container: one whose codecs MP4 holds is remuxed to .mp4 by stream copy, others keep
     theirs (.webm, .mkv, .ogg...); the ledger records container and codecs. --transcode
@@ -240,9 +243,16 @@ def download(
     print_config(config)
     summary = run_download(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
-    click.echo(f"download: {summary.describe()}")
-    if summary.breaker_pauses:
-        click.echo(f"  the circuit breaker paused the run {summary.breaker_pauses} time(s)")
+    if as_json:
+        extra = {"failed": summary.failed, "failure_rate": summary.failure_rate}
+        ledger = dataset / "ledger" / "download-*.parquet"
+        render.emit_json(
+            "download", {"dataset": dataset, **render.fields(summary), **extra, "ledger": ledger}
+        )
+    else:
+        click.echo(f"download: {summary.describe()}")
+        if summary.breaker_pauses:
+            click.echo(f"  the circuit breaker paused the run {summary.breaker_pauses} time(s)")
     limit = config.max_failure_rate
     if limit is not None and summary.failure_rate > limit:
         click.echo(

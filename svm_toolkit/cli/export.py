@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from svm_toolkit.cli import render
 from svm_toolkit.export import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SAMPLES,
@@ -51,6 +52,7 @@ from svm_toolkit.export import (
     show_default=True,
     help="webdataset: MiB per tar at most.",
 )
+@render.json_option("export")
 def export(
     dataset: Path,
     format_: str,
@@ -59,6 +61,7 @@ def export(
     split: str | None,
     max_samples: int,
     max_mb: float,
+    as_json: bool,
 ) -> None:
     """Export the features of DATASET for training code that expects other layouts.
 
@@ -87,4 +90,7 @@ def export(
         max_bytes=max(int(max_mb * 2**20), 1),
     )
     summary = export_dataset(dataset, out, config)
-    click.echo(f"export: {summary.describe()}")
+    if as_json:
+        render.emit_json("export", {**render.fields(summary), "samples": summary.samples})
+    else:
+        click.echo(f"export: {summary.describe()}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from svm_toolkit.card import refresh_card
+from svm_toolkit.cli import render
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.options import (
     config_options,
@@ -129,6 +130,7 @@ def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str
     "ok samples, delete the features: the message of --retry ok says where).",
 )
 @config_options("ExtractConfig fields (extractors, device, batch_size, fps, weights, ...)")
+@render.json_option("extract")
 @engine_options(models=True)
 def extract(
     dataset: Path,
@@ -142,6 +144,7 @@ def extract(
     vggish_pca: Path | None,
     retry: str | None,
     config_file: Path | None,
+    as_json: bool,
     **flags: object,
 ) -> None:
     """Extract features of every preprocessed video of DATASET into sharded Parquet.
@@ -173,7 +176,7 @@ def extract(
       svm extract data/svm10k -e imagebind_vision,imagebind_audio --weights ~/imagebind_huge.pth
       svm extract data/yt8m -e vggish,resnet50 --device cuda --batch-size 256 --workers 16
       svm extract data/yt8m -e vggish --vggish-pca ~/vggish_pca_params.npz   # YT8M's form
-      svm extract /mnt/shared/yt8m -e vggish,resnet50 --engine ray --ray-address auto \
+      svm extract /mnt/shared/yt8m -e vggish,resnet50 --engine ray --ray-address auto \\
           --model-actors 8 --batch-size 256
     """
     engine = engine_config(flags)
@@ -205,4 +208,9 @@ def extract(
         check_device(config.device)
     summary = run_extract(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
-    click.echo(f"extract: {summary.describe()}")
+    if as_json:
+        features = {name: dataset / "features" / name for name in config.extractors}
+        fields = {"dataset": dataset, **render.fields(summary), "features": features}
+        render.emit_json("extract", fields)
+    else:
+        click.echo(f"extract: {summary.describe()}")

@@ -81,6 +81,7 @@ def manifest() -> None:
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing manifest even if samples are dropped."
 )
+@render.json_option("manifest urls")
 def urls(
     inputs: tuple[Path, ...],
     dataset: Path,
@@ -94,6 +95,7 @@ def urls(
     max_whole_file_mb: int | None,
     max_samples: int | None,
     overwrite: bool,
+    as_json: bool,
 ) -> None:
     """Turn URL lists into DATASET/manifest.parquet.
 
@@ -126,6 +128,9 @@ def urls(
     print_config(config)
     summary = build_manifest(list(inputs), dataset, config, overwrite=overwrite)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
+    if as_json:
+        render.emit_json("manifest urls", render.fields(summary))
+        return
     state = "unchanged" if summary.unchanged else "written"
     click.echo(f"manifest: {summary.describe()} in {summary.seconds:.1f} s")
     click.echo(f"  source  {render.counts(summary.by_source)}")
@@ -248,6 +253,8 @@ def info(dataset: Path, as_json: bool) -> None:
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing manifest even if samples are dropped."
 )
+@config_options("Yt8mConfig fields (preset, labels, match, resolve: {...}, features, ...)")
+@render.json_option("manifest yt8m")
 def yt8m(
     records: tuple[str, ...],
     vocabulary: Path,
@@ -265,6 +272,8 @@ def yt8m(
     features: bool,
     skip_bad_records: bool,
     overwrite: bool,
+    config_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Build a manifest of YouTube-8M music videos from its TFRecords.
 
@@ -289,28 +298,36 @@ def yt8m(
       svm manifest yt8m 'video/train*.tfrecord' --vocabulary vocabulary.csv --preset music \\
           --resolve -o data/yt8m-music
     """
-    resolve_config = (
-        ResolveConfig(
-            lookup_base=lookup_base,
-            concurrency=concurrency,
-            timeout_s=timeout_s,
-            allow_private_hosts=allow_private_hosts,
-            deny_hosts=deny_hosts,
-            max_connect_failures=max_connect_failures,
-        )
-        if resolve
-        else None
+    flags = given(
+        {
+            "preset": preset,
+            "labels": labels,
+            "match": match,
+            "features": features,
+            "skip_bad_records": skip_bad_records,
+        }
     )
-    config = Yt8mConfig(
-        preset=preset,
-        labels=tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else (),
-        match="all" if match == "all" else "any",
-        resolve=resolve_config,
-        features=features,
-        skip_bad_records=skip_bad_records,
+    if "labels" in flags:
+        flags["labels"] = tuple(x.strip() for x in (labels or "").split(",") if x.strip())
+    config = merge_config(Yt8mConfig(), config_file, flags)
+    lookup = given(
+        {
+            "lookup_base": lookup_base,
+            "concurrency": concurrency,
+            "timeout_s": timeout_s,
+            "allow_private_hosts": allow_private_hosts,
+            "deny_hosts": deny_hosts,
+            "max_connect_failures": max_connect_failures,
+        }
     )
+    if resolve or (config.resolve is not None and lookup):  # the lookup flags need --resolve
+        config = merge_config(config, None, {"resolve": lookup})
+    print_config(config)
     summary = build_yt8m_manifest(records, vocabulary, dataset, config, overwrite=overwrite)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
+    if as_json:
+        render.emit_json("manifest yt8m", render.fields(summary))
+        return
     click.echo(f"yt8m: {summary.describe()} in {summary.seconds:.1f} s")
     if summary.missing_labels:
         click.echo(f"  not in this vocabulary: {', '.join(summary.missing_labels)}")

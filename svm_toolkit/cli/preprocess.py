@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from svm_toolkit.card import refresh_card
+from svm_toolkit.cli import render
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
@@ -61,6 +62,7 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     "ok samples, delete the fingerprints: the message of --retry ok says where).",
 )
 @config_options("PreprocessConfig fields (filters: {...}, librosa: {...}, speech: {...})")
+@render.json_option("preprocess")
 @engine_options()
 def preprocess(
     dataset: Path,
@@ -69,6 +71,7 @@ def preprocess(
     max_speech_ratio: float | None,
     retry: str | None,
     config_file: Path | None,
+    as_json: bool,
     **flags: object,
 ) -> None:
     """Probe, filter, crop, fingerprint and compute Mel for every downloaded video of DATASET.
@@ -99,7 +102,7 @@ def preprocess(
       svm preprocess data/svm10k --preset svm10k
       svm preprocess data/yt8m --preset yt8m_music --mel vggish,librosa --workers 8
       svm preprocess data/svm10k --max-speech-ratio 0.7 --retry filtered:speech
-      svm preprocess /mnt/shared/yt8m --preset yt8m_music --engine ray --ray-address auto \
+      svm preprocess /mnt/shared/yt8m --preset yt8m_music --engine ray --ray-address auto \\
           --workers 256
     """
     engine = engine_config(flags)
@@ -115,4 +118,10 @@ def preprocess(
     print_config(config)
     summary = run_preprocess(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
-    click.echo(f"preprocess: {summary.describe()}")
+    if as_json:
+        ledger = dataset / "ledger" / "preprocess-*.parquet"
+        render.emit_json(
+            "preprocess", {"dataset": dataset, **render.fields(summary), "ledger": ledger}
+        )
+    else:
+        click.echo(f"preprocess: {summary.describe()}")

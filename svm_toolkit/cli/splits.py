@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from svm_toolkit.card import refresh_card
+from svm_toolkit.cli import render
 from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.splits.links import GROUP_BY
@@ -48,6 +49,7 @@ def splits() -> None:
 @click.option("--stratify", is_flag=True, help="Also balance YT8M labels across the splits.")
 @click.option("--overwrite", is_flag=True, help="Replace a splits.parquet that differs.")
 @config_options("SplitConfig fields (ratios, seed, group_by, stratify, match: {...})")
+@render.json_option("splits make")
 def make(
     dataset: Path,
     ratios: str | None,
@@ -56,6 +58,7 @@ def make(
     stratify: bool,
     overwrite: bool,
     config_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Deal the usable samples of DATASET into train/val/test, keeping groups whole.
 
@@ -86,7 +89,13 @@ def make(
     print_config(config)
     summary = make_splits(dataset, config, overwrite=overwrite)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
-    click.echo(f"splits: {summary.describe()}")
+    if as_json:
+        path = dataset / "splits.parquet"
+        render.emit_json(
+            "splits make", {"dataset": dataset, "path": path, **render.fields(summary)}
+        )
+    else:
+        click.echo(f"splits: {summary.describe()}")
 
 
 @splits.command()
@@ -100,6 +109,7 @@ def make(
     help="Where report.json and report.png go [default: DATASET/splits_report].",
 )
 @config_options("ValidateConfig fields (features, ratios, match: {...}, size_tolerance, ...)")
+@render.json_option("splits validate")
 def validate(
     dataset: Path,
     features: str | None,
@@ -107,6 +117,7 @@ def validate(
     strict: bool,
     out: Path | None,
     config_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Check the splits of DATASET for leaks and imbalance.
 
@@ -142,6 +153,26 @@ def validate(
     print_config(config)
     report = validate_splits(dataset, config)
     written = report.write(out or dataset / "splits_report")
-    click.echo(report.render())
-    click.echo(f"report: {', '.join(str(p) for p in written)}")
+    if as_json:
+        findings = [
+            {"check": f.check, "level": f.level, "message": f.message, "samples": len(f.samples)}
+            for f in report.findings
+        ]
+        render.emit_json(
+            "splits validate",
+            {
+                "dataset": dataset,
+                "source": report.source,
+                "by_split": report.by_split,
+                "errors": len(report.errors),
+                "warnings": len(report.warnings),
+                "findings": findings,
+                "checks": report.checks,
+                "written": written,
+                "exit_code": report.exit_code(strict=strict),
+            },
+        )
+    else:
+        click.echo(report.render())
+        click.echo(f"report: {', '.join(str(p) for p in written)}")
     click.get_current_context().exit(report.exit_code(strict=strict))

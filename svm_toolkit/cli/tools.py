@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from svm_toolkit.cli import render
 from svm_toolkit.demo import CorpusConfig, StageReport, run_demo
 from svm_toolkit.env import environment
 from svm_toolkit.evaluate.report import protocol_line, render_metrics
+from svm_toolkit.progress import Progress
 
 _DEFAULT = CorpusConfig()
 
@@ -63,7 +63,7 @@ def demo(directory: Path, clips: int, seconds: float) -> None:
     Runs offline in a few minutes on 2 cores. Re-running reuses finished work.
     """
     corpus = CorpusConfig(clips=clips, songs=max(1, clips * 5 // 6), seconds=seconds)
-    bar = tqdm(total=clips, desc="corpus", unit="clip", disable=None, leave=False)
+    bar = Progress("corpus", total=clips, unit="clip")
 
     def stage_done(line: StageReport) -> None:
         bar.close()

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from tqdm import tqdm
 
+from svm_toolkit.cli import render
 from svm_toolkit.cli.options import (
     config_options,
     device_option,
@@ -19,6 +19,7 @@ from svm_toolkit.device import check_device
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.evaluate.metrics import DEFAULT_KS
 from svm_toolkit.evaluate.protocol import EvalConfig
+from svm_toolkit.progress import Progress
 from svm_toolkit.schema import Split
 from svm_toolkit.train.config import ENCODER_NAMES, LOSS_NAMES, MODEL_NAMES, TRAIN_PRESETS
 
@@ -58,6 +59,7 @@ _SPLITS = click.Choice([s.value for s in Split])
 )
 @click.option("--mmap", is_flag=True, help="Memory-map features from RUN/cache (large sets).")
 @click.option("--overwrite", is_flag=True, help="Start afresh in a folder holding another run.")
+@render.json_option("train")
 def train(
     dataset: Path,
     preset: str,
@@ -65,6 +67,7 @@ def train(
     output: Path | None,
     mmap: bool,
     overwrite: bool,
+    as_json: bool,
     **flags: Any,
 ) -> None:
     """Train a baseline on the paired features of DATASET's train split.
@@ -116,7 +119,7 @@ def train(
     check_device(config.device)
     m = config.model
     run = output or dataset / "runs" / f"{m.name}-{m.encoder}-{config.loss.name}"
-    bar = tqdm(desc="train", unit="step", disable=None, leave=False)
+    bar = Progress("train", unit="step")
 
     def step(progress: StepProgress) -> None:
         bar.total = progress.steps
@@ -128,12 +131,16 @@ def train(
 
     def epoch(row: dict[str, float]) -> None:
         val = " ".join(f"{k[4:]} {v:.1f}" for k, v in row.items() if k.startswith("val_"))
-        bar.write(f"epoch {int(row['epoch']):>3}  loss {row['train_loss']:.4f}  {val}")
+        line = f"epoch {int(row['epoch']):>3}  loss {row['train_loss']:.4f}  {val}"
+        bar.write(line, err=as_json)  # --json: stdout holds the object alone
 
     summary = run_training(
         dataset, config, run, overwrite=overwrite, mmap=mmap, on_step=step, on_epoch=epoch
     )
     bar.close()
+    if as_json:
+        render.emit_json("train", render.fields(summary))
+        return
     click.echo(f"train: {summary.describe()}")
     click.echo(f"run: {summary.run}")
     click.echo(f"next: svm evaluate {summary.run}")
@@ -185,6 +192,7 @@ def train(
 @click.option(
     "--compare", is_flag=True, help="Print the metrics.json of several runs side by side."
 )
+@render.json_option("evaluate")
 def evaluate(
     targets: tuple[Path, ...],
     split: str,
@@ -199,6 +207,7 @@ def evaluate(
     config_file: Path | None,
     output: Path | None,
     compare: bool,
+    as_json: bool,
 ) -> None:
     """Recall@K of a trained RUN, of two extractors on a DATASET (zero-shot), or of a FILE.
 
@@ -233,7 +242,10 @@ def evaluate(
 
     if compare:
         runs = {str(t): read_json(RunFiles(t).metrics) for t in targets}
-        click.echo(render_comparison(runs))
+        if as_json:  # metrics: each run's metrics.json, by run folder
+            render.emit_json("evaluate", {"metrics": runs, "written": []})
+        else:
+            click.echo(render_comparison(runs))
         return
     if len(targets) != 1:
         raise ConfigError("give one RUN or DATASET (or several runs with --compare)")
@@ -268,6 +280,9 @@ def evaluate(
             f"{target}: not a run folder (no config.json); to score raw features zero-shot "
             "give the dataset with --audio and --video"
         )
+    if as_json:
+        render.emit_json("evaluate", {"metrics": result.metrics, "written": result.written})
+        return
     click.echo(protocol_line(result.metrics))
     click.echo(render_metrics(result.metrics))
     click.echo(f"written: {', '.join(str(p) for p in result.written)}")
