@@ -68,7 +68,17 @@ def output_length(samples: int, orig: int, new: int, method: Resampler) -> int:
     g = math.gcd(orig, new)
     if method == "resampy":
         return int(samples * float(new) / float(orig))
-    return math.ceil(new // g * samples / (orig // g))
+    return _sinc_length(samples, orig // g, new // g)
+
+
+def _sinc_length(samples: int, orig: int, new: int) -> int:
+    """torchaudio's output length for gcd-reduced rates: the ceiling taken in float32.
+
+    ``torch.ceil(torch.as_tensor(new * samples / orig))`` rounds the quotient to float32 first,
+    which past 2**22 output samples (about 262 s at 16 kHz) can drop the last sample that an
+    exact ceiling would keep; the same length keeps ImageBind's clip placement exact.
+    """
+    return math.ceil(float(np.float32(new * samples / orig)))
 
 
 def _resampy(x: npt.NDArray[np.float32], orig: int, new: int) -> npt.NDArray[np.float32]:
@@ -175,7 +185,7 @@ def _sinc(x: npt.NDArray[np.float32], orig: int, new: int) -> npt.NDArray[np.flo
     g = math.gcd(orig, new)
     orig, new = orig // g, new // g
     kernel, width = _sinc_kernel(orig, new)
-    return _polyphase(x, orig, new, kernel, width, math.ceil(new * len(x) / orig))
+    return _polyphase(x, orig, new, kernel, width, _sinc_length(len(x), orig, new))
 
 
 class StreamingResampler:

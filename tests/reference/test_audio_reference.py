@@ -37,7 +37,7 @@ from torchvision import transforms
 from svm_toolkit import ffmpeg
 from svm_toolkit.preprocess.audio import Take, load_audio
 from svm_toolkit.preprocess.recipes import imagebind_recipe, vggish_recipe
-from svm_toolkit.preprocess.resample import StreamingResampler, resample
+from svm_toolkit.preprocess.resample import StreamingResampler, output_length, resample
 
 SECONDS = 10.3
 LEFT = (
@@ -166,3 +166,12 @@ def test_resamplers_equal_the_references_when_streamed(rate: int) -> None:
         # sinc: the same kernel and convolution (0 here); resampy: float32 sums, ~5e-7
         tolerance = 0.0 if method == "sinc" else 2e-6
         np.testing.assert_allclose(streamed, reference, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("orig", "samples"), [(44_100, 44_100 * 600 + 1), (44_100, 44_100 * 300 + 7)]
+)
+def test_sinc_output_length_equals_torchaudio_on_long_recordings(orig: int, samples: int) -> None:
+    """torchaudio takes the ceiling in float32: past 2**22 outputs it can be one sample shorter."""
+    reference = torchaudio.functional.resample(torch.zeros(1, samples), orig, 16_000).shape[-1]
+    assert output_length(samples, orig, 16_000, "sinc") == reference
