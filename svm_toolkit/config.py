@@ -132,7 +132,8 @@ def replace(config: C, overrides: Mapping[str, Any], *, where: str = "config") -
     Args:
         config: a frozen config dataclass.
         overrides: field name -> new value (nested mappings for nested configs).
-        where: where the overrides come from (a file name, ``flags``), for messages.
+        where: where the overrides come from (a file name), for messages; ``""`` for flags,
+            whose names the config's own messages already give.
 
     Raises:
         ConfigError: an override names a field the config does not have, is ``null`` for a
@@ -144,11 +145,12 @@ def replace(config: C, overrides: Mapping[str, Any], *, where: str = "config") -
 
 def _replace(config: C, overrides: Mapping[str, Any], where: str, prefix: str) -> C:
     cls: Any = type(config)
+    at = f"{where}: " if where else ""  # flags name themselves in the config's own messages
     names = [f.name for f in dataclasses.fields(config)]  # type: ignore[arg-type]
     unknown = sorted(set(overrides) - set(names))
     if unknown:
         keys = [prefix + str(k) for k in unknown]
-        raise ConfigError(f"{where}: unknown field(s) {keys}; known fields: {sorted(names)}")
+        raise ConfigError(f"{at}unknown field(s) {keys}; known fields: {sorted(names)}")
     given: dict[str, Any] = {}
     for name, value in overrides.items():
         current = getattr(config, name)
@@ -156,7 +158,7 @@ def _replace(config: C, overrides: Mapping[str, Any], where: str, prefix: str) -
         if value is None:
             if not nullable(cls, name):
                 allowed = _allowed(cls, name, current)
-                raise ConfigError(f"{where}: {key}: null is not allowed here; give {allowed}")
+                raise ConfigError(f"{at}{key}: null is not allowed here; give {allowed}")
             given[name] = None
             continue
         nested = _nested_class(cls, name)
@@ -171,10 +173,10 @@ def _replace(config: C, overrides: Mapping[str, Any], where: str, prefix: str) -
     try:
         return dataclasses.replace(config, **given)  # type: ignore[type-var]
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{at}{exc}") from None
     except (ValueError, TypeError) as exc:  # a config's own checks, or a value of a wrong type
         within = f"{prefix[:-1]}: " if prefix else ""
-        raise ConfigError(f"{where}: {within}{exc}") from None
+        raise ConfigError(f"{at}{within}{exc}") from None
 
 
 def load_overrides(path: Path) -> dict[str, Any]:

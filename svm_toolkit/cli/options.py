@@ -89,9 +89,7 @@ def given(values: Mapping[str, Any], ctx: click.Context | None = None) -> dict[s
     return {k: v for k, v in values.items() if ctx.get_parameter_source(k) not in _NOT_GIVEN}
 
 
-def merge_config(
-    base: C, config_file: Path | None, flags: Mapping[str, Any], *, where: str = "flags"
-) -> C:
+def merge_config(base: C, config_file: Path | None, flags: Mapping[str, Any]) -> C:
     """Return ``base`` with the ``--config`` file's fields, then ``flags``, applied.
 
     Args:
@@ -99,7 +97,6 @@ def merge_config(
         config_file: the ``--config`` YAML file, if given.
         flags: overrides from the flags the user gave only (see :func:`given`); nested configs
             as mappings (``{"filters": {"max_speech_ratio": 0.7}}``).
-        where: names the flags in messages.
 
     Raises:
         ConfigError: the file is missing or not YAML, names an unknown field, sets a field that
@@ -110,7 +107,7 @@ def merge_config(
     if config_file is not None:
         config = replace(config, load_overrides(config_file), where=str(config_file))
     if flags:
-        config = replace(config, flags, where=where)
+        config = replace(config, flags, where="")
     return config
 
 

@@ -34,6 +34,7 @@ from svm_toolkit.splits.make import SplitConfig
 from svm_toolkit.splits.validate import ValidateConfig
 from svm_toolkit.testing import MediaSpec, make_media
 from svm_toolkit.train.config import TRAIN_PRESETS, TrainConfig
+from svm_toolkit.yt8m.config import Yt8mConfig
 from tests.manifest.helpers import write_list
 
 SVM_SCRIPT = Path(sys.executable).parent / "svm"
@@ -59,6 +60,11 @@ STAGES: dict[str, tuple[tuple[str, ...], type, Any]] = {
         ("manifest", "urls", "in.csv", "-o", "ds", "--preset", "svm10k"),
         ManifestConfig,
         MANIFEST_PRESETS["svm10k"],
+    ),
+    "manifest yt8m": (
+        ("manifest", "yt8m", "records", "--vocabulary", "vocabulary.csv", "-o", "ds"),
+        Yt8mConfig,
+        Yt8mConfig(),
     ),
     "download": (("download", "ds"), DownloadConfig, DownloadConfig()),
     "preprocess": (
@@ -143,7 +149,7 @@ def test_the_documented_nullable_fields_are_all_found() -> None:
 
 
 def test_printed_config_reads_back_as_the_same_config(workdir: Path) -> None:
-    for stage in ("preprocess", "train", "extract"):
+    for stage in ("preprocess", "train", "extract", "manifest yt8m"):
         args = STAGES[stage][0]
         result = svm(*args, "--print-config", cwd=workdir)
         assert result.returncode == 0, result.stderr
@@ -166,6 +172,15 @@ def test_flags_given_override_the_file_and_flags_not_given_do_not(workdir: Path)
         ["video"],
         9,
     )
+
+    (workdir / "y.yaml").write_text("resolve: {concurrency: 2}\nmatch: all\n")
+    yt8m = ("manifest", "yt8m", "records", "--vocabulary", "v.csv", "-o", "ds")
+    printed = print_config(workdir, yt8m, "--config", "y.yaml", "--timeout", "3")
+    assert printed["match"] == "all" and printed["resolve"]["concurrency"] == 2
+    assert printed["resolve"]["timeout_s"] == 3  # a lookup flag applies to the file's resolve
+    assert print_config(workdir, yt8m, "--timeout", "3")["resolve"] is None  # needs --resolve
+    printed = print_config(workdir, yt8m, "--resolve", "--deny-host", "10.0.0.0/8")
+    assert printed["resolve"]["deny_hosts"] == ["10.0.0.0/8"]
 
     (workdir / "e.yaml").write_text("ks: [1, 2]\npool_size: 50\n")
     printed = print_config(workdir, ("evaluate", "ds"), "--config", "e.yaml")
