@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from svm_toolkit import __version__
 from svm_toolkit.errors import ConfigError, SchemaMismatchError
+from svm_toolkit.names import unknown_name
 
 SCHEMA_VERSION: Final = 1
 METADATA_KEY: Final = b"svm_toolkit"
@@ -169,7 +170,9 @@ def check_retry(statuses: Sequence[str], stage: str) -> None:
     known = {s.value for s in Status} - {Status.OK.value}
     unknown = [s for s in statuses if s not in known and not s.startswith(f"{Status.FILTERED}:")]
     if unknown:
-        raise ConfigError(f"--retry: unknown status(es) {unknown}; use some of {sorted(known)}")
+        listed = [*sorted(known), f"{Status.FILTERED}:<reason>"]
+        also = f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""
+        raise ConfigError(f"--retry: {unknown_name('status', unknown[0], listed)}{also}")
 
 
 class Split(StrEnum):

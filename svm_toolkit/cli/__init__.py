@@ -187,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo("interrupted: run the same command again to resume", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        from svm_toolkit.names import suggest_choice  # a mistyped choice: the closest ones
+
+        suggest_choice(exc).show()
         sys.exit(exc.exit_code)
     except SvmError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from svm_toolkit.data.join import JoinedFeatures, join_features
 from svm_toolkit.errors import ConfigError
+from svm_toolkit.names import did_you_mean
 from svm_toolkit.schema import Split
 
 #: Item keys that are not features; a feature may not be named so.
@@ -80,8 +81,10 @@ class FeatureDataset(Dataset[dict[str, Any]]):
                 f"feature name(s) {clash} collide with item keys; rename the feature folder"
             )
         if split is not None and split not in {s.value for s in Split}:
+            splits = [s.value for s in Split]
             raise ConfigError(
-                f"split {split!r}: use one of {', '.join(s.value for s in Split)}, or None"
+                f"split {split!r}: use one of {', '.join(splits)}, or None"
+                + did_you_mean(split, splits)
             )
         if isinstance(dataset, JoinedFeatures):
             joined = dataset

@@ -27,6 +27,7 @@ from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.manifest import read_manifest
 from svm_toolkit.manifest.values import parse_split
+from svm_toolkit.names import check_feature_sets
 from svm_toolkit.schema import COL, Split
 from svm_toolkit.train.bank import FeatureBank
 
@@ -97,6 +98,7 @@ def join_features(
             f"features {list(names)}: name one or more extractors, each once "
             "(e.g. ('efficientnet_lite0', 'vggish'))"
         )
+    check_feature_sets(Path(dataset), names)  # a typo: suggestions, not "run svm extract"
     layout = DatasetLayout(Path(dataset))
     banks = {
         name: FeatureBank.from_shards(layout.features_dir(name), cache=cache) for name in names

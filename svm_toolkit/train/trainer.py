@@ -28,6 +28,7 @@ from svm_toolkit.config import to_dict
 from svm_toolkit.device import resolve_device
 from svm_toolkit.errors import ConfigError, InputError, TrainingDivergedError
 from svm_toolkit.evaluate.protocol import EvalConfig, PairedEmbeddings, evaluate_pairs
+from svm_toolkit.names import check_feature_sets
 from svm_toolkit.schema import Split
 from svm_toolkit.train.checkpoint import (
     RunFiles,
@@ -156,11 +157,14 @@ def train(
 
     Raises:
         InputError: no features, no splits, or no training pairs.
-        ConfigError: the folder holds a run with another config and ``overwrite`` is off.
+        ConfigError: the folder holds a run with another config and ``overwrite`` is off, or
+            ``video``/``audio`` is neither extracted nor an extractor (with suggestions).
     """
     started = time.perf_counter()
     files = RunFiles(Path(run))
     settings = {"dataset": str(Path(dataset).resolve()), "train": to_dict(config)}
+    if data is None:  # a mistyped --video/--audio is refused before the run folder is made
+        check_feature_sets(Path(dataset), (config.video, config.audio))
     _claim(files, settings, overwrite=overwrite)
     device = resolve_device(config.device)
     if config.threads:
