@@ -34,6 +34,7 @@ from svm_toolkit.io.paths import DatasetLayout, check_sample_id
 from svm_toolkit.io.shards import committed_shards, stats_path
 from svm_toolkit.manifest import read_manifest
 from svm_toolkit.manifest.values import parse_split
+from svm_toolkit.names import check_feature_sets
 from svm_toolkit.schema import COL, Split
 
 logger = logging.getLogger(__name__)
@@ -314,7 +315,7 @@ def open_sources(dataset: Path, features: Sequence[str]) -> dict[str, FeatureSou
     """Index the named feature sets (all of them when ``features`` is empty).
 
     Raises:
-        ConfigError: a feature named twice.
+        ConfigError: a feature named twice, or a name neither extracted nor an extractor.
         InputError: no feature set at all, or one that was never extracted.
     """
     names = list(features) or feature_names(dataset)
@@ -322,6 +323,7 @@ def open_sources(dataset: Path, features: Sequence[str]) -> dict[str, FeatureSou
         raise InputError(f"{dataset}: no features yet; run `svm extract {dataset}` first")
     if len(set(names)) != len(names):
         raise ConfigError(f"--features {','.join(names)}: name each feature set once")
+    check_feature_sets(dataset, names)
     layout = DatasetLayout(dataset)
     return {name: FeatureSource(layout.features_dir(check_sample_id(name))) for name in names}
 
