@@ -60,6 +60,8 @@ PCA_MEANS: Final = "pca_means"
 #: (128, 1) under ``pproc``. (The PyPI release 0.2 keeps them outside the state dict.)
 TORCHVGGISH_PCA_EIGEN_VECTORS: Final = "pproc.pca_eigen_vectors"
 TORCHVGGISH_PCA_MEANS: Final = "pproc.pca_means"
+#: The same matrix as the torch.hub model named it before commit 48521ec (commit 1bedc9d).
+TORCHVGGISH_PCA_MATRIX_OLD: Final = "pproc.pca_matrix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,7 @@ class Postprocessor:
         for matrix_key, means_key in (
             (PCA_EIGEN_VECTORS, PCA_MEANS),
             (TORCHVGGISH_PCA_EIGEN_VECTORS, TORCHVGGISH_PCA_MEANS),
+            (TORCHVGGISH_PCA_MATRIX_OLD, TORCHVGGISH_PCA_MEANS),
         ):
             if matrix_key in params and means_key in params:
                 return cls(_numpy(params[matrix_key]), _numpy(params[means_key]))

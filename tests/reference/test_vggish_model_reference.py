@@ -108,14 +108,23 @@ def test_vggish_and_pca_equal_torchvggish(
     assert np.array_equal(np.round(scaled)[~near_half], codes_ref[~near_half])
 
 
-def test_torch_hub_state_dict_with_its_postprocessor_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "matrix_key",
+    [
+        "pproc.pca_eigen_vectors",  # harritaylor/torchvggish vggish.py, commit 48521ec to HEAD
+        "pproc.pca_matrix",  # the same file at commit 1bedc9d
+    ],
+)
+def test_torch_hub_state_dict_with_its_postprocessor_loads(tmp_path: Path, matrix_key: str) -> None:
+    """The PyPI release (0.2) has no hub ``VGGish`` class, so the ``pproc`` keys of the torch.hub
+    module (read from its source at the commits named) are added to the real VGG's state dict."""
     from torchvggish import torchvggish as reference
 
     torch.manual_seed(2)
     state = reference.VGG(reference.make_layers(), postprocess=False).state_dict()
     matrix, means = torch.randn(128, 128), torch.randn(128, 1)
     path = tmp_path / "vggish_hub.pth"
-    torch.save({**state, "pproc.pca_eigen_vectors": matrix, "pproc.pca_means": means}, path)
+    torch.save({**state, matrix_key: matrix, "pproc.pca_means": means}, path)
     ours = VGGish(weights=path)
     ours.load("cpu")
     assert ours.postprocessor is not None
