@@ -151,7 +151,13 @@ Exit codes:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES,
 )
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output (-vv for debug); without a terminal, -v logs progress every "
+    "SVM_PROGRESS_S seconds (default 30).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 @click.version_option(__version__, "-V", "--version", prog_name="svm")
 def cli(verbose: int, quiet: bool) -> None:
