@@ -156,7 +156,8 @@ _VERBOSITY: Final[tuple[tuple[tuple[str, ...], dict[str, Any]], ...]] = (
         ("-v", "--verbose"),
         {
             "count": True,
-            "help": "More log output (-vv for debug); also accepted before the command.",
+            "help": "More log output (-vv for debug); also accepted before the command. Without a "
+            "terminal, -v logs progress every SVM_PROGRESS_S seconds (default 30).",
         },
     ),
     (
