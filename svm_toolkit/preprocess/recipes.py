@@ -1,9 +1,10 @@
 """Named Mel recipes: the registry ``svm preprocess --mel`` and the extractors read.
 
-A recipe turns 16 kHz mono audio into *units*: the arrays a model takes one at a time (an
-ImageBind 2 s clip, a VGGish 0.96 s example, one frame of a generic spectrogram), each with the
-time it starts at. Shards store a sample's units as a list of flat float32 vectors; the recipe's
-``unit_shape`` restores them.
+A recipe turns 16 kHz audio into *units*: the arrays a model takes one at a time (an ImageBind
+2 s clip, a VGGish 0.96 s example, one frame of a generic spectrogram), each with the time it
+starts at. Its input is mono, shape (samples,), except ImageBind's ``first`` take, which keeps
+the channels, shape (channels, samples), as the reference's fbank receives them. Shards store a
+sample's units as nested fixed-size lists in ``unit_shape`` (older datasets: flat vectors).
 
 Each recipe also says how its mono 16 kHz signal is made from the file (its :class:`Take`): the
 channel policy (a parameter, :class:`MelChannels`) and the resampler of its reference:
