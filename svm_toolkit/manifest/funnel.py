@@ -81,7 +81,7 @@ class StageCounts:
         name: what the CLI shows: the stage, or for ``extract`` the extractor's name.
         samples: samples with a row in this stage (each sample once, by its newest row).
         of: samples that could enter it: the ``ok`` samples of the stage before (``None`` for
-            the manifest).
+            the manifest, and for features imported without an extract ledger, e.g. YT8M's).
         by_status: samples per status, ``ok`` first, then the most common.
         bytes: ``download``: bytes of the ``ok`` files (``None`` for other stages).
         durations: ``manifest``: the durations the input gave (``duration_s`` or clip bounds);
@@ -126,7 +126,7 @@ class SplitCounts:
         samples: samples with a split.
         of: the ``ok`` samples of the last stage before extraction (what ``svm splits make``
             splits), ``None`` when no stage ran.
-        sizes: samples per split (train, val, test, then others).
+        sizes: samples per split (train, val and test, 0 when empty; then others).
         groups: groups of more than one sample kept inside one split (0 without a group column).
         source: ``splits.parquet`` or ``manifest`` (the input's split column).
     """
@@ -313,6 +313,8 @@ def _stage_text(stage: StageCounts) -> str:
         )
     if stage.feature_rows is not None:
         text += f"; {stage.feature_rows:,} feature rows"
+        if stage.of is None:
+            text += " (imported: no extract ledger)"
     return text
 
 
@@ -375,9 +377,9 @@ def dataset_funnel(dataset: Path) -> Funnel:
     for extractor in _extractors(layout):
         table = _ledger(layout, EXTRACT_PREFIX + extractor, [])
         rows = _feature_rows(layout, extractor)
-        if table is None:  # features without a ledger (e.g. YT8M's, imported as published)
+        if table is None:  # features without a ledger (YT8M's, imported as published)
             by_status = {Status.OK.value: rows} if rows else {}
-            stage = StageCounts("extract", extractor, rows, before_extract, by_status)
+            stage = StageCounts("extract", extractor, rows, None, by_status)
         else:
             stage = _ledger_stage("extract", extractor, table, before_extract)
         stages.append(_with(stage, feature_rows=rows))
@@ -539,7 +541,7 @@ def _splits(layout: DatasetLayout, manifest: pa.Table, of: int | None) -> SplitC
             return None
     sizes = _counts(table.column(COL.split)) if COL.split in table.column_names else {}
     order = [s.value for s in Split]
-    sizes = {k: sizes[k] for k in order if k in sizes} | {
+    sizes = {k: sizes.get(k, 0) for k in order} | {
         k: v for k, v in sizes.items() if k not in order
     }
     groups = 0

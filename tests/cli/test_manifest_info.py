@@ -25,6 +25,7 @@ from svm_toolkit.io.shards import ShardWriter, latest_statuses
 from svm_toolkit.manifest.funnel import dataset_funnel
 from svm_toolkit.schema import COL, ledger_schema, with_provenance
 from svm_toolkit.testing import LoopbackServer, MediaSpec, Route, make_media
+from svm_toolkit.testing.pairs import PairsSpec, write_pairs
 from svm_toolkit.train.config import TRAIN_PRESETS
 
 RUN = "offline-run"
@@ -110,7 +111,9 @@ def test_the_funnel_lists_the_stages_in_pipeline_order(dataset: Path) -> None:
     assert "download       4 of 4: ok 2 · no_audio 1 · unavailable 1; " in text
     assert "preprocess     2 of 2: ok 2; ok media 0.1 min measured, median 2.5 s" in text
     assert "  vmnet_music  2 of 2: ok 2; 2 feature rows" in text
-    assert "splits         2 of 2: train 1 · val 1; 0 groups of 2+ (splits.parquet)" in text
+    assert "splits         2 of 2: train 1 · val 1 · test 0; 0 groups of 2+ (splits.parquet)" in (
+        text
+    )
     assert f"  {RUN}: preset offline, tivm-transformer-infonce, efficientnet_lite0 + " in text
     assert "2 epochs, best val R@10 55.0; test R@10 video→music 60.0, music→video 60.0" in text
 
@@ -173,7 +176,7 @@ def test_json_is_one_object_with_the_documented_keys(dataset: Path) -> None:
     assert data["splits"] == {
         "samples": 2,
         "of": 2,
-        "sizes": {"train": 1, "val": 1},
+        "sizes": {"train": 1, "val": 1, "test": 0},
         "groups": 0,
         "source": "splits.parquet",
     }
@@ -194,3 +197,20 @@ def test_a_manifest_alone_says_what_comes_next(tmp_path: Path) -> None:
     text = svm("manifest", "info", tmp_path / "ds")
     assert "input durations unknown (preprocess measures them)" in text
     assert f"next: svm download {tmp_path / 'ds'}" in text
+
+
+def test_features_imported_without_a_ledger_are_not_a_share_of_a_stage(tmp_path: Path) -> None:
+    """YT8M's features (and these generated ones) come with no download or extract ledger."""
+    root = write_pairs(tmp_path / "ds", PairsSpec(pairs=20, songs=10))
+    funnel = dataset_funnel(root)
+    extract = [s for s in funnel.stages if s.stage == "extract"]
+    assert [(s.name, s.samples, s.of, s.feature_rows) for s in extract] == [
+        ("synthetic_audio", 20, None, 20),
+        ("synthetic_video", 20, None, 20),
+    ]
+    assert funnel.splits is not None and funnel.splits.groups == 10  # two samples per song
+    text = svm("manifest", "info", root)
+    assert (
+        "  synthetic_video  20 samples: ok 20; 20 feature rows (imported: no extract ledger)"
+        in (text)
+    )
