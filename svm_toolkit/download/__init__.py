@@ -1,7 +1,40 @@
-"""Downloading with yt-dlp: pacing, retries, a per-sample ledger, atomic media files."""
+"""Downloading with yt-dlp: pacing, retries, a per-sample ledger, atomic media files.
 
-from svm_toolkit.download.config import DownloadConfig
-from svm_toolkit.download.pacing import BreakerOpen
-from svm_toolkit.download.runner import DownloadSummary, run_download
+Each public name is imported from its module when first asked for, so that importing one
+submodule (a config, a constant for a ``--help`` text) does not load the others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from svm_toolkit.download.config import DownloadConfig
+    from svm_toolkit.download.pacing import BreakerOpen
+    from svm_toolkit.download.runner import DownloadSummary, run_download
 
 __all__ = ["BreakerOpen", "DownloadConfig", "DownloadSummary", "run_download"]
+
+#: Public name -> the module of svm_toolkit.download that defines it.
+_API: dict[str, str] = {
+    "BreakerOpen": "svm_toolkit.download.pacing",
+    "DownloadConfig": "svm_toolkit.download.config",
+    "DownloadSummary": "svm_toolkit.download.runner",
+    "run_download": "svm_toolkit.download.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module when first asked for."""
+    if name in _API:
+        import importlib
+
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names and the loaded submodules, for ``dir()`` and tab completion."""
+    return sorted({*globals(), *_API})

@@ -1,13 +1,22 @@
-"""Manifests: URL lists -> ``manifest.parquet``, and dataset summaries."""
+"""Manifests: URL lists -> ``manifest.parquet``, and dataset summaries.
 
-from svm_toolkit.manifest.build import (
-    ManifestSummary,
-    build_manifest,
-    read_manifest,
-    write_manifest,
-)
-from svm_toolkit.manifest.config import MANIFEST_PRESETS, ManifestConfig
-from svm_toolkit.manifest.info import DatasetInfo, dataset_info
+Each public name is imported from its module when first asked for, so that importing one
+submodule (a config, a constant for a ``--help`` text) does not load the others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from svm_toolkit.manifest.build import (
+        ManifestSummary,
+        build_manifest,
+        read_manifest,
+        write_manifest,
+    )
+    from svm_toolkit.manifest.config import MANIFEST_PRESETS, ManifestConfig
+    from svm_toolkit.manifest.info import DatasetInfo, dataset_info
 
 __all__ = [
     "MANIFEST_PRESETS",
@@ -19,3 +28,31 @@ __all__ = [
     "read_manifest",
     "write_manifest",
 ]
+
+#: Public name -> the module of svm_toolkit.manifest that defines it.
+_API: dict[str, str] = {
+    "MANIFEST_PRESETS": "svm_toolkit.manifest.config",
+    "DatasetInfo": "svm_toolkit.manifest.info",
+    "ManifestConfig": "svm_toolkit.manifest.config",
+    "ManifestSummary": "svm_toolkit.manifest.build",
+    "build_manifest": "svm_toolkit.manifest.build",
+    "dataset_info": "svm_toolkit.manifest.info",
+    "read_manifest": "svm_toolkit.manifest.build",
+    "write_manifest": "svm_toolkit.manifest.build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module when first asked for."""
+    if name in _API:
+        import importlib
+
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names and the loaded submodules, for ``dir()`` and tab completion."""
+    return sorted({*globals(), *_API})

@@ -133,14 +133,21 @@ def test_unknown_command_and_completion_import_no_command(tmp_path: Path) -> Non
 
 def test_public_api_is_imported_on_first_use(tmp_path: Path) -> None:
     code = (
-        "import sys, svm_toolkit\n"
+        "import importlib, sys, svm_toolkit\n"
+        "import svm_toolkit.download.netpolicy, svm_toolkit.io.atomic\n"
+        "import svm_toolkit.train.checkpoint\n"
         "assert 'pyarrow' not in sys.modules and 'torch' not in sys.modules\n"
+        "assert 'svm_toolkit.download.runner' not in sys.modules\n"
         "from svm_toolkit import Status, read_shards, build_manifest, SCHEMA_VERSION\n"
         "assert 'pyarrow' in sys.modules and 'torch' not in sys.modules\n"
-        "assert set(svm_toolkit.__all__) <= set(dir(svm_toolkit))\n"
-        "assert set(svm_toolkit.__all__) == {*svm_toolkit._API, '__version__'}\n"
-        "for name, module in svm_toolkit._API.items():  # svm_toolkit.data would import torch\n"
-        "    assert module == 'svm_toolkit.data' or getattr(svm_toolkit, name) is not None\n"
+        "for package in ('svm_toolkit', 'svm_toolkit.download', 'svm_toolkit.io',\n"
+        "                'svm_toolkit.manifest', 'svm_toolkit.yt8m'):\n"
+        "    lazy = importlib.import_module(package)\n"
+        "    assert set(lazy.__all__) <= set(dir(lazy))\n"
+        "    assert set(lazy.__all__) - {'__version__'} == set(lazy._API), package\n"
+        "    for name, module in lazy._API.items():  # svm_toolkit.data would import torch\n"
+        "        assert module == 'svm_toolkit.data' or getattr(lazy, name) is not None\n"
+        "assert 'torch' not in sys.modules\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
