@@ -83,12 +83,30 @@ class FeatureSource:
             directory: the extractor's shard folder.
             batch_bytes: vectors decoded at a time from a row group, bytes (at least one row).
 
+        A shard listed, then deleted before it is indexed (a compaction merged it meanwhile),
+        makes the folder be listed and indexed again, once.
+
         Raises:
             InputError: no committed shard, or a shard that is damaged, holds an unsafe id, a
-                sample without steps, or no vector column.
+                sample without steps, or no vector column; or the shards changed twice while
+                they were indexed.
         """
         self.name = directory.name
         self.directory = directory
+        for attempt in range(2):
+            try:
+                self._load(batch_bytes)
+                return
+            except (InputError, FileNotFoundError):
+                if not any(not shard.exists() for shard in self.shards):
+                    raise
+                if attempt:
+                    raise self._changed() from None
+                logger.info("%s: shards compacted while indexed; listing again", directory)
+
+    def _load(self, batch_bytes: int) -> None:
+        """List the committed shards and index them (see :meth:`__init__`)."""
+        directory = self.directory
         self.shards = committed_shards(directory, SHARD_PREFIX)
         if not self.shards:
             raise InputError(
@@ -155,8 +173,8 @@ class FeatureSource:
         at several times its size, so it is never read at once).
 
         Raises:
-            InputError: a shard became unreadable (truncated or damaged) or changed since it
-                was indexed.
+            InputError: a shard became unreadable (truncated or damaged), or changed or was
+                deleted (compacted, re-extracted) since it was indexed.
         """
         wanted = sorted(set(sample_ids), key=self._position.__getitem__)
         place = self._place[[self._position[s] for s in wanted]].tolist()
@@ -256,7 +274,16 @@ class FeatureSource:
                 batch_size=batch_rows, row_groups=[group], columns=columns
             )
         except READ_ERRORS as exc:
+            if isinstance(exc, FileNotFoundError) or not path.exists():
+                raise self._changed() from None
             raise unreadable(path, exc) from None
+
+    def _changed(self) -> InputError:
+        """The error for shards deleted since they were indexed (compacted or re-extracted)."""
+        return InputError(
+            f"{self.directory}: the features of '{self.name}' changed during the export "
+            "(compacted or re-extracted): run the same command again"
+        )
 
     def _values(self, column: pa.Array, rows: Sequence[int]) -> list[npt.NDArray[np.float16]]:
         column = column.take(pa.array(rows, pa.int64()))

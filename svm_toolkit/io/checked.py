@@ -187,8 +187,19 @@ def unreadable(path: Path, exc: BaseException, *, where: str = "") -> InputError
         path: the file.
         exc: what pyarrow raised.
         where: where in the file reading stopped, e.g. ``"after row 12"`` (``""``: unknown).
+
+    A shard that is no longer there was deleted after it was listed (a compaction or a re-run
+    replaced it): the error says to run the command again, not to delete anything.
     """
     at = f" {where}" if where else ""
+    gone = isinstance(exc, FileNotFoundError) or not path.exists()
+    if gone and LEDGER_SHARD.fullmatch(path.name):
+        # a shard listed, then deleted: a compaction or a re-run replaced it; the data is fine
+        return InputError(
+            f"{path}: gone while it was being read ({first_line(exc)}); the shards of "
+            f"{path.parent} changed meanwhile (compacted by `svm compact` or at the end of a "
+            "stage, or re-extracted): run the same command again"
+        )
     return InputError(
         f"{path}: not a readable Parquet file{at} ({first_line(exc)}); it is truncated or "
         f"damaged (a full disk, a crash or a copy cut short). {repair_hint(path)}"

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from svm_toolkit.errors import BusyError
+from svm_toolkit.errors import BusyError, InputError
 from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.layout import (
     LEGACY_STATS_SUFFIX,
@@ -158,6 +158,10 @@ def read_shards(
         id_column: the key column.
         latest: keep only the last row of each id (a retried sample's newest outcome).
 
+    A shard that is listed, then gone with its stats file before it is read, was compacted
+    meanwhile (:func:`svm_toolkit.io.compact.compact` commits the merged shard before it deletes
+    the old ones): the shards are listed and read again, once.
+
     Returns:
         The rows, or ``None`` when nothing is committed yet.
 
@@ -166,14 +170,22 @@ def read_shards(
             folder (checked per shard, before any stage acts on a row; see
             :mod:`svm_toolkit.io.checked`).
     """
-    shards = committed_shards(directory, prefix)
-    if not shards:
-        return None
     cols = None if columns is None else list(dict.fromkeys([id_column, *columns]))
-    table = pa.concat_tables(
-        [read_table(p, columns=cols, id_column=id_column) for p in shards],
-        promote_options="default",
-    )
+    for attempt in range(2):
+        shards = committed_shards(directory, prefix)
+        if not shards:
+            return None
+        try:
+            tables = [read_table(p, columns=cols, id_column=id_column) for p in shards]
+            break
+        except InputError:
+            # a shard listed then gone with its stats: a compaction committed its replacement
+            # before deleting it, so listing again reads the same rows
+            gone = [p.name for p in shards if not p.exists() and not has_stats(p)]
+            if attempt or not gone:
+                raise
+            logger.info("%s: %s compacted away while read; listing again", directory, gone[0])
+    table = pa.concat_tables(tables, promote_options="default")
     if not latest:
         return table
     ids = table.column(id_column).to_pylist()
