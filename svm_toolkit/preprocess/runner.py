@@ -34,10 +34,11 @@ from svm_toolkit.config import to_dict
 from svm_toolkit.engines.config import EngineConfig
 from svm_toolkit.engines.ray_data import PerItem, Step, ray_session, stream
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.checked import read_schema
 from svm_toolkit.io.compact import compact_writers
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.reconcile import ledger_state
-from svm_toolkit.io.shards import ShardLimits, ShardWriter, read_shards
+from svm_toolkit.io.shards import ShardLimits, ShardWriter, committed_shards, read_shards
 from svm_toolkit.parallel import bounded_map
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.recipes import MelRecipe, MelUnits
@@ -185,7 +186,7 @@ def run_preprocess(
                 ShardWriter(
                     layout.mel_dir(recipe.name),
                     "part",
-                    _mel_schema(recipe, settings),
+                    _mel_schema(recipe, settings, layout.mel_dir(recipe.name)),
                     limits=ShardLimits(max_rows=5_000, max_bytes=256 * 2**20),
                 )
             )
@@ -355,14 +356,45 @@ def _crashed(job: PreprocessJob, detail: str) -> PreprocessResult:
     )
 
 
-def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any]) -> Any:
+def _mel_schema(recipe: MelRecipe, settings: Mapping[str, Any], folder: Path) -> Any:
+    """The schema of the recipe's shards: nested units, or flat where the folder is already flat.
+
+    A folder holds one layout, so every outside reader (pandas, pyarrow.dataset, polars,
+    DuckDB) opens it as one table: samples added to a folder written before the nested layout
+    (each unit flat, ``list<fixed_size_list<float32>[N]>``) are written flat too.
+    """
+    shape: tuple[int, ...] | int = tuple(recipe.unit_shape)
+    if len(recipe.unit_shape) > 1 and _is_flat(folder):
+        shape = int(np.prod(recipe.unit_shape))
+        logger.info(
+            "%s holds Mel units of the older flat layout: new samples are written flat too, "
+            "until the folder is rebuilt (delete %s and run `svm preprocess` again to get each "
+            "unit in its shape %s)",
+            folder,
+            folder,
+            list(recipe.unit_shape),
+        )
     return with_provenance(
-        mel_schema(recipe.unit_shape),
+        mel_schema(shape),
         STAGE,
         settings,
         recipe=recipe.name,
         unit_shape=list(recipe.unit_shape),
         recipe_config=dict(recipe.config),
+    )
+
+
+def _is_flat(folder: Path) -> bool:
+    """Whether the first committed shard of ``folder`` stores each unit flat (the older layout)."""
+    shards = committed_shards(folder, "part")
+    if not shards:
+        return False
+    mel = read_schema(shards[0]).field(COL.mel).type
+    unit = mel.value_type if pa.types.is_list(mel) else None
+    return (
+        unit is not None
+        and pa.types.is_fixed_size_list(unit)
+        and not pa.types.is_fixed_size_list(unit.value_type)
     )
 
 
