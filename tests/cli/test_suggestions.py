@@ -148,8 +148,12 @@ def test_train_with_a_mistyped_extractor_suggests_the_extracted_one(
             ["export", "{ds}", "--format", "npy", "-o", "{ds}/out", "--features", "vmnet"],
             "unknown feature set 'vmnet'; did you mean 'vmnet_music'?",
         ),
+        (
+            ["evaluate", "{ds}", "--audio", "vmnet", "--video", "efficientnet_lite0"],
+            "unknown feature set 'vmnet'; did you mean 'vmnet_music'?",
+        ),
     ],
-    ids=["preset", "manifest-preset", "split", "extractor", "mel", "retry", "export"],
+    ids=["preset", "manifest-preset", "split", "extractor", "mel", "retry", "export", "zero-shot"],
 )
 def test_each_command_suggests(
     dataset: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
