@@ -541,9 +541,7 @@ def _splits(layout: DatasetLayout, manifest: pa.Table, of: int | None) -> SplitC
             return None
     sizes = _counts(table.column(COL.split)) if COL.split in table.column_names else {}
     order = [s.value for s in Split]
-    sizes = {k: sizes.get(k, 0) for k in order} | {
-        k: v for k, v in sizes.items() if k not in order
-    }
+    sizes = {k: sizes.get(k, 0) for k in order} | {k: v for k, v in sizes.items() if k not in order}
     groups = 0
     if COL.group in table.column_names:
         groups = sum(1 for n in _counts(table.column(COL.group)).values() if n > 1)
