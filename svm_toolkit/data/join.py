@@ -104,7 +104,7 @@ def join_features(
         name: FeatureBank.from_shards(layout.features_dir(name), cache=cache) for name in names
     }
     manifest = read_manifest(layout.root)  # read once: songs, and splits without splits.parquet
-    split_of = _splits(layout, manifest)
+    split_of = read_splits(layout, manifest)
     songs = _music_ids(manifest)
     index = {name: {s: i for i, s in enumerate(bank.sample_ids)} for name, bank in banks.items()}
     # sample-id order: the shards' row order depends on which worker finished first
@@ -135,17 +135,28 @@ def join_features(
     )
 
 
-def _splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
-    """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
+def read_splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
+    """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column.
+
+    Args:
+        layout: the dataset.
+        manifest: its manifest (read once by the caller, which also needs its songs).
+
+    Returns:
+        ``sample_id -> "train" | "val" | "test"`` for every sample with a split (a sample
+        without one is left out).
+
+    Raises:
+        InputError: a split value that is not a split, or no split at all (the message says how
+            to make them).
+    """
     if layout.splits.exists():
         table = read_table(layout.splits, columns=[COL.sample_id, COL.split])
-        return dict(
-            zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
-        )
+        pairs = zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
+        return {s: v for s, v in pairs if v is not None}
     out = {}
-    for row, (sample_id, value) in enumerate(
-        zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
-    ):
+    pairs = zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
+    for row, (sample_id, value) in enumerate(pairs):
         if value is None:
             continue
         try:

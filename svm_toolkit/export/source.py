@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from svm_toolkit.data.join import read_splits
 from svm_toolkit.errors import ConfigError, InputError
 from svm_toolkit.io.checked import READ_ERRORS, read_schema, read_table, unreadable
 from svm_toolkit.io.paths import DatasetLayout, check_sample_id
 from svm_toolkit.io.shards import committed_shards, stats_path
 from svm_toolkit.manifest import read_manifest
-from svm_toolkit.manifest.values import parse_split
 from svm_toolkit.names import check_feature_sets
 from svm_toolkit.schema import COL, Split
 
@@ -371,7 +371,7 @@ def plan_samples(
     """
     layout = DatasetLayout(dataset)
     manifest = read_manifest(layout.root)
-    split_of = _splits(layout, manifest)
+    split_of = read_splits(layout, manifest)
     ids, songs = (manifest.column(c).to_pylist() for c in (COL.sample_id, COL.music_id))
     music = dict(zip(ids, songs, strict=True))
     first = next(iter(sources.values()))
@@ -423,29 +423,3 @@ def _dim(shard: Path, sequence: bool) -> int:
             f"{shard}: vectors of type {kind}, not fixed-size lists; not a feature shard"
         )
     return int(kind.list_size)
-
-
-def _splits(layout: DatasetLayout, manifest: pa.Table) -> dict[str, str]:
-    """``sample_id -> split`` from ``splits.parquet``, else the manifest's split column."""
-    if layout.splits.exists():
-        table = read_table(layout.splits, columns=[COL.sample_id, COL.split])
-        pairs = zip(*(table.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
-        return {s: v for s, v in pairs if v is not None}
-    out = {}
-    pairs = zip(*(manifest.column(c).to_pylist() for c in (COL.sample_id, COL.split)), strict=True)
-    for row, (sample_id, value) in enumerate(pairs):
-        if value is None:
-            continue
-        try:
-            out[sample_id] = parse_split(value).value
-        except ValueError:
-            raise InputError(
-                f"{layout.manifest}: row {row} ({sample_id}) has split {value!r}; "
-                f"use one of {', '.join(s.value for s in Split)}"
-            ) from None
-    if not out:
-        raise InputError(
-            f"{layout.root}: no splits; make them with `svm splits make {layout.root}` "
-            "or give a split column in the URL list"
-        )
-    return out
