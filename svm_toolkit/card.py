@@ -30,7 +30,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import re
 import shlex
 from collections import Counter
@@ -46,7 +45,7 @@ import yaml
 from svm_toolkit import __version__
 from svm_toolkit.errors import InputError, SvmError
 from svm_toolkit.io import checked
-from svm_toolkit.io.layout import hidden_tmp
+from svm_toolkit.io.atomic import atomic_path
 from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.schema import COL, METADATA_KEY, Split
@@ -829,12 +828,8 @@ def _write_card(root: Path, path: Path) -> CardSummary:
     text = f"---\n{front}---\n{body}"
     changed = text != old
     if changed:
-        tmp = hidden_tmp(path)
-        try:
+        with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         logger.info("card: wrote %s (%d configs)", path, len(facts.parts))
     return CardSummary(
         path=path,

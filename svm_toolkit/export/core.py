@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from svm_toolkit.export.source import (
     plan_samples,
 )
 from svm_toolkit.export.webdataset import plan_tars, write_webdataset
+from svm_toolkit.io.atomic import atomic_path
 from svm_toolkit.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -232,6 +232,5 @@ def _claim(out: Path, state: Mapping[str, object]) -> None:
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not an export; choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{STATE_NAME}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from svm_toolkit.export.source import FeatureSource, Sample
+from svm_toolkit.io.atomic import atomic_path
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.progress import Progress
 
@@ -89,13 +90,8 @@ def write_npy(
 
 def _save(path: Path, values: np.ndarray) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            np.save(fh, values, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, values, allow_pickle=False)
     return path.stat().st_size
 
 

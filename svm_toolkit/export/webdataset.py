@@ -21,10 +21,10 @@ is complete; a re-run keeps it and rewrites the one a killed run left unfinished
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
-import os
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from svm_toolkit.export.source import FeatureSource, Sample, Steps
+from svm_toolkit.io.atomic import atomic_path
 from svm_toolkit.progress import Progress
 from svm_toolkit.schema import Split
 
@@ -159,25 +160,24 @@ class _TarWriter:
 
     def __init__(self, path: Path, samples: int) -> None:
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
         self.left = samples
+        self._write = contextlib.ExitStack()  # the atomic write, open until commit or discard
+        self.tmp = self._write.enter_context(atomic_path(path))
         self.file = self.tmp.open("wb")
         self.tar = tarfile.TarFile(fileobj=self.file, mode="w", format=tarfile.PAX_FORMAT)
 
     def commit(self) -> int:
-        """Close, fsync and rename the tar into place; return its size, bytes."""
+        """Close the tar, then fsync and rename it into place; return its size, bytes."""
         self.tar.close()
-        self.file.flush()
-        os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self.tmp, self.path)
-        _fsync_dir(self.path.parent)
+        self._write.close()
         logger.debug("%s: written", self.path)
         return self.path.stat().st_size
 
     def discard(self) -> None:
         """Drop an unfinished tar (an error stopped the export)."""
         self.file.close()
+        self._write.pop_all()  # never renamed into place
         self.tmp.unlink(missing_ok=True)
 
 
@@ -229,11 +229,3 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def _count(plans: Sequence[TarPlan], split: str) -> int:
     return sum(1 for p in plans if p.name.startswith(f"{split}-"))
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,6 +1,9 @@
-"""Atomic writes of small files (JSON, CSV, images): a temporary name, fsync, then a rename.
+"""Atomic writes: a hidden temporary name, fsync, a rename, then an fsync of the folder.
 
-A killed process never leaves a half-written file under the final name. These helpers need
+A killed process never leaves a half-written file under the final name, and a power cut keeps
+the renames in their order. :func:`atomic_path` is the one way the toolkit writes a file that
+others read (shards and their stats, compaction plans, export files, the dataset card);
+:func:`fsync_dir` makes a folder's renames and deletions durable. These helpers need
 only the standard library, so modules that write reports (``svm evaluate``'s metrics, the
 trainer's run folder) use them without importing torch; they used to live in
 :mod:`svm_toolkit.train.checkpoint`, which still re-exports them.
@@ -8,15 +11,62 @@ trainer's run folder) use them without importing torch; they used to live in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from svm_toolkit.errors import InputError
+
+
+def tmp_path(path: Path) -> Path:
+    """The hidden name ``path`` is written under before its rename: ``.<name>.tmp``.
+
+    Dot-names are skipped by every outside reader (pyarrow, pandas, polars, DuckDB, Hugging Face
+    ``datasets``), so a file being written is never read as data.
+    """
+    return path.with_name(f".{path.name}.tmp")
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the renames and deletions in ``directory`` durable (their order survives a crash)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a closed file's data to the disk."""
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield the hidden temp path to write ``path`` under; on success put it in place.
+
+    On leaving the block without an error the temp file is fsynced, renamed to ``path``
+    (replacing any old file in one step), and the folder fsynced; on an error it is removed and
+    ``path`` is left as it was. The folder must exist.
+
+    Example:
+        >>> with atomic_path(folder / "index.parquet") as tmp:  # doctest: +SKIP
+        ...     pq.write_table(table, tmp)
+    """
+    tmp = tmp_path(path)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -27,12 +77,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         data: The whole content.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -64,4 +110,13 @@ def write_rows_csv(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
-__all__ = ["read_json", "write_bytes_atomic", "write_json", "write_rows_csv"]
+__all__ = [
+    "atomic_path",
+    "fsync_dir",
+    "fsync_file",
+    "read_json",
+    "tmp_path",
+    "write_bytes_atomic",
+    "write_json",
+    "write_rows_csv",
+]

@@ -53,6 +53,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from svm_toolkit.errors import BusyError
+from svm_toolkit.io.atomic import atomic_path, fsync_dir
 from svm_toolkit.io.checked import LEDGER_SHARD, READ_ERRORS, read_schema, read_table, unreadable
 from svm_toolkit.io.paths import id_problem
 from svm_toolkit.io.shards import (
@@ -60,7 +61,6 @@ from svm_toolkit.io.shards import (
     ShardLimits,
     ShardWriter,
     committed_shards,
-    hidden_tmp,
     legacy_stats_path,
     new_stats_path,
 )
@@ -491,31 +491,14 @@ def _delete_shards(shards: Sequence[Path]) -> None:
         if index == 0:
             _pause("deleting")
     for folder in {p.parent for p in shards}:
-        _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the deletions and renames in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(folder)
 
 
 def _write_json(path: Path, payload: dict[str, list[str]]) -> None:
     """Write a small JSON file atomically (hidden temp, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = hidden_tmp(path)
-    try:
-        with tmp.open("w") as fh:
-            fh.write(json.dumps(payload, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 def _pause(step: str) -> None:
