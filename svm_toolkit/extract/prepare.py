@@ -10,25 +10,31 @@ in every worker process (local) or CPU task (Ray).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from svm_toolkit.errors import SampleError
+from svm_toolkit.errors import SampleError, SvmError
 from svm_toolkit.extract.base import Extractor, Media, Units
 from svm_toolkit.extract.decode import FramePlan, read_video_frames
 from svm_toolkit.extract.registry import get_extractor
-from svm_toolkit.preprocess.audio import MEAN, Take, load_takes
+from svm_toolkit.io.checked import read_schema
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.io.shards import committed_shards
+from svm_toolkit.preprocess.audio import CHANNELS, MEAN, Take, load_takes
 from svm_toolkit.preprocess.crop import CropBox
-from svm_toolkit.preprocess.recipes import MEL_RECIPES
-from svm_toolkit.schema import Status
+from svm_toolkit.preprocess.recipes import MEL_RECIPES, MelChannels, get_recipes
+from svm_toolkit.schema import Status, read_provenance
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE: Final = 16_000
 
@@ -79,6 +85,11 @@ class Decoder:
         self.extractors: dict[str, Extractor] = {
             name: get_extractor(name)(weights=None) for name in names
         }
+        self.takes: dict[str, Take] = {
+            name: _take(extractor, root)
+            for name, extractor in self.extractors.items()
+            if extractor.contract.modality == "audio"
+        }
 
     def __call__(self, job: ExtractJob) -> Prepared:
         """Decode one video once and prepare every extractor's units; failures become statuses."""
@@ -105,7 +116,7 @@ class Decoder:
             if audible:
                 try:
                     takes = load_takes(
-                        path, {_take(e) for e in audible}, sample_rate=SAMPLE_RATE
+                        path, {self.takes[e.name] for e in audible}, sample_rate=SAMPLE_RATE
                     )  # the recipe's channels and resampler, else the channel mean
                 except SampleError as exc:
                     failed.update({e.name: (exc.status, exc.detail) for e in audible})
@@ -120,7 +131,7 @@ class Decoder:
             if name in failed or name in units:
                 continue
             try:
-                audio = takes.get(_take(extractor), media.audio)
+                audio = takes.get(self.takes.get(name, MEAN), media.audio)
                 units[name] = extractor.prepare(dataclasses.replace(media, audio=audio))
             except SampleError as exc:  # e.g. no_audio, or too short for the model
                 failed[name] = (exc.status, exc.detail)
@@ -193,16 +204,47 @@ def crashed(job: ExtractJob, detail: str) -> Prepared:
     return Prepared(job.sample_id, failed=dict.fromkeys(job.extractors, status))
 
 
-def _take(extractor: Extractor) -> Take:
+def _take(extractor: Extractor, root: Path) -> Take:
     """The mono signal an audio extractor reads: its Mel recipe's, else the channel mean.
 
-    A recipe's take is its channels (the recipe's default policy) and its reference's resampler;
-    the extractors read mono audio, so the take ``all`` (every channel of a short recording,
-    ImageBind's) is channel 0 here, which differs from the reference only on stereo recordings
-    under 8 s (the Mel shards of ``svm preprocess`` have it exactly).
+    A recipe's take is its channels and its reference's resampler. The channels are those
+    ``svm preprocess`` ran the recipe with (its shards' provenance, so a sample without a Mel row
+    gets the units its neighbours got), else the recipe's default policy. The extractors read
+    mono audio, so the take ``all`` (every channel of a short recording, ImageBind's) is channel
+    0 here, which differs from the reference only on stereo recordings under 8 s (the Mel shards
+    of ``svm preprocess`` have it exactly).
     """
     recipe = extractor.contract.recipe
     if recipe is None or recipe not in MEL_RECIPES:
         return MEAN
-    take = MEL_RECIPES[recipe].take
+    channels = recorded_channels(root, recipe)
+    if channels is None:
+        take = MEL_RECIPES[recipe].take
+    else:
+        policy: dict[str, Any] = {recipe: channels}
+        (made,) = get_recipes((recipe,), channels=dataclasses.replace(MelChannels(), **policy))
+        take = made.take
     return Take("first", take.resampler) if take.channels == "all" else take
+
+
+def recorded_channels(root: Path, recipe: str) -> str | None:
+    """The channel policy (``mean``, ``first``) the dataset's Mel shards of ``recipe`` hold.
+
+    Read from the newest committed shard's provenance (``recipe_config.channels``).
+
+    Returns:
+        The policy, or ``None`` when the recipe has no shards yet (or they record none).
+    """
+    shards = committed_shards(DatasetLayout(root).mel_dir(recipe), "part")
+    if not shards:
+        return None
+    try:
+        meta = read_provenance(read_schema(shards[-1]), where=str(shards[-1]))
+    except SvmError as exc:  # damaged: the Mel rows' own read says how to repair it
+        logger.warning("%s: no channel policy read (%s); using the default", shards[-1], exc)
+        return None
+    config = meta.get("recipe_config")
+    value = config.get("channels") if isinstance(config, dict) else None
+    if value == "all":  # ImageBind's take of its default policy, as recorded by older runs
+        return "first"
+    return value if value in CHANNELS else None
