@@ -196,7 +196,7 @@ def unreadable(path: Path, exc: BaseException, *, where: str = "") -> InputError
     if gone and LEDGER_SHARD.fullmatch(path.name):
         # a shard listed, then deleted: a compaction or a re-run replaced it; the data is fine
         return InputError(
-            f"{path}: gone while it was being read ({first_line(exc)}); the shards of "
+            f"{path}: no longer there (deleted after it was listed); the shards of "
             f"{path.parent} changed meanwhile (compacted by `svm compact` or at the end of a "
             "stage, or re-extracted): run the same command again"
         )
