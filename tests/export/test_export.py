@@ -291,8 +291,10 @@ def test_a_folder_of_another_export_or_other_files_is_refused(
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty and not an export"):
         export_dataset(dataset, tmp_path / "other", ExportConfig("npy"))
-    with pytest.raises(InputError, match="no committed features of 'nope'"):
+    with pytest.raises(ConfigError, match="unknown feature set 'nope'"):
         export_dataset(dataset, tmp_path / "x", ExportConfig("npy", ("nope",)))
+    with pytest.raises(InputError, match="no committed features of 'vggish'"):  # known, not made
+        export_dataset(dataset, tmp_path / "y", ExportConfig("npy", ("vggish",)))
     with pytest.raises(ConfigError, match="--format"):
         ExportConfig("hdf5")
     with pytest.raises(ConfigError, match="--split"):
