@@ -19,6 +19,7 @@ parsers do. Malformed bytes raise :class:`ProtoError`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from typing import Final, TypeAlias
 
 import numpy as np
@@ -290,3 +291,34 @@ def encode_sequence_example(
         feature_list = b"".join(_len_field(1, _encode_feature(f)) for f in features)
         entries.append(_len_field(1, _len_field(1, key.encode()) + _len_field(2, feature_list)))
     return _len_field(1, _encode_features(context)) + _len_field(2, b"".join(entries))
+
+
+# -- whole feature lists at once ----------------------------------------------------------------
+
+
+@cache
+def _frame_header(dim: int) -> bytes:
+    """The bytes before each value in a FeatureList of one ``dim``-byte string per Feature."""
+    bytes_list = _len_field(1, bytes(dim))
+    feature = _len_field(_BYTES_LIST, bytes_list)
+    item = _len_field(1, feature)
+    return item[: len(item) - dim]
+
+
+def one_bytes_frames(buf: bytes, dim: int) -> npt.NDArray[np.uint8] | None:
+    """Read a FeatureList of one ``dim``-byte string per Feature as a ``(T, dim)`` uint8 array.
+
+    That is YT8M's per-second layout: every Feature is the same header followed by its ``dim``
+    bytes, so the list is a ``(T, header + dim)`` byte matrix whose header columns are checked
+    at once. Returns a read-only view into ``buf``, or ``None`` when the list has any other shape
+    (the caller then decodes it Feature by Feature).
+    """
+    header = _frame_header(dim)
+    stride = len(header) + dim
+    if len(buf) % stride:
+        return None
+    rows = np.frombuffer(buf, dtype=np.uint8).reshape(-1, stride)
+    expected = np.frombuffer(header, dtype=np.uint8)
+    if not (rows[:, : len(header)] == expected).all():
+        return None
+    return rows[:, len(header) :]
