@@ -248,7 +248,8 @@ def info(dataset: Path, as_json: bool) -> None:
 @click.option(
     "--skip-bad-records",
     is_flag=True,
-    help="On a corrupt record, keep what came before it and go on.",
+    help="Skip a record that does not decode and go on; on a broken frame (CRC, cut short) keep "
+    "the file's records before it and go on with the next file. Skipped records are counted.",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing manifest even if samples are dropped."
@@ -281,9 +282,12 @@ def yt8m(
     RECORDS are TFRecord files, folders or glob patterns ('frame/train*.tfrecord') of
     either layout: video level (tf.train.Example: id, labels, mean_rgb, mean_audio) or
     frame level (tf.train.SequenceExample: per-second rgb/audio), 2018+ ('id') or 2017
-    ('video_id'). Every record's CRCs are checked. Videos whose labels match are kept,
-    keyed by their YT8M id; labels are resolved by name through --vocabulary, because
-    indices differ between versions.
+    ('video_id'); each file's layout is the one its records show (a 0-second frame-level
+    record has no feature lists, and follows its file). Folders are searched for
+    *.tfrecord, *.tfrecords and *.tfr, each also with .gz/.zlib/.zz; plain, GZIP and ZLIB
+    files are told apart by content. Every record's CRCs are checked. Videos whose labels
+    match are kept, keyed by their YT8M id; labels are resolved by name through
+    --vocabulary, because indices differ between versions.
 
     \b
     2018+ ids are 4-character pseudo ids. --resolve looks each up once

@@ -52,8 +52,9 @@ JSON_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
         "unchanged", "seconds",
     ),
     "manifest yt8m": (
-        "stage", "path", "files", "records", "bad_files", "samples", "duplicates_merged",
-        "labels", "missing_labels", "by_status", "features", "unchanged", "seconds",
+        "stage", "path", "files", "records", "bad_files", "skipped_records", "samples",
+        "duplicates_merged", "labels", "missing_labels", "by_status", "features", "unchanged",
+        "seconds",
     ),
     "download": (
         "stage", "dataset", "candidates", "skipped", "adopted", "attempted", "by_status",

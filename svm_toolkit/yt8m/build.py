@@ -39,9 +39,16 @@ from svm_toolkit.schema import (
 )
 from svm_toolkit.yt8m.config import Yt8mConfig
 from svm_toolkit.yt8m.features import Yt8mFeatureWriter
-from svm_toolkit.yt8m.records import parse_record
+from svm_toolkit.yt8m.records import Layout, Yt8mVideo, parse_record
 from svm_toolkit.yt8m.resolve import Resolution, resolve_ids, resolved
-from svm_toolkit.yt8m.tfrecord import RecordError, iter_records
+from svm_toolkit.yt8m.tfrecord import (
+    TFRECORD_PATTERNS,
+    FramingError,
+    Record,
+    RecordError,
+    is_tfrecord_name,
+    iter_records,
+)
 from svm_toolkit.yt8m.vocabulary import LABEL_PRESETS, Vocabulary, load_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -60,7 +67,10 @@ class Yt8mSummary:
         path: the manifest.
         files: TFRecord files read.
         records: records read.
-        bad_files: files cut short by a corrupt record (only with ``skip_bad_records``).
+        bad_files: files cut short by a framing error (only with ``skip_bad_records``): the
+            records after it cannot be found.
+        skipped_records: records skipped as bad (only with ``skip_bad_records``): each record
+            that failed to decode, and each framing error.
         samples: videos kept.
         duplicates_merged: records whose id was already kept.
         labels: the selected label names.
@@ -75,6 +85,7 @@ class Yt8mSummary:
     files: int
     records: int
     bad_files: int
+    skipped_records: int
     samples: int
     duplicates_merged: int
     labels: tuple[str, ...]
@@ -87,7 +98,8 @@ class Yt8mSummary:
     def describe(self) -> str:
         """One line: records read, videos kept, statuses."""
         statuses = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "none"
-        bad = f", {self.bad_files} file(s) cut short" if self.bad_files else ""
+        bad = f", {self.skipped_records:,} bad record(s) skipped" if self.skipped_records else ""
+        bad += f", {self.bad_files} file(s) cut short" if self.bad_files else ""
         return (
             f"{self.records:,} records in {self.files} file(s){bad} -> {self.samples:,} videos "
             f"labelled {' | '.join(self.labels)}: {statuses}"
@@ -103,7 +115,10 @@ class _Pick:
 
 
 def expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
-    """Turn files, folders (searched for ``*.tfrecord``) and glob patterns into a sorted file list.
+    """Turn files, folders and glob patterns into a sorted file list.
+
+    Folders are searched (recursively) for {TFRECORD_PATTERNS} (:func:`is_tfrecord_name`); a
+    file or a glob pattern is taken whatever its name.
 
     Raises:
         InputError: a path that does not exist, or no TFRecord file at all.
@@ -118,9 +133,12 @@ def expand_inputs(inputs: Sequence[Path | str]) -> list[Path]:
                 raise InputError(f"{text}: the pattern matches no file")
             files.update(dict.fromkeys(matched))
         elif path.is_dir():
-            found = sorted(path.rglob("*.tfrecord"))
+            found = sorted(p for p in path.rglob("*") if is_tfrecord_name(p.name) and p.is_file())
             if not found:
-                raise InputError(f"{path}: no *.tfrecord files in this folder")
+                raise InputError(
+                    f"{path}: no TFRecord files in this folder (searched for {TFRECORD_PATTERNS}); "
+                    "name the files or a glob pattern instead"
+                )
             files.update(dict.fromkeys(found))
         elif path.is_file():
             files[path] = None
@@ -179,7 +197,9 @@ def build_yt8m_manifest(
     wanted, missing = select_labels(vocab, config)
     if missing:
         logger.warning("labels not in %s, left out: %s", vocab.path.name, ", ".join(missing))
-    picks, records, bad_files, duplicates, features = _scan(files, set(wanted), dataset, config)
+    scan = _Scan(set(wanted), dataset, config)
+    scan.run(files)
+    picks, features = list(scan.picks.values()), scan.features
 
     pseudo = [p.yt8m_id for p in picks if not _YOUTUBE_ID.fullmatch(p.yt8m_id)]
     if config.resolve is not None and pseudo:
@@ -207,10 +227,11 @@ def build_yt8m_manifest(
     summary = Yt8mSummary(
         path=Path(dataset) / "manifest.parquet",
         files=len(files),
-        records=records,
-        bad_files=bad_files,
+        records=scan.records,
+        bad_files=scan.bad_files,
+        skipped_records=scan.skipped,
         samples=len(rows),
-        duplicates_merged=duplicates,
+        duplicates_merged=scan.duplicates,
         labels=tuple(vocab.name(i) for i in wanted),
         missing_labels=missing,
         by_status=dict(Counter(r.status for r in rows).most_common()),
@@ -222,52 +243,147 @@ def build_yt8m_manifest(
     return summary
 
 
-def _scan(
-    files: list[Path], wanted: set[int], dataset: Path, config: Yt8mConfig
-) -> tuple[list[_Pick], int, int, int, dict[str, int]]:
-    """Read every record; return the picks, records read, bad files, duplicates, feature rows."""
-    picks: dict[str, _Pick] = {}
-    records = bad_files = duplicates = 0
-    writer: Yt8mFeatureWriter | None = None
-    total = sum(f.stat().st_size for f in files)
-    bar = Progress("yt8m", total=total, unit="B", unit_scale=True)
-    try:
-        for path in files:
-            partition = m.group(1) if (m := _PARTITION.match(path.name)) else None
+class _DroppedPick(RecordError):
+    """A picked record whose features do not decode: the pick is dropped with the record."""
+
+    def __init__(self, message: str, yt8m_id: str) -> None:
+        super().__init__(message)
+        self.yt8m_id = yt8m_id
+
+
+class _Scan:
+    """Read every record: pick the wanted videos, write their features, skip bad records.
+
+    A file's layout is the one its first decisive record shows (:func:`record_layout`); a
+    context-only record (a frame-level record of 0 seconds, as TensorFlow writes it) before that
+    waits, and a file of context-only records takes the dataset's layout (frame level when none).
+    """
+
+    def __init__(self, wanted: set[int], dataset: Path, config: Yt8mConfig) -> None:
+        self.wanted = wanted
+        self.dataset = dataset
+        self.config = config
+        self.picks: dict[str, _Pick] = {}
+        self.records = self.bad_files = self.skipped = self.duplicates = 0
+        self.features: dict[str, int] = {}
+        self._writer: Yt8mFeatureWriter | None = None
+
+    def run(self, files: list[Path]) -> None:
+        """Scan the files in order; raise on the first bad record unless skipping."""
+        bar = Progress(
+            "yt8m", total=sum(f.stat().st_size for f in files), unit="B", unit_scale=True
+        )
+        try:
+            for path in files:
+                self._file(path, bar)
+        finally:
+            bar.close()
+            self.features = self._writer.close() if self._writer is not None else {}
+
+    def _file(self, path: Path, bar: Progress) -> None:
+        partition = m.group(1) if (m := _PARTITION.match(path.name)) else None
+        layout: tuple[Layout, str] | None = None  # the file's layout, the record that showed it
+        waiting: list[tuple[Record, str]] = []  # picked before the file's layout is known
+        read = 0
+        try:
+            for record in iter_records(path):
+                bar.update(record.read_to - read)
+                read = record.read_to
+                self.records += 1
+                try:
+                    video = parse_record(record.data, ref=record.where)
+                    if video.layout_shown:
+                        if layout is None:
+                            layout = video.layout, record.where
+                            self._write_waiting(waiting, layout[0])
+                        elif video.layout is not layout[0]:
+                            raise RecordError(
+                                f"{record.where}: a {video.layout.value}-level record in a file "
+                                f"of {layout[0].value}-level records ({layout[1]} is one)"
+                            )
+                    if not self._pick(video, record, partition):
+                        continue
+                    if not self.config.features or self._done(video.yt8m_id):
+                        continue
+                    if layout is None:
+                        waiting.append((record, video.yt8m_id))
+                    else:
+                        self._write_features(record, video.yt8m_id, layout[0])
+                except RecordError as exc:
+                    self._bad_record(exc)
+        except FramingError as exc:
+            if not self.config.skip_bad_records:
+                raise RecordError(
+                    f"{exc.where}: {exc.what}; re-download the file, or pass --skip-bad-records "
+                    f"to keep the {exc.records_before:,} record(s) before it and go on (the "
+                    "framing is lost: the records after it cannot be found)"
+                ) from None
+            self.bad_files += 1
+            self.skipped += 1
+            logger.warning(
+                "%s: %s; the framing is lost, so the records after it cannot be found: %s records "
+                "before it kept, the rest of the file skipped",
+                exc.where,
+                exc.what,
+                f"{exc.records_before:,}",
+            )
+        finally:
+            bar.update(max(path.stat().st_size - read, 0))
+        fallback = layout[0] if layout else self._writer.layout if self._writer else Layout.FRAME
+        self._write_waiting(waiting, fallback)
+
+    def _pick(self, video: Yt8mVideo, record: Record, partition: str | None) -> bool:
+        """Keep the video if its labels match and its id is new; ``True`` when kept."""
+        labels = set(video.labels)
+        wanted = self.wanted
+        if not (labels & wanted if self.config.match == "any" else wanted <= labels):
+            return False
+        if problem := id_problem(video.yt8m_id):
+            raise RecordError(f"{record.where}: id {video.yt8m_id!r} cannot be used: {problem}")
+        if video.yt8m_id in self.picks:
+            self.duplicates += 1
+            return False
+        self.picks[video.yt8m_id] = _Pick(video.yt8m_id, video.labels, record.ref, partition)
+        return True
+
+    def _done(self, yt8m_id: str) -> bool:
+        return self._writer is not None and yt8m_id in self._writer.done_ids
+
+    def _write_features(self, record: Record, yt8m_id: str, layout: Layout) -> None:
+        """Decode one picked record's features and queue them; a failure drops the pick.
+
+        Raises:
+            RecordError: the features do not decode (the pick is dropped first).
+        """
+        try:
+            video = parse_record(record.data, ref=record.where, features=True, layout=layout)
+        except RecordError as exc:
+            raise _DroppedPick(str(exc), yt8m_id) from None
+        if self._writer is None:
+            self._writer = Yt8mFeatureWriter(self.dataset, layout).open()
+            if video.yt8m_id in self._writer.done_ids:
+                return
+        self._writer.write(video)
+
+    def _write_waiting(self, waiting: list[tuple[Record, str]], layout: Layout) -> None:
+        for record, yt8m_id in waiting:
             try:
-                for record in iter_records(path):
-                    bar.update(len(record.data) + 16)
-                    records += 1
-                    video = parse_record(record.data, ref=record.ref)
-                    labels = set(video.labels)
-                    keep = labels & wanted if config.match == "any" else wanted <= labels
-                    if not keep:
-                        continue
-                    if problem := id_problem(video.yt8m_id):
-                        raise RecordError(
-                            f"{record.ref}: id {video.yt8m_id!r} cannot be used: {problem}"
-                        )
-                    if video.yt8m_id in picks:
-                        duplicates += 1
-                        continue
-                    picks[video.yt8m_id] = _Pick(video.yt8m_id, video.labels, record.ref, partition)
-                    if config.features:
-                        if writer is None:
-                            writer = Yt8mFeatureWriter(dataset, video.layout).open()
-                        if video.yt8m_id not in writer.done_ids:
-                            writer.write(parse_record(record.data, ref=record.ref, features=True))
-            except RecordError as exc:
-                if not config.skip_bad_records:
-                    raise RecordError(
-                        f"{exc}; re-download the file, or pass --skip-bad-records to keep the "
-                        "records before it and go on"
-                    ) from None
-                bad_files += 1
-                logger.warning("%s; skipping the rest of %s", exc, path.name)
-    finally:
-        bar.close()
-        counts = writer.close() if writer is not None else {}
-    return list(picks.values()), records, bad_files, duplicates, counts
+                self._write_features(record, yt8m_id, layout)
+            except _DroppedPick as exc:
+                self._bad_record(exc)
+        waiting.clear()
+
+    def _bad_record(self, exc: RecordError) -> None:
+        """Skip a record that failed to decode (its framing is intact), or raise."""
+        if isinstance(exc, _DroppedPick):
+            del self.picks[exc.yt8m_id]
+        if not self.config.skip_bad_records:
+            raise RecordError(
+                f"{exc}; its CRCs check out, so the file holds it as written: pass "
+                "--skip-bad-records to skip this record and keep the others"
+            ) from None
+        self.skipped += 1
+        logger.warning("%s; record skipped (--skip-bad-records)", exc)
 
 
 def _record(pick: _Pick, vocab: Vocabulary, lookup: Resolution | None) -> ManifestRecord:

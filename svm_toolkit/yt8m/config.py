@@ -77,8 +77,10 @@ class Yt8mConfig:
         match: keep a video with ``any`` of the labels, or only with ``all`` of them.
         resolve: look pseudo ids up (``None``: leave them ``unresolved``).
         features: write YT8M's own rgb/audio features as feature shards.
-        skip_bad_records: on a corrupt record, keep what came before it and go on with the next
-            file (default: stop with an error naming the file and record).
+        skip_bad_records: skip a record that does not decode (its frame is intact: the next
+            record is found) and go on; on a broken frame (CRC, cut short) keep the file's
+            records before it and go on with the next file (default: stop with an error naming
+            the file, record and byte offset).
     """
 
     preset: str = "music_video"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -189,7 +190,9 @@ def test_globs_folders_and_bad_paths(tmp_path: Path, yt8m) -> None:  # type: ign
         with pytest.raises(InputError, match=message):
             build_yt8m_manifest([bad], vocab, tmp_path / "b")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match=r"no \*.tfrecord files"):
+    with pytest.raises(
+        InputError, match=r"no TFRecord files .*searched for \*.tfrecord, \*.tfrecords"
+    ):
         build_yt8m_manifest([tmp_path / "empty"], vocab, tmp_path / "b")
 
 
@@ -200,21 +203,25 @@ def test_corrupt_record_names_file_and_record(tmp_path: Path, yt8m) -> None:  # 
     bad.write_bytes(data[: len(data) - 100])  # a truncated download: the last record is cut
     with pytest.raises(
         RecordError,
-        match=r"train0000.tfrecord: record #7 at byte \d+: file ends inside the record"
-        r".*--skip-bad-records",
-    ):
+        match=r"train0000.tfrecord: record 7 \(byte offset \d+\): file ends inside the record"
+        r".*; re-download the file, or pass --skip-bad-records to keep the 7 record\(s\) before",
+    ) as err:
         build_yt8m_manifest([folder], vocab, tmp_path / "ds")
+    assert str(err.value).startswith(f"{bad.absolute()}: record 7 (byte offset ")
     assert not (tmp_path / "ds" / "manifest.parquet").exists()
 
     summary = build_yt8m_manifest(
         [folder], vocab, tmp_path / "ds", Yt8mConfig(skip_bad_records=True)
     )
-    assert (summary.bad_files, summary.records) == (1, 11)
+    assert (summary.bad_files, summary.skipped_records, summary.records) == (1, 1, 11)
     assert summary.samples == len(music_ids(videos[:7] + videos[8:], {14}))
 
 
 def test_garbage_record_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "g.tfrecord"
     path.write_bytes(frame(b"\x0a\x05ab"))
-    with pytest.raises(RecordError, match=r"g.tfrecord:#0: not a tf.train.Example"):
+    with pytest.raises(
+        RecordError,
+        match=rf"^{re.escape(str(path.absolute()))}: record 0 \(byte offset 0\): not a tf.train",
+    ):
         build_yt8m_manifest([path], write_vocabulary(tmp_path / "v.csv", VOCAB), tmp_path / "ds")
