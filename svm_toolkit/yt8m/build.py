@@ -251,6 +251,10 @@ class _DroppedPick(RecordError):
         self.yt8m_id = yt8m_id
 
 
+class _Stop(RecordError):
+    """A bad record reported as final (not skipped): the run stops."""
+
+
 class _Scan:
     """Read every record: pick the wanted videos, write their features, skip bad records.
 
@@ -309,6 +313,8 @@ class _Scan:
                         waiting.append((record, video.yt8m_id))
                     else:
                         self._write_features(record, video.yt8m_id, layout[0])
+                except _Stop:
+                    raise
                 except RecordError as exc:
                     self._bad_record(exc)
         except FramingError as exc:
@@ -350,11 +356,18 @@ class _Scan:
         return self._writer is not None and yt8m_id in self._writer.done_ids
 
     def _write_features(self, record: Record, yt8m_id: str, layout: Layout) -> None:
-        """Decode one picked record's features and queue them; a failure drops the pick.
+        """Decode one picked record's features and queue them.
 
         Raises:
-            RecordError: the features do not decode (the pick is dropped first).
+            _DroppedPick: the features do not decode (:meth:`_bad_record` drops the pick).
+            InputError: the dataset's features are of the other layout.
         """
+        if self._writer is not None and layout is not self._writer.layout:
+            raise InputError(
+                f"{record.where}: a file of {layout.value}-level records after "
+                f"{self._writer.layout.value}-level ones; write each layout's features to its own "
+                "dataset (a separate run with its own -o)"
+            )
         try:
             video = parse_record(record.data, ref=record.where, features=True, layout=layout)
         except RecordError as exc:
@@ -378,7 +391,7 @@ class _Scan:
         if isinstance(exc, _DroppedPick):
             del self.picks[exc.yt8m_id]
         if not self.config.skip_bad_records:
-            raise RecordError(
+            raise _Stop(
                 f"{exc}; its CRCs check out, so the file holds it as written: pass "
                 "--skip-bad-records to skip this record and keep the others"
             ) from None

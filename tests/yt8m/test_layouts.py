@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from svm_toolkit.errors import InputError
 from svm_toolkit.io.shards import read_shards
 from svm_toolkit.manifest import read_manifest
 from svm_toolkit.testing.tf_train import tf_train_messages
@@ -224,3 +225,31 @@ def test_gzip_and_zlib_files_through_the_cli(tmp_path: Path, tf: dict[str, Any])
         r"stream is corrupt or cut short",
         result.stderr,
     ), result.stderr
+
+
+def test_a_context_only_record_in_a_video_level_file(tmp_path: Path, tf: dict[str, Any]) -> None:
+    """It waits for the file's layout; decoded as video level it lacks mean_rgb: reported once."""
+    videos = synthetic_videos(3, labels=lambda i: (14,), seconds=2)
+    path = tmp_path / "v.tfrecord"
+    write_records(path, [sequence_example(tf, videos[0], 0), *(example(tf, v) for v in videos[1:])])
+    vocab = write_vocabulary(tmp_path / "vocabulary.csv", VOCAB)
+    with pytest.raises(RecordError) as err:
+        build_yt8m_manifest([path], vocab, tmp_path / "ds", Yt8mConfig(features=True))
+    message = str(err.value)
+    assert message.startswith(f"{path.absolute()}: record 0 (byte offset 0): video-level ")
+    assert "'mean_rgb' must be 1024 floats" in message and message.count("--skip-bad-records") == 1
+    config = Yt8mConfig(features=True, skip_bad_records=True)
+    summary = build_yt8m_manifest([path], vocab, tmp_path / "ds", config)
+    kept = read_manifest(tmp_path / "ds").column("sample_id").to_pylist()
+    assert kept == [v.yt8m_id for v in videos[1:]] and summary.skipped_records == 1
+
+
+def test_files_of_both_layouts_in_one_run(tmp_path: Path, tf: dict[str, Any]) -> None:
+    videos = synthetic_videos(4, labels=lambda i: (14,), seconds=2)
+    write_records(tmp_path / "a.tfrecord", [example(tf, v) for v in videos[:2]])
+    write_records(tmp_path / "b.tfrecord", [sequence_example(tf, v) for v in videos[2:]])
+    vocab = write_vocabulary(tmp_path / "vocabulary.csv", VOCAB)
+    build_yt8m_manifest([tmp_path], vocab, tmp_path / "m")  # without features: one manifest
+    assert read_manifest(tmp_path / "m").num_rows == 4
+    with pytest.raises(InputError, match=r"b.tfrecord: record 0 \(byte offset 0\): a file of "):
+        build_yt8m_manifest([tmp_path], vocab, tmp_path / "ds", Yt8mConfig(features=True))
