@@ -187,7 +187,13 @@ def info(dataset: Path, as_json: bool) -> None:
     show_default=True,
     help="Named label set: music_video (Music video) or music (Concert, Musician, Guitar, ...).",
 )
-@click.option("--labels", help="Comma-separated label names or indices; overrides --preset.")
+@click.option(
+    "--labels",
+    multiple=True,
+    metavar="NAME|INDEX[,...]",
+    help="Label names or indices; overrides --preset. Repeatable, one label each, or a comma "
+    "list (a value that is itself a label name, like 'Nike, Inc.', is taken whole).",
+)
 @click.option(
     "--match",
     type=click.Choice(["any", "all"]),
@@ -261,7 +267,7 @@ def yt8m(
     vocabulary: Path,
     dataset: Path,
     preset: str,
-    labels: str | None,
+    labels: tuple[str, ...],
     match: str,
     resolve: bool,
     lookup_base: str,
@@ -311,8 +317,8 @@ def yt8m(
             "skip_bad_records": skip_bad_records,
         }
     )
-    if "labels" in flags:
-        flags["labels"] = tuple(x.strip() for x in (labels or "").split(",") if x.strip())
+    if "labels" in flags:  # each value whole: the vocabulary splits comma lists (Nike, Inc.)
+        flags["labels"] = tuple(x.strip() for x in labels if x.strip())
     config = merge_config(Yt8mConfig(), config_file, flags)
     lookup = given(
         {

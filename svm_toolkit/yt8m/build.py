@@ -154,20 +154,23 @@ def select_labels(
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """Return the wanted label indices and the preset names this vocabulary lacks.
 
+    Explicit labels may be comma lists (a value that is itself a label name is taken whole);
+    a name the vocabulary repeats selects all its indices. Presets resolve per vocabulary
+    version (see :meth:`Vocabulary.resolve_preset`).
+
     Raises:
-        InputError: an explicit label is unknown (with suggestions), or no preset label exists.
+        InputError: an explicit label is unknown (with suggestions) or ambiguous, or no preset
+            label exists.
     """
     if config.labels:
         return vocabulary.resolve(config.labels), ()
-    names = LABEL_PRESETS[config.preset]
-    found = {name: vocabulary.lookup(name) for name in names}
-    indices = tuple(i for i in found.values() if i is not None)
+    indices, missing = vocabulary.resolve_preset(config.preset)
     if not indices:
         raise InputError(
             f"{vocabulary.path}: none of the '{config.preset}' labels are in this "
-            f"vocabulary: {names}"
+            f"vocabulary: {', '.join(LABEL_PRESETS[config.preset])}"
         )
-    return indices, tuple(n for n, i in found.items() if i is None)
+    return indices, missing
 
 
 def build_yt8m_manifest(

@@ -73,7 +73,10 @@ class Yt8mConfig:
 
     Attributes:
         preset: a named label set from :data:`LABEL_PRESETS` (used when ``labels`` is empty).
-        labels: label names or vocabulary indices; overrides the preset.
+        labels: label names or vocabulary indices; overrides the preset. Each value is one
+            label or a comma list (a value that is itself a label name, like "Nike, Inc.", is
+            taken whole); a name the vocabulary lists more than once selects all its indices.
+            A single string is one value.
         match: keep a video with ``any`` of the labels, or only with ``all`` of them.
         resolve: look pseudo ids up (``None``: leave them ``unresolved``).
         features: write YT8M's own rgb/audio features as feature shards.
@@ -91,6 +94,13 @@ class Yt8mConfig:
     skip_bad_records: bool = False
 
     def __post_init__(self) -> None:
+        labels: object = self.labels
+        if isinstance(labels, str):  # `labels: Concert` in a YAML file: one value, not letters
+            object.__setattr__(self, "labels", (labels,))
+        elif not all(isinstance(x, str | int) for x in self.labels):
+            raise ConfigError(f"labels must be label names or indices, got {self.labels!r}")
+        else:
+            object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
         if self.preset not in LABEL_PRESETS:
             raise ConfigError(
                 f"unknown label preset {self.preset!r}; use one of {sorted(LABEL_PRESETS)}"
