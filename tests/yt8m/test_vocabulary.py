@@ -72,3 +72,15 @@ def test_shipped_label_sets_match_the_presets() -> None:
         rows = list(csv.DictReader(fh))
     for preset, names in LABEL_PRESETS.items():
         assert [r["name"] for r in rows if r["preset"] == preset] == list(names)
+
+
+@pytest.mark.parametrize("layout", ["2018", "2017"])
+def test_empty_names_are_neither_labels_nor_repeats(
+    tmp_path: Path, layout: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real 2018 file has 56 rows with no name: they cannot be selected by name."""
+    labels = {0: "Game", 1: "", 2: "", 14: "Music video"}
+    vocab = load_vocabulary(write_vocabulary(tmp_path / "v.csv", labels, layout=layout))
+    assert vocab.indices("") == () and vocab.indices("1") == (1,)
+    assert vocab.resolve(["Music video", "", " "]) == (14,) and not caplog.records
+    assert bool(vocab.kg_ids) is (layout == "2018")
