@@ -86,10 +86,24 @@ class PairedData:
         return np.flatnonzero(np.asarray(self.splits) == split).astype(np.int64)
 
     def durations(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """float64, shape (len(rows),): each pair's length, its longer feature span, seconds."""
-        return np.maximum(
-            self.video.durations(self.video_rows[rows]), self.audio.durations(self.audio_rows[rows])
-        )
+        """float64, shape (len(rows),): each pair's time span, the media's length, seconds.
+
+        The span is where both modalities have steps: the earlier of the two modalities' ends.
+        A modality with a single step (a clip-level descriptor such as ``vmnet_music``, whose
+        one step declares 29.12 s) describes the whole clip, so it is in every window and does
+        not bound the span: its declared step says nothing about how long the clip is (an 8 s
+        clip's one music step still "ends" at 29.12 s). Only when both sides have one step is
+        the span the longer of the two. So crops and centred windows lie inside the video an
+        8 s clip really has, and every window holds the steps of that stretch on both sides.
+        """
+        video_rows, audio_rows = self.video_rows[rows], self.audio_rows[rows]
+        ends = []
+        for bank, bank_rows in ((self.video, video_rows), (self.audio, audio_rows)):
+            end = bank.durations(bank_rows)
+            ends.append(np.where(np.diff(bank.offsets)[bank_rows] > 1, end, np.inf))
+        span = np.minimum(*ends)
+        whole = np.maximum(self.video.durations(video_rows), self.audio.durations(audio_rows))
+        return np.asarray(np.where(np.isfinite(span), span, whole), dtype=np.float64)
 
     def batch(
         self, rows: npt.NDArray[np.int64], start_s: npt.NDArray[np.float64], window_s: float

@@ -10,7 +10,7 @@ from svm_toolkit.errors import InputError
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.testing.pairs import PairsSpec, write_pairs
 from svm_toolkit.train.bank import FeatureBank
-from svm_toolkit.train.data import load_pairs
+from svm_toolkit.train.data import PairedData, load_pairs
 
 SPEC = PairsSpec(pairs=40, songs=30, steps=6, audio_steps=1)
 
@@ -129,3 +129,72 @@ def test_youtube8m_frame_features_pair_and_train(tmp_path: Path) -> None:
         device="cpu",
     )
     assert train(dataset, config, tmp_path / "run").epochs == 1
+
+
+def _bank(name: str, lengths: list[int], step_s: float, dim: int = 3) -> FeatureBank:
+    """A bank whose step j of sample i holds the value j (so a window's steps can be read)."""
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    steps = np.concatenate([np.arange(n) for n in lengths])
+    values = np.repeat(steps[:, None], dim, axis=1).astype(np.float16)
+    times = (steps * step_s).astype(np.float32)
+    ids = tuple(f"s{i}" for i in range(len(lengths)))
+    return FeatureBank(name, ids, values, offsets, times, step_s)
+
+
+def _paired(video: FeatureBank, audio: FeatureBank) -> PairedData:
+    n = len(video.sample_ids)
+    rows = np.arange(n, dtype=np.int64)
+    return PairedData(
+        video.sample_ids,
+        video,
+        audio,
+        rows,
+        rows,
+        ("train",) * n,
+        (None,) * n,
+        rows.copy(),
+        {},
+    )
+
+
+def test_a_one_step_music_descriptor_leaves_every_crop_all_video_steps() -> None:
+    # vmnet_music: one step that declares 29.12 s; an 8 s video at 1 fps has 8 steps
+    data = _paired(_bank("video", [8] * 6, 1.0), _bank("audio", [1] * 6, 29.12))
+    rows = np.arange(6, dtype=np.int64)
+    np.testing.assert_array_equal(data.durations(rows), np.full(6, 8.0))
+    rng = np.random.default_rng(0)
+    for window_s in (8.0, 12.0, 30.0):
+        for _ in range(20):
+            starts = data.random_starts(rows, window_s, rng)
+            batch = data.batch(rows, starts, window_s)
+            assert batch.video_mask.sum(axis=1).tolist() == [8] * 6
+            np.testing.assert_array_equal(batch.video[:, :, 0], np.tile(np.arange(8), (6, 1)))
+            assert batch.audio_mask.sum(axis=1).tolist() == [1] * 6
+        centre = data.batch(rows, data.centre_starts(rows, window_s), window_s)
+        assert centre.video_mask.sum(axis=1).tolist() == [8] * 6
+
+
+def test_shorter_crops_stay_inside_the_video() -> None:
+    data = _paired(_bank("video", [8, 5], 1.0), _bank("audio", [1, 1], 29.12))
+    rows = np.arange(2, dtype=np.int64)
+    starts = data.random_starts(np.tile(rows, 200), 4.0, np.random.default_rng(1))
+    assert starts[::2].max() <= 4.0 and starts[1::2].max() <= 1.0
+    mask = data.batch(np.tile(rows, 200), starts, 4.0).video_mask
+    assert set(mask.sum(axis=1).tolist()) <= {4, 5}  # 4 s: 4 steps, 5 when it starts mid-step
+    np.testing.assert_array_equal(data.centre_starts(rows, 4.0), [2.0, 0.5])
+
+
+def test_windows_cover_the_right_steps_of_both_modalities() -> None:
+    # a 3 s clip: video at 1 fps (3 steps), audio at 0.5 s steps (6 steps); and a clip
+    # shorter than one video step (0.5 s of video, one 1 s step) with one audio step.
+    data = _paired(_bank("video", [3, 1], 1.0), _bank("audio", [6, 1], 0.5))
+    rows = np.arange(2, dtype=np.int64)
+    np.testing.assert_array_equal(data.durations(rows), [3.0, 1.0])
+    batch = data.batch(rows[:1], np.array([0.5]), 2.0)  # [0.5, 2.5)
+    assert batch.video[0, :, 0].tolist() == [0, 1, 2]  # steps 0 (covers 0.5), 1, 2
+    assert batch.audio[0, : int(batch.audio_mask[0].sum()), 0].tolist() == [1, 2, 3, 4]
+    batch = data.batch(rows[:1], data.centre_starts(rows[:1], 1.0), 1.0)  # [1.0, 2.0)
+    assert batch.video[0, :1, 0].tolist() == [1] and batch.video_mask[0].sum() == 1
+    assert batch.audio[0, :2, 0].tolist() == [2, 3] and batch.audio_mask[0].sum() == 2
+    one = data.batch(rows[1:], data.random_starts(rows[1:], 4.0, np.random.default_rng(0)), 4.0)
+    assert one.video_mask.sum() == 1 and one.audio_mask.sum() == 1
