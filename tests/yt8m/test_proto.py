@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from svm_toolkit.testing.tf_train import tf_train_messages
+from svm_toolkit.yt8m.messages import decode_full, feature_list
 from svm_toolkit.yt8m.proto import (
     ProtoError,
     decode_example,
@@ -98,3 +99,43 @@ def test_feature_lists_off_the_fast_path_decode_the_same(tf: dict[str, Any]) -> 
     assert lists["long"] == [[b"y" * 20_000]]
     context, none = decode_sequence_example(ref.SerializeToString(), lists=False)
     assert context["id"] == [b"Mx01"] and none == {}
+
+
+def test_upb_full_decode_equals_the_hand_written_decoder(tf: dict[str, Any]) -> None:
+    ref = tf["SequenceExample"]()
+    ref.context.feature["id"].bytes_list.value.append(b"Mx01")
+    ref.context.feature["labels"].int64_list.value.extend([14, -3, 2**40])
+    ref.context.feature["mean_rgb"].float_list.value.extend([0.5, -1.25])
+    ref.context.feature["nothing"].SetInParent()
+    lists = ref.feature_lists.feature_list
+    lists["rgb"].feature.add().bytes_list.value.append(bytes(range(256)) * 4)
+    lists["mixed"].feature.add().bytes_list.value.extend([b"a", b"bc"])
+    lists["mixed"].feature.add().float_list.value.extend([1.0, 2.5])
+    lists["mixed"].feature.add().int64_list.value.append(-7)
+    lists["mixed"].feature.add()
+    data = ref.SerializeToString()
+    context, raw = decode_full(data)
+    want_context, want_lists = decode_sequence_example(data)
+    assert context.keys() == want_context.keys() and raw.keys() == want_lists.keys()
+    for key, value in want_context.items():
+        if isinstance(value, list):
+            assert context[key] == value
+        else:
+            assert context[key].dtype == value.dtype  # type: ignore[union-attr]
+            np.testing.assert_array_equal(context[key], value)
+    for key, features in want_lists.items():
+        got = feature_list(raw[key])
+        assert len(got) == len(features)
+        for mine, theirs in zip(got, features, strict=True):
+            if isinstance(theirs, list):
+                assert mine == theirs
+            else:
+                np.testing.assert_array_equal(mine, theirs)
+    # An Example's features are field 1 too: the same class reads it.
+    example = tf["Example"]()
+    example.features.feature["id"].bytes_list.value.append(b"XE00")
+    assert decode_full(example.SerializeToString()) == ({"id": [b"XE00"]}, {})
+    with pytest.raises(ProtoError):
+        decode_full(b"\x0a\x05abc")
+    with pytest.raises(ProtoError):
+        feature_list(b"\x0a\xff")
