@@ -235,7 +235,7 @@ def build_yt8m_manifest(
         skipped_records=scan.skipped,
         samples=len(rows),
         duplicates_merged=scan.duplicates,
-        labels=tuple(vocab.name(i) for i in wanted),
+        labels=tuple(dict.fromkeys(vocab.name(i) for i in wanted)),  # a repeated name once
         missing_labels=missing,
         by_status=dict(Counter(r.status for r in rows).most_common()),
         features=features,
