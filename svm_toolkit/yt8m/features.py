@@ -62,7 +62,8 @@ def dequantize_float16(
         pairs = values.view(np.uint16)  # no copy where the last axis is contiguous
     except ValueError:
         pairs = np.ascontiguousarray(values).view(np.uint16)
-    np.take(_PAIRS, pairs, out=out.view(np.uint32))
+    # mode="clip": every uint16 is a valid index, and "raise" would buffer the output
+    np.take(_PAIRS, pairs, out=out.view(np.uint32), mode="clip")
     return out
 
 
