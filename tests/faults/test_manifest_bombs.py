@@ -6,8 +6,8 @@ without a newline, millions of copies of one line, JSON nested 10,000 deep, a ``
 the same compressed block (a valid gzip stream: members are concatenated), so building one takes
 milliseconds. For the bombs, ``svm manifest urls`` runs as a real process through a small
 wrapper that reports how far its peak resident memory (VmHWM) rose above what it held after
-importing the CLI and the code ``manifest urls`` runs (VmRSS); the nesting and sample-count limits, which need no memory figure, run
-the same CLI in this process.
+importing the CLI and the code ``manifest urls`` runs (VmRSS); the nesting and sample-count
+limits, which need no memory figure, run the same CLI in this process.
 """
 
 from __future__ import annotations
