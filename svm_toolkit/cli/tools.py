@@ -51,7 +51,13 @@ def env() -> None:
     show_default=True,
     help="Length of each video, seconds.",
 )
-def demo(directory: Path, clips: int, seconds: float) -> None:
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Retrain the demo run when DIR holds one of another config (other --seconds, "
+    "or a demo folder of another version).",
+)
+def demo(directory: Path, clips: int, seconds: float, overwrite: bool) -> None:
     """Build a small dataset offline and run every stage on it.
 
     \b
@@ -63,6 +69,11 @@ def demo(directory: Path, clips: int, seconds: float) -> None:
     Runs offline in a few minutes on 2 cores. Re-running reuses finished work.
     """
     corpus = CorpusConfig(clips=clips, songs=max(1, clips * 5 // 6), seconds=seconds)
+    if overwrite:
+        from svm_toolkit.demo.pipeline import DEMO_RUN
+        from svm_toolkit.train.checkpoint import discard_run
+
+        discard_run(directory / "dataset" / "runs" / DEMO_RUN)
     bar = Progress("corpus", total=clips, unit="clip")
 
     def stage_done(line: StageReport) -> None:

@@ -25,6 +25,26 @@ from svm_toolkit.train.config import ENCODER_NAMES, LOSS_NAMES, MODEL_NAMES, TRA
 
 _SPLITS = click.Choice([s.value for s in Split])
 
+#: ``svm evaluate``'s parameters and the flags that set them (for refusing those that do not
+#: apply to the target given).
+_EVAL_FLAGS = {
+    "split": "--split",
+    "audio": "--audio",
+    "video": "--video",
+    "dataset": "--dataset",
+    "positives": "--positives",
+    "pool_size": "--pool-size",
+    "pool_seeds": "--pool-seeds",
+    "ks": "--ks",
+    "device": "--device",
+    "config_file": "--config",
+    "output": "--output",
+}
+
+
+def _flags(*names: str) -> dict[str, str]:
+    return {name: _EVAL_FLAGS[name] for name in names}
+
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -47,7 +67,11 @@ _SPLITS = click.Choice([s.value for s in Split])
 @click.option("--batch-size", type=click.IntRange(min=2), help="Pairs per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.")
 @click.option("--window", type=click.FloatRange(min=0, min_open=True), help="Crop length, s.")
-@click.option("--patience", type=click.IntRange(min=0), help="Early-stopping epochs (0: off).")
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    help="Epochs without a better val MRR before stopping (0: off).",
+)
 @click.option("--seed", type=int, help="Fixes initialisation, batches, crops and dropout.")
 @device_option("cpu, cuda, cuda:N or auto.")
 @config_options("TrainConfig fields (model: {...}, loss: {...})")
@@ -81,9 +105,12 @@ def train(
     negative); videos sharing a music_id are positives of each other, never negatives.
 
     \b
-    Each epoch is scored on the val split (Recall@10, both directions); the best epoch
-    is kept and training stops after --patience epochs without gain. Killed runs resume
-    from RUN/last.pt when the same command is run again.
+    Each epoch is scored on the val split by MRR (mean reciprocal rank over the whole
+    val gallery, both directions; it moves where R@10 of a small gallery sits at 100);
+    val loss and R@K for K below the gallery size are recorded too. The best epoch is
+    kept and training stops after --patience epochs without a better MRR. Killed runs
+    resume from RUN/last.pt when the same command is run again, also after the run
+    folder and its dataset were copied or moved together.
 
     \b
     Output in RUN: config.json, last.pt, best.pt, epochs.csv/json, curves.png.
@@ -130,7 +157,11 @@ def train(
         bar.set_postfix(loss=f"{progress.loss:.3f}", pairs_s=f"{progress.samples_per_s:,.0f}")
 
     def epoch(row: dict[str, float]) -> None:
-        val = " ".join(f"{k[4:]} {v:.1f}" for k, v in row.items() if k.startswith("val_"))
+        val = " ".join(
+            f"val loss {v:.4f}" if k == "val_loss" else f"{k[4:].upper()} {v:.1f}"
+            for k, v in row.items()
+            if k.startswith("val_")
+        )
         line = f"epoch {int(row['epoch']):>3}  loss {row['train_loss']:.4f}  {val}"
         bar.write(line, err=as_json)  # --json: stdout holds the object alone
 
@@ -186,8 +217,8 @@ def train(
     "-o",
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder for zero-shot [default: DATASET/runs/zero-shot-VIDEO-AUDIO] or a "
-    "FILE [default: beside it, <name>-eval].",
+    help="Output folder [default: a RUN's own folder; DATASET/runs/zero-shot-VIDEO-AUDIO; "
+    "beside a FILE, <name>-eval].",
 )
 @click.option(
     "--compare", is_flag=True, help="Print the metrics.json of several runs side by side."
@@ -240,7 +271,13 @@ def evaluate(
     from svm_toolkit.evaluate.runner import evaluate_features, evaluate_file, evaluate_run
     from svm_toolkit.train.checkpoint import RunFiles, read_json
 
+    def refuse(flags: dict[str, str], why: str) -> None:
+        """Stop on the first of ``flags`` given on the command line (exit 2, one line)."""
+        for name in given(dict.fromkeys(flags)):
+            raise ConfigError(f"{flags[name]} does not apply {why}; drop it")
+
     if compare:
+        refuse(_EVAL_FLAGS, "with --compare: it prints the metrics.json the runs hold")
         runs = {str(t): read_json(RunFiles(t).metrics) for t in targets}
         if as_json:  # metrics: each run's metrics.json, by run folder
             render.emit_json("evaluate", {"metrics": runs, "written": []})
@@ -268,11 +305,20 @@ def evaluate(
     check_device(config.device)
     target = targets[0]
     if target.is_file():
+        refuse(
+            _flags("split", "audio", "video", "dataset"),
+            f"to a FILE of embeddings ({target}): it holds the pairs it scores",
+        )
         out = output or target.with_name(f"{target.stem}-eval")
         result = evaluate_file(target, out, config)
     elif RunFiles(target).config.exists():
-        result = evaluate_run(target, config, split=split, dataset=dataset)
+        refuse(
+            _flags("audio", "video"),
+            f"to a run ({target}): its config.json names the features its model reads",
+        )
+        result = evaluate_run(target, config, split=split, dataset=dataset, out=output)
     elif audio and video:
+        refuse(_flags("dataset"), f"to zero-shot scoring: {target} is the dataset")
         out = output or target / "runs" / f"zero-shot-{video}-{audio}"
         result = evaluate_features(target, out, config, audio=audio, video=video, split=split)
     else:
@@ -285,4 +331,10 @@ def evaluate(
         return
     click.echo(protocol_line(result.metrics))
     click.echo(render_metrics(result.metrics))
-    click.echo(f"written: {', '.join(str(p) for p in result.written)}")
+    files = ", ".join(str(p) for p in result.written)
+    if result.unchanged:
+        click.echo(f"unchanged: {files} (the same results as before)")
+        return
+    if result.replaced is not None:
+        click.echo(f"overwrote {result.written[0]} (was {result.replaced})")
+    click.echo(f"written: {files}")

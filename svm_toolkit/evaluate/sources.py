@@ -72,11 +72,27 @@ def file_embeddings(path: Path) -> PairedEmbeddings:
 
 
 def run_dataset(run: Path) -> Path:
-    """The dataset a run was trained on (recorded in its ``config.json``)."""
-    recorded = read_json(RunFiles(run).config).get("dataset")
+    """The dataset a run was trained on, as its ``config.json`` records it.
+
+    A relative path (what ``svm train`` records) is relative to the run folder, so a run copied
+    or moved together with its dataset finds it; an absolute one (older runs) is taken as is.
+
+    Raises:
+        InputError: no dataset recorded, or none where the record points (``--dataset`` fixes
+            both).
+    """
+    config = RunFiles(run).config
+    recorded = read_json(config).get("dataset")
     if not recorded:
-        raise InputError(f"{RunFiles(run).config}: no dataset recorded; pass --dataset")
-    return Path(recorded)
+        raise InputError(f"{config}: no dataset recorded; pass --dataset DATASET")
+    path = Path(recorded)
+    dataset = path if path.is_absolute() else Path(run) / path
+    if not dataset.is_dir():
+        raise InputError(
+            f"{config}: the run's dataset '{recorded}' is not at {dataset}; pass --dataset "
+            "DATASET (copy a run together with its dataset to keep them together)"
+        )
+    return dataset
 
 
 def run_embeddings(

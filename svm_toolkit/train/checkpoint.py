@@ -73,6 +73,26 @@ class RunFiles:
         return self.root / "cache"
 
 
+def discard_run(run: Path) -> None:
+    """Delete what a run folder holds of its run (config, checkpoints, epochs, results).
+
+    Used to start afresh (``--overwrite``); other files in the folder and the feature cache
+    (``RUN/cache``, keyed by the shards' content) stay.
+    """
+    files = RunFiles(Path(run))
+    for path in (
+        files.config,
+        files.last,
+        files.best,
+        files.epochs_csv,
+        files.epochs_json,
+        files.curves,
+        files.metrics,
+        files.recall_plot,
+    ):
+        path.unlink(missing_ok=True)
+
+
 def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
     """``torch.save`` atomically."""
     import torch
@@ -103,6 +123,7 @@ def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
 
 __all__ = [
     "RunFiles",
+    "discard_run",
     "load_checkpoint",
     "read_json",
     "save_checkpoint",

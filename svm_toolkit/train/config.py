@@ -91,7 +91,7 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         warmup: share of all steps with a linear warm-up, then cosine decay to zero.
         window_s: seconds of each training crop and evaluation window.
-        patience: epochs without a better validation R@10 before stopping (0: never stop early).
+        patience: epochs without a better validation MRR before stopping (0: never stop early).
         seed: fixes initialisation, shuffling, crops and dropout.
         device: ``cpu``, ``cuda`` or ``auto``.
         threads: CPU threads for torch (0: torch's default).

@@ -3,9 +3,12 @@
 One epoch deals the training pairs into batches with a generator seeded by ``(seed, epoch)``
 and reseeds torch (dropout) the same way, so a run resumed from ``last.pt`` after a kill makes
 exactly the steps an uninterrupted run makes. After each epoch the model embeds the validation
-split (centred windows) and is scored by the evaluator's validation Recall@10 (mean of both
-directions, MRR breaking ties); the best epoch is kept in ``best.pt``, and training stops after
-``patience`` epochs without improvement.
+split (centred windows) and is scored by the evaluator's mean reciprocal rank over the whole
+validation gallery (mean of both directions): unlike Recall@K, which sits at 100 % once K
+reaches the gallery's size, MRR moves with every rank. The best epoch is kept in ``best.pt``,
+and training stops after ``patience`` epochs without a better MRR. Each epoch also records the
+validation loss (the training objective on the validation pairs, no dropout) and R@K for the K
+below the gallery's size, as information.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from svm_toolkit.names import check_feature_sets
 from svm_toolkit.schema import Split
 from svm_toolkit.train.checkpoint import (
     RunFiles,
+    discard_run,
     load_checkpoint,
     read_json,
     save_checkpoint,
@@ -66,7 +71,8 @@ class TrainSummary:
         epochs: epochs finished in total (this call and earlier ones).
         resumed_from: epochs that were already finished when this call started.
         best_epoch: the epoch kept in ``best.pt`` (1-based).
-        best_val: its validation metrics (R@10 and MRR, mean of both directions).
+        best_val: its validation metrics (MRR, then R@K for K below the gallery size, percent,
+            mean of both directions; and the validation loss).
         stopped_early: training ended on ``patience``.
         train_pairs, val_pairs: pairs per split.
         seconds: wall time of this call, seconds.
@@ -92,7 +98,10 @@ class TrainSummary:
             else ""
         )
         stop = ", stopped early" if self.stopped_early else ""
-        val = " · ".join(f"{k} {v:.1f}" for k, v in self.best_val.items())
+        val = " · ".join(
+            f"{k} {v:.3f}" if k == "loss" else f"{k.upper()} {v:.1f}"
+            for k, v in self.best_val.items()
+        )
         return (
             f"{self.train_pairs} train / {self.val_pairs} val pairs; {self.epochs} epochs"
             f"{resumed}{stop}; best epoch {self.best_epoch} (val {val}) in {self.seconds:.1f} s"
@@ -162,7 +171,7 @@ def train(
     """
     started = time.perf_counter()
     files = RunFiles(Path(run))
-    settings = {"dataset": str(Path(dataset).resolve()), "train": to_dict(config)}
+    settings = {"dataset": dataset_reference(Path(dataset), files.root), "train": to_dict(config)}
     if data is None:  # a mistyped --video/--audio is refused before the run folder is made
         check_feature_sets(Path(dataset), (config.video, config.audio))
     _claim(files, settings, overwrite=overwrite)
@@ -192,7 +201,7 @@ def train(
         row = _epoch(fit, train_rows, epoch, on_step)
         val = _validate(fit, val_rows)
         row.update({f"val_{k}": v for k, v in val.items()})
-        score = [val["r10"], val["mrr"]] if val else [-row["train_loss"]]
+        score = [val["mrr"]] if val else [-row["train_loss"]]
         improved = state["best"] is None or score > state["best"]
         state.update(epoch=epoch, bad=0 if improved else state["bad"] + 1)
         snapshot = fit.state()
@@ -224,7 +233,7 @@ def train(
         epochs=int(state["epoch"]),
         resumed_from=resumed_from,
         best_epoch=int(state["best_epoch"]),
-        best_val={k[4:]: float(v) for k, v in best.items() if k in ("val_r10", "val_mrr")},
+        best_val={k[4:]: float(v) for k, v in best.items() if k.startswith("val_")},
         stopped_early=bool(state.get("done")) and int(state["epoch"]) < config.epochs,
         train_pairs=len(train_rows),
         val_pairs=len(val_rows),
@@ -232,18 +241,52 @@ def train(
     )
 
 
+def dataset_reference(dataset: Path, run: Path) -> str:
+    """How ``config.json`` records the dataset: relative to the run folder where possible.
+
+    A run inside its dataset (``DATASET/runs/NAME``) records ``../..``, so the dataset and its
+    runs can be copied or moved together and still resume and evaluate. On another drive
+    (Windows), where no relative path exists, the absolute path is recorded.
+    """
+    try:
+        return Path(os.path.relpath(dataset.resolve(), run.resolve())).as_posix()
+    except ValueError:
+        return str(dataset.resolve())
+
+
 def _claim(files: RunFiles, settings: dict[str, Any], *, overwrite: bool) -> None:
-    """Make the run folder this config's, or refuse to mix two runs in one folder."""
-    if files.config.exists() and read_json(files.config) != settings:
-        if not overwrite:
-            raise ConfigError(
-                f"{files.root} holds a run with another config; pass --overwrite to start "
-                "afresh there, or choose another -o folder"
-            )
-        for path in (files.last, files.best, files.epochs_csv, files.epochs_json, files.curves):
-            path.unlink(missing_ok=True)
+    """Make the run folder this config's, or refuse to mix two runs in one folder.
+
+    Runs are compared by their TrainConfig alone: the dataset's path is information (a run
+    folder copied elsewhere with its dataset is the same run), and is rewritten as it is now.
+    """
+    if files.config.exists():
+        before = read_json(files.config).get("train")
+        if before != settings["train"]:
+            if not overwrite:
+                changed = _changed(before, settings["train"])
+                raise ConfigError(
+                    f"{files.root} holds a run with another config ({changed}); pass "
+                    "--overwrite to start afresh there, or choose another -o folder"
+                )
+            discard_run(files.root)
     files.root.mkdir(parents=True, exist_ok=True)
     write_json(files.config, settings)
+
+
+def _changed(before: Any, now: dict[str, Any], prefix: str = "") -> str:
+    """The fields two configs differ in, as ``name: old -> new`` (at most three)."""
+    if not isinstance(before, dict):
+        return "unreadable before"
+    out = []
+    for key in sorted(set(before) | set(now)):
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            inner = _changed(old, new, f"{prefix}{key}.")
+            out.extend([inner] if inner else [])
+        elif old != new:
+            out.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return ", ".join(out[:3]) + (", ..." if len(out) > 3 else "")
 
 
 def _warmup_cosine(total: int, warmup: float) -> Callable[[int], float]:
@@ -405,17 +448,43 @@ def paired_embeddings(
 
 
 def _validate(fit: _Fit, rows: npt.NDArray[np.int64]) -> dict[str, float]:
-    """Validation R@1/5/10 and MRR (percent, mean of both directions); empty without val."""
+    """Validation metrics on the centred windows; empty without validation pairs.
+
+    Returns:
+        ``mrr`` (percent, mean of both directions: the early-stopping criterion), ``r1``,
+        ``r5``, ``r10`` for the K below the gallery's size only (R@K at K >= N is 100 % by
+        construction), and ``loss``, the objective on the validation pairs in batches of
+        the training batch size, without dropout.
+    """
     if len(rows) == 0:
         return {}
-    result = evaluate_pairs(
-        paired_embeddings(fit.model, fit.data, rows, fit.config, fit.device),
-        EvalConfig(ks=(1, 5, 10), device=fit.device),
-    )
+    pairs = paired_embeddings(fit.model, fit.data, rows, fit.config, fit.device)
+    ks = tuple(k for k in (1, 5, 10) if k < len(rows))
+    result = evaluate_pairs(pairs, EvalConfig(ks=ks or (1,), device=fit.device))
     directions = list(result.directions.values())
-    out = {f"r{k}": float(np.mean([d.full.recall[k] for d in directions])) for k in (1, 5, 10)}
-    out["mrr"] = float(np.mean([100 * d.full.mrr for d in directions]))
+    out = {"mrr": float(np.mean([100 * d.full.mrr for d in directions]))}
+    out.update({f"r{k}": float(np.mean([d.full.recall[k] for d in directions])) for k in ks})
+    out["loss"] = _validation_loss(fit, pairs, rows)
     return out
+
+
+def _validation_loss(fit: _Fit, pairs: PairedEmbeddings, rows: npt.NDArray[np.int64]) -> float:
+    """The training objective on the validation embeddings, batch by batch (eval mode)."""
+    fit.loss_fn.eval()
+    losses, weights = [], []
+    with torch.inference_mode():
+        for start in range(0, len(rows), fit.batch):
+            chunk = slice(start, start + fit.batch)
+            if len(rows[chunk]) < 2:  # one pair has no negative
+                continue
+            v, a, groups = (
+                torch.from_numpy(x).to(fit.device)
+                for x in (pairs.video[chunk], pairs.music[chunk], fit.data.groups[rows[chunk]])
+            )
+            losses.append(float(fit.loss_fn(v, a, groups)))
+            weights.append(len(rows[chunk]))
+    fit.loss_fn.train()
+    return float(np.average(losses, weights=weights)) if losses else float("nan")
 
 
 def _chunks(rows: npt.NDArray[np.int64], size: int) -> Iterator[npt.NDArray[np.int64]]:
