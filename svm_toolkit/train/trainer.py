@@ -50,6 +50,10 @@ from svm_toolkit.train.models import DualEncoder, Tower, build_model
 
 logger = logging.getLogger(__name__)
 
+#: What early stopping compares, as ``last.pt`` records it: validation MRR (percent, mean of
+#: both directions); without validation pairs, the negated training loss.
+CRITERION = "val_mrr"
+
 
 @dataclass(frozen=True, slots=True)
 class StepProgress:
@@ -195,6 +199,8 @@ def train(
         fit.load(saved)
         state = {k: saved[k] for k in state}
         state["done"] = saved.get("done", False)
+        if saved.get("criterion") != CRITERION:  # a run saved before MRR was the criterion:
+            state["best"] = None  # its best score is not comparable; the next epoch sets one
     resumed_from = int(state["epoch"])
     while not state.get("done") and state["epoch"] < config.epochs:
         epoch = int(state["epoch"]) + 1
@@ -214,7 +220,9 @@ def train(
             bool(config.patience and state["bad"] >= config.patience) or epoch >= config.epochs
         )
         kept = ("epoch", "best", "best_epoch", "bad", "history", "done")
-        save_checkpoint(files.last, {**{k: state[k] for k in kept}, **snapshot})
+        save_checkpoint(
+            files.last, {**{k: state[k] for k in kept}, "criterion": CRITERION, **snapshot}
+        )
         write_rows_csv(files.epochs_csv, state["history"])
         write_json(files.epochs_json, state["history"])
         logger.info("epoch %d: %s", epoch, row)
