@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from svm_toolkit.demo import CorpusConfig, run_demo
+from svm_toolkit.demo.pipeline import demo_ks
 from svm_toolkit.manifest import read_manifest
 
 
@@ -61,3 +62,10 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
         r["sample_id"] for r in rows
     ]
+
+
+def test_recall_is_reported_only_for_k_below_the_gallery() -> None:
+    assert demo_ks(51) == (1, 5, 10, 25, 50)
+    assert demo_ks(25) == (1, 5, 10)
+    assert demo_ks(10) == (1, 5)
+    assert demo_ks(1) == (1,)
