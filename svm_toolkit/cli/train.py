@@ -257,7 +257,11 @@ def evaluate(
     Each row has the chance level of a random ranking beneath it.
 
     \b
-    Output: a table, RUN/metrics.json and RUN/recall.png (Recall@K curves).
+    Output: a table, RUN/metrics.json and RUN/recall.png (Recall@K curves), or
+    in -o DIR. Results already there are left as they are when the same, and
+    replaced with a line "overwrote .../metrics.json (was ...)" when not. Flags
+    that do not apply to the target (--audio with a RUN, --split with a FILE)
+    are refused.
 
     \b
     Examples:
