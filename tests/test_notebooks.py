@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,23 @@ def test_committed_without_outputs(name: str) -> None:
     for cell in code:
         assert cell.outputs == [], f"{name}: a cell has outputs; clear them before committing"
         assert cell.execution_count is None, f"{name}: a cell has an execution count"
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_notebooks_import_only_the_public_api(name: str) -> None:
+    import svm_toolkit
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("svm_toolkit"):
+                assert node.module == "svm_toolkit", f"{name}: imports {node.module}"
+                assert {a.name for a in node.names} <= set(svm_toolkit.__all__), name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("svm_toolkit."), f"{name}: {alias.name}"
 
 
 @pytest.fixture
