@@ -162,21 +162,71 @@ def _replace(config: C, overrides: Mapping[str, Any], where: str, prefix: str) -
             given[name] = None
             continue
         nested = _nested_class(cls, name)
+        is_tuple = isinstance(current, tuple) or "tuple" in str(_hints(cls).get(name, ""))
         if nested is not None and isinstance(value, Mapping):
             start = current if current is not None else nested()
             value = _replace(start, value, where, f"{key}.")
-        elif isinstance(value, list) and (
-            isinstance(current, tuple) or "tuple" in str(_hints(cls).get(name, ""))
-        ):
+        elif isinstance(value, list) and is_tuple:
             value = _as_tuple(value)
+        elif is_tuple and not isinstance(value, list | tuple):
+            shown = list(current) if isinstance(current, tuple) else current
+            raise ConfigError(f"{at}{key}: give a list, e.g. {shown!r}")
+        _check_value(cls, name, value, current, f"{at}{key}")
         given[name] = value
     try:
         return dataclasses.replace(config, **given)  # type: ignore[type-var]
     except ConfigError as exc:
         raise ConfigError(f"{at}{exc}") from None
-    except (ValueError, TypeError) as exc:  # a config's own checks, or a value of a wrong type
+    except TypeError as exc:  # a value of a wrong type: name the field it came from
+        raise ConfigError(f"{at}{_culprit(config, given, prefix)}{exc}") from None
+    except ValueError as exc:  # a config's own checks
         within = f"{prefix[:-1]}: " if prefix else ""
         raise ConfigError(f"{at}{within}{exc}") from None
+
+
+_SCALARS: dict[type, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+}
+
+
+def _check_value(cls: type, name: str, value: Any, current: Any, key: str) -> None:
+    """Refuse a value outside a ``Literal`` or of the wrong scalar type (``X | None`` too).
+
+    Raises:
+        ConfigError: naming ``key`` and what the field takes.
+    """
+    hint = _hints(cls).get(name)
+    if hint is None or value is None:
+        return
+    arms = [a for a in _arms(hint) if a is not type(None)]
+    if arms and all(typing.get_origin(a) is typing.Literal for a in arms):
+        literals = [c for a in arms for c in typing.get_args(a)]
+        if not any(value == c and type(value) is type(c) for c in literals):
+            choices = ", ".join(str(c) for c in literals)
+            raise ConfigError(f"{key}: {value!r} is not allowed; give one of {choices}")
+        return
+    if not all(isinstance(a, type) and a in _SCALARS for a in arms):
+        return
+    accepted = tuple(t for a in arms for t in _SCALARS[a])
+    wrong_bool = isinstance(value, bool) and bool not in arms
+    if wrong_bool or not isinstance(value, accepted):
+        kinds = " or ".join(a.__name__ for a in arms)
+        raise ConfigError(f"{key}: give {kinds}, e.g. {current!r} (got {value!r})")
+
+
+def _culprit(config: Any, given: Mapping[str, Any], prefix: str) -> str:
+    """``"<dotted key>: "`` of the one override that alone raises TypeError, else the prefix."""
+    for name, value in given.items():
+        try:
+            dataclasses.replace(config, **{name: value})
+        except TypeError:
+            return f"{prefix}{name}: "
+        except (ValueError, ConfigError):
+            continue
+    return f"{prefix[:-1]}: " if prefix else ""
 
 
 def load_overrides(path: Path) -> dict[str, Any]:

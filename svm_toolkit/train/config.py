@@ -40,6 +40,11 @@ class ModelConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise ValueError(f"name {self.name!r}: give one of {', '.join(MODEL_NAMES)}")
+        if self.encoder not in ENCODER_NAMES:
+            known = ", ".join(ENCODER_NAMES)
+            raise ValueError(f"encoder {self.encoder!r}: give one of {known}")
         if self.width % self.heads:
             raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
         if min(self.width, self.embed_dim, self.branch_layers, self.encoder_layers) < 1:
@@ -72,6 +77,8 @@ class LossConfig:
     multi_positive: bool = True
 
     def __post_init__(self) -> None:
+        if self.name not in LOSS_NAMES:
+            raise ValueError(f"name {self.name!r}: give one of {', '.join(LOSS_NAMES)}")
         if self.temperature <= 0 or self.margin < 0 or self.hard_after_steps < 0:
             raise ValueError(f"temperature must be > 0 and margin >= 0: {self}")
 

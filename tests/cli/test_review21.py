@@ -1,0 +1,65 @@
+"""Review fixes of issue 21: config values checked per key, lazy commands, groups' flags.
+
+Every test runs the real ``svm`` in a subprocess on small real inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.manifest.helpers import write_list
+
+
+def svm(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "svm_toolkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "ds").mkdir()
+    write_list(tmp_path / "in.csv")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("stage", "yaml_text", "expected"),
+    [
+        (
+            "evaluate",
+            "positives: foo\n",
+            "error: bad.yaml: positives: 'foo' is not allowed; give one of ",
+        ),
+        (
+            "train",
+            "model: {encoder: gru}\n",
+            "error: bad.yaml: model: encoder 'gru': give one of transformer, lstm, mean\n",
+        ),
+        ("train", "loss: {name: foo}\n", "error: bad.yaml: loss.name: 'foo' is not allowed"),
+        ("train", 'epochs: "3"\n', "error: bad.yaml: epochs: give int, e.g. "),
+        ("evaluate", "ks: 10\n", "error: bad.yaml: ks: give a list, e.g. ["),
+        ("preprocess", "mel: vggish\n", "error: bad.yaml: mel: "),
+    ],
+)
+def test_a_bad_value_in_the_config_file_names_file_and_key_and_writes_nothing(
+    stage: str, yaml_text: str, expected: str, workdir: Path
+) -> None:
+    (workdir / "bad.yaml").write_text(yaml_text)
+    extra = ("-o", "RUN") if stage == "train" else ()
+    result = svm(stage, "ds", *extra, "--config", "bad.yaml", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(expected), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "v, g, g" not in result.stderr
+    assert not (workdir / "RUN").exists()
