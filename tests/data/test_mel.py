@@ -46,7 +46,8 @@ def new_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     """A dataset whose vggish recipe holds three samples in the new layout."""
     root = tmp_path_factory.mktemp("mel") / "ds"
     rows = {"a": units(3, 0), "b": units(1, 1), "c": units(5, 2)}
-    write(DatasetLayout(root).mel_dir("vggish"), _mel_schema(MEL_RECIPES["vggish"], {}), rows)
+    folder = DatasetLayout(root).mel_dir("vggish")
+    write(folder, _mel_schema(MEL_RECIPES["vggish"], {}, folder), rows)
     return root, rows
 
 
@@ -78,7 +79,9 @@ def test_old_flat_shards_still_read_and_a_redone_sample_keeps_its_newest_row(
     directory = DatasetLayout(tmp_path).mel_dir("vggish")
     write(directory, old_schema(), {"a": units(2, 0), "b": units(3, 1)})  # shard 0: old layout
     redone, silent = units(4, 9), None
-    new = _mel_schema(MEL_RECIPES["vggish"], {})
+    # the stage keeps a flat folder flat; a folder mixing both (as an older version could leave
+    # it) must still read: the nested schema is the one a fresh folder gets
+    new = _mel_schema(MEL_RECIPES["vggish"], {}, tmp_path / "fresh")
     write(directory, new, {"b": redone, "quiet": silent})  # shard 1: new layout, b redone
     mel = read_mel(tmp_path, "vggish")
     assert sorted(mel) == ["a", "b", "quiet"]

@@ -291,7 +291,8 @@ def test_manifest_yt8m_refuses_a_hostile_record_id(
         capsys, "manifest", "yt8m", records, "--vocabulary", vocab, "--features", "-o", root
     )
     assert code == 2 and "Traceback" not in err
-    assert f"{records.name}:#1: id " in err and "cannot be used" in err  # file and record
+    assert f"{records.name}: record 1 (byte offset " in err  # file and record
+    assert "cannot be used" in err
     assert snapshot(victim) == before
     assert not (root / "manifest.parquet").exists()
 
