@@ -5,7 +5,9 @@ The public API; the ``svm`` command line (:mod:`svm_toolkit.cli`) is built on th
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from svm_toolkit.lazy import lazy_api
 
 if TYPE_CHECKING:
     from svm_toolkit.data import FeatureDataset, collate, join_features, read_mel
@@ -78,17 +80,4 @@ _API: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The public API, each name imported from its module when first asked for."""
-    if name in _API:
-        import importlib
-
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """The public API, for ``dir()`` and tab completion."""
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_api(__name__, _API)

@@ -23,7 +23,6 @@ from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.precision import PRECISIONS, Precision
 from svm_toolkit.extract.registry import EXTRACTORS, OFFLINE_DEFAULTS, get_extractor
 from svm_toolkit.extract.registry import parse_extractors as _parse
-from svm_toolkit.extract.runner import run_extract
 
 
 @click.command()
@@ -206,6 +205,8 @@ def extract(
     print_config(config)
     if engine.name == "local":  # a Ray cluster's GPUs are checked where they are
         check_device(config.device)
+    from svm_toolkit.extract.runner import run_extract  # imports torch: only when it runs
+
     summary = run_extract(dataset, config, engine=engine)
     refresh_card(dataset)  # the dataset card (README.md) says what is there now
     if as_json:

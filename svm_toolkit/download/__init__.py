@@ -6,7 +6,9 @@ submodule (a config, a constant for a ``--help`` text) does not load the others.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from svm_toolkit.lazy import lazy_api
 
 if TYPE_CHECKING:
     from svm_toolkit.download.config import DownloadConfig
@@ -24,17 +26,4 @@ _API: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module when first asked for."""
-    if name in _API:
-        import importlib
-
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """The public names and the loaded submodules, for ``dir()`` and tab completion."""
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_api(__name__, _API)
