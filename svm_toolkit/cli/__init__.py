@@ -96,13 +96,28 @@ class LazyGroup(click.Group):
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return self.commands.get(cmd_name)
         module_name, attr = COMMANDS[cmd_name][0].split(":")
-        command = getattr(importlib.import_module(module_name), attr)
+        try:
+            command = getattr(importlib.import_module(module_name), attr)
+        except ImportError as exc:  # a broken install: one line, not a traceback
+            message = f"svm {cmd_name}: cannot load ({exc}); reinstall svm_toolkit"
+            raise click.ClickException(message) from None  # exits 1
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}:{attr} is not a click command")
         from svm_toolkit.cli.options import add_verbosity  # -v/-q after the subcommand too
 
         self.commands[cmd_name] = add_verbosity(command)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Like click's, with ``did you mean`` for a mistyped subcommand (imports none)."""
+        name = click.utils.make_str(args[0])
+        if not name.startswith("-") and self.get_command(ctx, name) is None:
+            from svm_toolkit.names import did_you_mean
+
+            ctx.fail(f"No such command '{name}'{did_you_mean(name, self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The ``Commands:`` section of ``svm --help``, from :data:`COMMANDS` (imports none)."""

@@ -63,3 +63,25 @@ def test_a_bad_value_in_the_config_file_names_file_and_key_and_writes_nothing(
     assert len(result.stderr.splitlines()) == 1
     assert "v, g, g" not in result.stderr
     assert not (workdir / "RUN").exists()
+
+
+def test_a_mistyped_command_gets_did_you_mean(tmp_path: Path) -> None:
+    result = svm("downlod", "ds", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such command 'downlod'; did you mean 'download'?" in result.stderr
+
+
+def test_a_command_module_that_fails_to_import_is_one_line_exit_1(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from svm_toolkit.cli import COMMANDS, cli\n"
+        "COMMANDS['broken'] = ('svm_toolkit.cli.no_such_module:broken', 'Broken.')\n"
+        "cli(['broken'], prog_name='svm')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: svm broken: cannot load (No module named ")
+    assert result.stderr.rstrip().endswith("reinstall svm_toolkit")
