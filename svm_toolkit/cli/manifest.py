@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -142,13 +141,7 @@ urls.help = (urls.help or "") + f"\n\nFormats: {', '.join(supported_suffixes())}
 
 @manifest.command("info")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the funnel as one JSON object on stdout (keys: dataset, samples, by_source, "
-    "stages, splits, runs; see the README).",
-)
+@render.json_option("manifest info")
 def info(dataset: Path, as_json: bool) -> None:
     """Show DATASET's funnel: samples by source, status and split at each stage, in order.
 
@@ -166,7 +159,7 @@ def info(dataset: Path, as_json: bool) -> None:
     """
     funnel = dataset_funnel(dataset)
     if as_json:
-        click.echo(json.dumps(funnel.to_dict(), ensure_ascii=False))
+        render.emit_json("manifest info", funnel.to_dict())
         return
     click.echo("\n".join(render_funnel(funnel)))
 

@@ -51,6 +51,7 @@ JSON_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
         "stage", "path", "rows_read", "samples", "duplicates_merged", "by_status", "by_source",
         "unchanged", "seconds",
     ),
+    "manifest info": ("stage", "dataset", "samples", "by_source", "stages", "splits", "runs"),
     "manifest yt8m": (
         "stage", "path", "files", "records", "bad_files", "skipped_records", "samples",
         "duplicates_merged", "labels", "missing_labels", "by_status", "features", "unchanged",

@@ -10,6 +10,7 @@ from svm_toolkit.card import refresh_card
 from svm_toolkit.cli import render
 from svm_toolkit.cli.options import config_options, given, merge_config, print_config
 from svm_toolkit.errors import ConfigError
+from svm_toolkit.names import check_feature_sets
 from svm_toolkit.splits.links import GROUP_BY
 from svm_toolkit.splits.make import SplitConfig, make_splits
 from svm_toolkit.splits.validate import ValidateConfig, validate_splits
@@ -151,6 +152,7 @@ def validate(
         flags["ratios"] = _ratios(ratios)
     config = merge_config(ValidateConfig(), config_file, flags)
     print_config(config)
+    check_feature_sets(dataset, config.features)  # a typo is refused, not recommended
     report = validate_splits(dataset, config)
     written = report.write(out or dataset / "splits_report")
     if as_json:

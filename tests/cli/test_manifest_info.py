@@ -153,7 +153,7 @@ def test_json_is_one_object_with_the_documented_keys(dataset: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1  # one line: one object
     data: dict[str, Any] = json.loads(result.stdout)
-    assert list(data) == ["dataset", "samples", "by_source", "stages", "splits", "runs"]
+    assert list(data) == ["stage", "dataset", "samples", "by_source", "stages", "splits", "runs"]
     assert data["dataset"] == str(dataset) and data["samples"] == 5
     assert data["by_source"] == {"url": 5}
     stage_keys = ["stage", "name", "samples", "of", "ok", "statuses", "bytes", "durations"]

@@ -5,6 +5,7 @@ Every test runs the real ``svm`` in a subprocess on small real inputs.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,20 @@ def test_a_command_module_that_fails_to_import_is_one_line_exit_1(tmp_path: Path
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("Error: svm broken: cannot load (No module named ")
     assert result.stderr.rstrip().endswith("reinstall svm_toolkit")
+
+
+def test_splits_validate_refuses_an_unknown_feature_set_with_a_suggestion(workdir: Path) -> None:
+    result = svm("splits", "validate", "ds", "--features", "efficientnet_lite", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "unknown feature set 'efficientnet_lite'; did you mean" in result.stderr
+    assert "svm extract" not in result.stderr
+
+
+def test_manifest_info_json_has_its_stage(workdir: Path) -> None:
+    built = svm("manifest", "urls", "in.csv", "-o", "ds", cwd=workdir)
+    assert built.returncode == 0, built.stderr
+    result = svm("manifest", "info", "ds", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    obj = json.loads(result.stdout)
+    assert obj["stage"] == "manifest info"
+    assert {"dataset", "samples", "by_source", "stages", "splits", "runs"} <= set(obj)
