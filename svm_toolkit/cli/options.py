@@ -139,12 +139,16 @@ def log_level(verbose: int, quiet: bool) -> str:
 
 def _verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """Apply ``-v``/``-q`` given after a subcommand, added to those given before it."""
-    ctx.meta[_VERBOSE if param.name == "verbose" else _QUIET] = value
+    # ctx.meta is shared by the whole chain: one entry per context (group, then subcommand)
+    given: dict[int, Any] = ctx.meta.setdefault(_VERBOSE if param.name == "verbose" else _QUIET, {})
+    given[id(ctx)] = value
     if not value:
         return
     root = ctx.find_root().params
-    verbose = int(root.get("verbose") or 0) + int(ctx.meta.get(_VERBOSE) or 0)
-    quiet = bool(root.get("quiet")) or bool(ctx.meta.get(_QUIET))
+    verbose = int(root.get("verbose") or 0) + sum(
+        int(v or 0) for v in ctx.meta.get(_VERBOSE, {}).values()
+    )
+    quiet = bool(root.get("quiet")) or any(ctx.meta.get(_QUIET, {}).values())
     level = log_level(verbose, quiet)
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger().setLevel(level)
@@ -168,15 +172,15 @@ _VERBOSITY: Final[tuple[tuple[tuple[str, ...], dict[str, Any]], ...]] = (
 
 
 def add_verbosity(command: click.Command) -> click.Command:
-    """Give ``command`` (and every subcommand of a group) ``-v``/``-vv``/``-q`` options.
+    """Give ``command`` (a group too, and each of its subcommands) ``-v``/``-vv``/``-q`` options.
 
     They mean what they mean on the ``svm`` group, so ``svm -v splits make DS`` and
-    ``svm splits make DS -v`` log the same. A command that has them already is left as it is.
+    ``svm splits make DS -v`` log the same (counts add up: ``svm -v splits -v make DS`` is
+    ``-vv``). A command that has them already is left as it is.
     """
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             add_verbosity(sub)
-        return command
     if not any(p.name in ("verbose", "quiet") for p in command.params):
         for opts, attrs in _VERBOSITY:
             command.params.append(

@@ -103,3 +103,13 @@ def test_manifest_info_json_has_its_stage(workdir: Path) -> None:
     obj = json.loads(result.stdout)
     assert obj["stage"] == "manifest info"
     assert {"dataset", "samples", "by_source", "stages", "splits", "runs"} <= set(obj)
+
+
+def test_groups_take_verbosity_too(workdir: Path) -> None:
+    built = svm("manifest", "-v", "urls", "in.csv", "-o", "ds", cwd=workdir)
+    assert built.returncode == 0, built.stderr
+    for args in (("manifest", "-v", "info", "ds"), ("-v", "manifest", "-q", "info", "ds")):
+        result = svm(*args, cwd=workdir)
+        assert result.returncode == 0, (args, result.stderr)
+    result = svm("splits", "-v", "make", "ds", cwd=workdir)
+    assert "No such option" not in result.stderr
