@@ -323,6 +323,9 @@ def yt8m(
             "max_connect_failures": max_connect_failures,
         }
     )
+    if lookup and not resolve and config.resolve is None:  # said, not silently dropped
+        named = ", ".join("--" + k.replace("_", "-") for k in lookup)
+        raise click.UsageError(f"{named}: only with --resolve (add --resolve or drop {named})")
     if resolve or (config.resolve is not None and lookup):  # the lookup flags need --resolve
         config = merge_config(config, None, {"resolve": lookup})
     print_config(config)

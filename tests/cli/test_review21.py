@@ -113,3 +113,13 @@ def test_groups_take_verbosity_too(workdir: Path) -> None:
         assert result.returncode == 0, (args, result.stderr)
     result = svm("splits", "-v", "make", "ds", cwd=workdir)
     assert "No such option" not in result.stderr
+
+
+def test_yt8m_lookup_flags_without_resolve_are_refused(workdir: Path) -> None:
+    (workdir / "records").mkdir()
+    (workdir / "vocabulary.csv").write_text("Index,Name\n0,Music\n")
+    args = ("manifest", "yt8m", "records", "--vocabulary", "vocabulary.csv", "-o", "ds")
+    result = svm(*args, "--concurrency", "3", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "--concurrency: only with --resolve" in result.stderr
+    assert not (workdir / "ds" / "manifest.parquet").exists()
