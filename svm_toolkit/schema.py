@@ -149,7 +149,7 @@ REDO_OK: Final[Mapping[str, str]] = {
 }
 
 
-def check_retry(statuses: Sequence[str], stage: str) -> None:
+def check_retry(statuses: Sequence[str], stage: str, reasons: Sequence[str] | None = None) -> None:
     """Check the statuses a ``--retry`` option names: any failure status or ``filtered:x``.
 
     One rule for every stage: ``ok`` is refused with how to redo that stage's ``ok`` samples
@@ -158,9 +158,12 @@ def check_retry(statuses: Sequence[str], stage: str) -> None:
     Args:
         statuses: the statuses named.
         stage: the stage, a key of :data:`REDO_OK` (``download``, ``preprocess``, ``extract``).
+        reasons: the ``filtered:<reason>`` reasons the stage writes (its filters' names);
+            ``None``: any reason passes.
 
     Raises:
-        ConfigError: ``ok`` or an unknown status (the message lists the known ones).
+        ConfigError: ``ok``, an unknown status or filter reason (the message lists the known
+            ones).
     """
     if Status.OK.value in statuses:
         raise ConfigError(
@@ -173,6 +176,12 @@ def check_retry(statuses: Sequence[str], stage: str) -> None:
         listed = [*sorted(known), f"{Status.FILTERED}:<reason>"]
         also = f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""
         raise ConfigError(f"--retry: {unknown_name('status', unknown[0], listed)}{also}")
+    prefix = f"{Status.FILTERED}:"
+    for status in statuses:
+        reason = status.removeprefix(prefix)
+        if reasons is not None and status.startswith(prefix) and reason not in reasons:
+            message = unknown_name(f"{stage} filter reason", reason, reasons)
+            raise ConfigError(f"--retry {status}: {message}")
 
 
 class Split(StrEnum):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from svm_toolkit.errors import ConfigError
-from svm_toolkit.preprocess.filters import FILTER_PRESETS, FilterConfig
+from svm_toolkit.preprocess.filters import FILTER_PRESETS, FILTERS, FilterConfig
 from svm_toolkit.preprocess.recipes import LibrosaMel, MelChannels, get_recipes
 from svm_toolkit.preprocess.speech import SpeechConfig
 from svm_toolkit.schema import check_retry
@@ -67,7 +67,7 @@ class PreprocessConfig:
             )
         if not 0 <= self.crop_limit < 255:
             raise ConfigError(f"crop_limit is an 8-bit luma level, got {self.crop_limit}")
-        check_retry(self.retry, "preprocess")
+        check_retry(self.retry, "preprocess", list(FILTERS))
 
 
 #: Presets: the papers' filters, and the Mel recipe each paper's audio model takes. Each bounds

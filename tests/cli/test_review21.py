@@ -123,3 +123,13 @@ def test_yt8m_lookup_flags_without_resolve_are_refused(workdir: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "--concurrency: only with --resolve" in result.stderr
     assert not (workdir / "ds" / "manifest.parquet").exists()
+
+
+def test_a_mistyped_filter_reason_in_retry_is_refused(workdir: Path) -> None:
+    result = svm("preprocess", "ds", "--retry", "filtered:speeh", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "error: --retry filtered:speeh: unknown preprocess filter reason 'speeh'; did you mean "
+        "'speech'? Known: duration, resolution, aspect, audio, loudness, silence, static, black, "
+        "speech\n"
+    )
