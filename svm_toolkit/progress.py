@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -79,7 +80,7 @@ class Progress:
         tty: draw a bar (``None``: when stderr is a terminal).
 
     Raises:
-        ConfigError: a bad :data:`ENV_PROGRESS_S`.
+        ConfigError: a bad :data:`ENV_PROGRESS_S` (read only when INFO lines are on).
     """
 
     def __init__(
@@ -113,8 +114,8 @@ class Progress:
                 file=sys.stderr,
             )  # fmt: skip
             return
-        interval = progress_interval_s() if interval_s is None else interval_s
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(logging.INFO):  # SVM_PROGRESS_S is read only when it is used
+            interval = progress_interval_s() if interval_s is None else interval_s
             self._timer = threading.Thread(
                 target=self._tick, args=(interval,), name=f"progress-{desc}", daemon=True
             )
@@ -168,13 +169,14 @@ class Progress:
         if self._bar is not None:
             self._bar.reset(total=total)
 
-    def write(self, line: str, *, err: bool = False) -> None:
-        """Print a line (to stdout, or stderr with ``err``) without breaking the bar (CLI use)."""
-        stream = sys.stderr if err else sys.stdout
-        if self._bar is not None:
-            self._bar.write(line, file=stream)
-        else:
-            print(line, file=stream, flush=True)
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Hide the bar while the caller (the CLI) prints a line, then draw it again."""
+        if self._bar is None:
+            yield
+            return
+        with self._bar.external_write_mode(file=sys.stderr):
+            yield
 
     def close(self) -> None:
         """Remove the bar, or stop the timer and log the final line. Safe to call twice."""
@@ -187,7 +189,8 @@ class Progress:
         if self._timer is not None:
             self._stop.set()
             self._timer.join()
-            logger.info("%s", self.line(final=True))
+            if self.n or self._total:  # a stage with nothing to do says so itself
+                logger.info("%s", self.line(final=True))
 
     def __enter__(self) -> Progress:
         return self

@@ -11,6 +11,7 @@ from svm_toolkit.cli import render
 from svm_toolkit.cli.engine import engine_config, engine_options
 from svm_toolkit.cli.options import (
     config_options,
+    device_flag,
     device_option,
     given,
     merge_config,
@@ -204,7 +205,7 @@ def extract(
         config = merge_config(config, None, {"weights": tuple(merged.items())})
     print_config(config)
     if engine.name == "local":  # a Ray cluster's GPUs are checked where they are
-        check_device(config.device)
+        check_device(config.device, flag=device_flag(config_file))
     from svm_toolkit.extract.runner import run_extract  # imports torch: only when it runs
 
     summary = run_extract(dataset, config, engine=engine)

@@ -89,6 +89,18 @@ def given(values: Mapping[str, Any], ctx: click.Context | None = None) -> dict[s
     return {k: v for k, v in values.items() if ctx.get_parameter_source(k) not in _NOT_GIVEN}
 
 
+def device_flag(config_file: Path | None, ctx: click.Context | None = None) -> str:
+    """Where ``device`` came from, for a message: ``--device`` if typed, else the file's key.
+
+    Example: ``check_device(config.device, flag=device_flag(config_file))`` says
+    ``run.yaml: device cuda: no CUDA GPU is visible`` when the file asked for the GPU.
+    """
+    ctx = ctx or click.get_current_context()
+    if config_file is None or ctx.get_parameter_source("device") not in _NOT_GIVEN:
+        return "--device"
+    return f"{config_file}: device"
+
+
 def merge_config(base: C, config_file: Path | None, flags: Mapping[str, Any]) -> C:
     """Return ``base`` with the ``--config`` file's fields, then ``flags``, applied.
 

@@ -83,8 +83,8 @@ def demo(directory: Path, clips: int, seconds: float, overwrite: bool) -> None:
     def clip_done(_: object) -> None:
         bar.update()
 
-    report = run_demo(directory, corpus, on_clip=clip_done, on_stage=stage_done)
-    bar.close()
+    with bar:  # closed on error too (close is safe twice)
+        report = run_demo(directory, corpus, on_clip=clip_done, on_stage=stage_done)
     if report.evaluation is not None:
         click.echo(f"\nRecall@K of the demo run: {protocol_line(report.evaluation.metrics)}")
         click.echo(render_metrics(report.evaluation.metrics))

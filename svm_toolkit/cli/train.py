@@ -10,6 +10,7 @@ import click
 from svm_toolkit.cli import render
 from svm_toolkit.cli.options import (
     config_options,
+    device_flag,
     device_option,
     given,
     merge_config,
@@ -143,7 +144,7 @@ def train(
     overrides = {**flags, "model": model, "loss": loss}
     config = merge_config(TRAIN_PRESETS[preset], config_file, overrides)
     print_config(config)
-    check_device(config.device)
+    check_device(config.device, flag=device_flag(config_file))
     m = config.model
     run = output or dataset / "runs" / f"{m.name}-{m.encoder}-{config.loss.name}"
     bar = Progress("train", unit="step")
@@ -163,12 +164,13 @@ def train(
             if k.startswith("val_")
         )
         line = f"epoch {int(row['epoch']):>3}  loss {row['train_loss']:.4f}  {val}"
-        bar.write(line, err=as_json)  # --json: stdout holds the object alone
+        with bar.suspended():
+            click.echo(line, err=as_json)  # --json: stdout holds the object alone
 
-    summary = run_training(
-        dataset, config, run, overwrite=overwrite, mmap=mmap, on_step=step, on_epoch=epoch
-    )
-    bar.close()
+    with bar:  # closed on error too
+        summary = run_training(
+            dataset, config, run, overwrite=overwrite, mmap=mmap, on_step=step, on_epoch=epoch
+        )
     if as_json:
         render.emit_json("train", render.fields(summary))
         return
@@ -306,7 +308,7 @@ def evaluate(
             raise ConfigError(f"--ks {ks}: give whole numbers, e.g. --ks 1,5,10") from None
     config = merge_config(EvalConfig(), config_file, flags)
     print_config(config)
-    check_device(config.device)
+    check_device(config.device, flag=device_flag(config_file))
     target = targets[0]
     if target.is_file():
         refuse(

@@ -6,6 +6,7 @@ Every test runs the real ``svm`` in a subprocess on small real inputs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from svm_toolkit.progress import Progress
 from tests.manifest.helpers import write_list
 
 
@@ -133,3 +135,37 @@ def test_a_mistyped_filter_reason_in_retry_is_refused(workdir: Path) -> None:
         "'speech'? Known: duration, resolution, aspect, audio, loudness, silence, static, black, "
         "speech\n"
     )
+
+
+def test_a_device_from_the_config_file_is_named_by_its_key(workdir: Path) -> None:
+    (workdir / "dev.yaml").write_text("device: cuda:99\n")
+    result = svm("evaluate", "ds", "--config", "dev.yaml", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: dev.yaml: device cuda:99: "), result.stderr
+    typed = svm("evaluate", "ds", "--config", "dev.yaml", "--device", "cuda:98", cwd=workdir)
+    assert typed.stderr.startswith("error: --device cuda:98: "), typed.stderr
+
+
+def test_a_bad_progress_interval_fails_only_when_progress_lines_are_on(workdir: Path) -> None:
+    env = {**os.environ, "SVM_PROGRESS_S": "often"}
+    args = [sys.executable, "-m", "svm_toolkit", "manifest", "urls", "in.csv", "-o", "ds"]
+    quiet = subprocess.run(args, capture_output=True, text=True, cwd=workdir, env=env, timeout=60)
+    assert quiet.returncode == 0, quiet.stderr
+    loud = subprocess.run(
+        [*args, "--overwrite", "-v"], capture_output=True, text=True, cwd=workdir, env=env,
+        timeout=60,
+    )  # fmt: skip
+    assert loud.returncode == 2 and "SVM_PROGRESS_S='often'" in loud.stderr, loud.stderr
+
+
+def test_a_progress_with_nothing_counted_logs_no_final_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="svm_toolkit.progress"):
+        empty = Progress("download", total=0, unit="video", tty=False, interval_s=60)
+        with empty, empty.suspended():
+            pass
+        with Progress("download", total=2, unit="video", tty=False, interval_s=60) as bar:
+            bar.update(2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("download done: 2/2"), lines
