@@ -324,7 +324,8 @@ def yt8m(
         }
     )
     if lookup and not resolve and config.resolve is None:  # said, not silently dropped
-        named = ", ".join("--" + k.replace("_", "-") for k in lookup)
+        spelled = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+        named = ", ".join(spelled.get(k, k) for k in lookup)
         raise click.UsageError(f"{named}: only with --resolve (add --resolve or drop {named})")
     if resolve or (config.resolve is not None and lookup):  # the lookup flags need --resolve
         config = merge_config(config, None, {"resolve": lookup})

@@ -178,7 +178,8 @@ def test_flags_given_override_the_file_and_flags_not_given_do_not(workdir: Path)
     printed = print_config(workdir, yt8m, "--config", "y.yaml", "--timeout", "3")
     assert printed["match"] == "all" and printed["resolve"]["concurrency"] == 2
     assert printed["resolve"]["timeout_s"] == 3  # a lookup flag applies to the file's resolve
-    assert print_config(workdir, yt8m, "--timeout", "3")["resolve"] is None  # needs --resolve
+    refused = svm(*yt8m, "--timeout", "3", "--print-config", cwd=workdir)  # needs --resolve
+    assert refused.returncode == 2 and "--timeout: only with --resolve" in refused.stderr
     printed = print_config(workdir, yt8m, "--resolve", "--deny-host", "10.0.0.0/8")
     assert printed["resolve"]["deny_hosts"] == ["10.0.0.0/8"]
 
@@ -274,8 +275,9 @@ def test_device_cuda_without_a_gpu_is_one_line_before_any_work(
     result = svm(*args, cwd=workdir)
     assert result.returncode == 2
     assert result.stdout == ""
+    named = "gpu.yaml: device" if "gpu.yaml" in args else "--device"  # where the value came from
     assert result.stderr == (
-        "error: --device cuda: no CUDA GPU is visible (torch.cuda.is_available() is False); "
+        f"error: {named} cuda: no CUDA GPU is visible (torch.cuda.is_available() is False); "
         "use --device cpu or auto\n"
     )
 

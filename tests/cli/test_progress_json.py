@@ -8,6 +8,7 @@ subprocess whose stderr is a file, as under nohup or a batch scheduler.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -191,7 +192,10 @@ def test_progress_lines_in_a_log_without_a_terminal(tmp_path: Path) -> None:
     assert done.stdout.startswith("download: 4 videos (0 done before): 3 ok, 1 unavailable")
 
 
-def test_a_bad_interval_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_interval_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="svm_toolkit.progress")  # read only when lines are on
     monkeypatch.setenv(ENV_PROGRESS_S, "soon")
     with pytest.raises(ConfigError, match=f"{ENV_PROGRESS_S}='soon': give the seconds"):
         Progress("download", total=3, tty=False)
