@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from svm_toolkit.errors import ConfigError
+from svm_toolkit.names import unknown_name
+
 LossName = Literal["infonce", "triplet"]
 
 #: The registered names (the registries in ``models`` and ``losses`` are keyed by these; kept
@@ -40,11 +43,10 @@ class ModelConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.name not in MODEL_NAMES:
-            raise ValueError(f"name {self.name!r}: give one of {', '.join(MODEL_NAMES)}")
+        if self.name not in MODEL_NAMES:  # refused before a run folder is written
+            raise ConfigError(unknown_name("model.name", self.name, MODEL_NAMES))
         if self.encoder not in ENCODER_NAMES:
-            known = ", ".join(ENCODER_NAMES)
-            raise ValueError(f"encoder {self.encoder!r}: give one of {known}")
+            raise ConfigError(unknown_name("model.encoder", self.encoder, ENCODER_NAMES))
         if self.width % self.heads:
             raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
         if min(self.width, self.embed_dim, self.branch_layers, self.encoder_layers) < 1:
@@ -78,7 +80,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         if self.name not in LOSS_NAMES:
-            raise ValueError(f"name {self.name!r}: give one of {', '.join(LOSS_NAMES)}")
+            raise ConfigError(unknown_name("loss.name", self.name, LOSS_NAMES))
         if self.temperature <= 0 or self.margin < 0 or self.hard_after_steps < 0:
             raise ValueError(f"temperature must be > 0 and margin >= 0: {self}")
 

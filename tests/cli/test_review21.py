@@ -47,7 +47,7 @@ def workdir(tmp_path: Path) -> Path:
         (
             "train",
             "model: {encoder: gru}\n",
-            "error: bad.yaml: model: encoder 'gru': give one of transformer, lstm, mean\n",
+            "error: bad.yaml: unknown model.encoder 'gru'; known: transformer, lstm, mean\n",
         ),
         ("train", "loss: {name: foo}\n", "error: bad.yaml: loss.name: 'foo' is not allowed"),
         ("train", 'epochs: "3"\n', "error: bad.yaml: epochs: give int, e.g. "),
