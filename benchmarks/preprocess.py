@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from svm_toolkit import ffmpeg
 from svm_toolkit.io.paths import DatasetLayout
@@ -100,6 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})  # one core, for us and the ffmpeg we start
     torch.set_num_threads(1)
+    threadpool_limits(1)  # as each preprocess worker does
     print(
         f"machine: {platform.processor() or platform.machine()}, 1 pinned core of {os.cpu_count()}"
     )
