@@ -72,7 +72,7 @@ def output_length(samples: int, orig: int, new: int, method: Resampler) -> int:
 
 
 def _sinc_length(samples: int, orig: int, new: int) -> int:
-    """torchaudio's output length for gcd-reduced rates: the ceiling taken in float32.
+    """The output length torchaudio gives for gcd-reduced rates: a ceiling taken in float32.
 
     ``torch.ceil(torch.as_tensor(new * samples / orig))`` rounds the quotient to float32 first,
     which past 2**22 output samples (about 262 s at 16 kHz) can drop the last sample that an
