@@ -211,14 +211,14 @@ KILLED = textwrap.dedent(
 )
 
 
-def kill_at(folder: Path, step: str) -> None:
-    """Run a compaction in a child process and SIGKILL it when it reaches ``step``."""
-    env = {**os.environ, PAUSE_ENV: step}
+def kill_when_paused(args: list[str], step: str, *, cwd: Path | None = None) -> None:
+    """Run ``python -c ARGS...`` and SIGKILL it once its compaction pauses at ``step``."""
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED, str(folder)],
+        [sys.executable, "-c", *args],
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env={**os.environ, PAUSE_ENV: step},
+        cwd=cwd,
     )
     assert child.stderr is not None
     try:
@@ -230,6 +230,11 @@ def kill_at(folder: Path, step: str) -> None:
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
+
+
+def kill_at(folder: Path, step: str) -> None:
+    """Run a compaction in a child process and SIGKILL it when it reaches ``step``."""
+    kill_when_paused([KILLED, str(folder)], step)
 
 
 @pytest.mark.parametrize("step", ["written", "planned", "deleting"])

@@ -22,11 +22,7 @@ contained paths with different file extensions"), as its message says.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -38,10 +34,10 @@ from click.testing import CliRunner
 from svm_toolkit.cli import cli
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.runner import ledger_prefix, run_extract
-from svm_toolkit.io.compact import PAUSE_ENV
 from svm_toolkit.io.shards import committed_shards, read_shards, stats_path
 from svm_toolkit.preprocess import run_preprocess
 from svm_toolkit.schema import COL
+from tests.io.test_compact import kill_when_paused
 from tests.preprocess.test_stage import CONFIG as PREPROCESS
 from tests.preprocess.test_stage import make_dataset
 
@@ -307,23 +303,9 @@ def test_a_run_killed_while_compacting_then_svm_compact(
     assert statuses is not None
     failed = sorted({s for s in statuses.column(COL.status).to_pylist() if s != "ok"})
     # A real preprocess --retry run, SIGKILLed in its closing compaction (test hook: it pauses).
-    child = subprocess.Popen(
-        [sys.executable, "-c", RETRY_THEN_COMPACT, str(dataset), *failed],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, PAUSE_ENV: step},
-        cwd=Path(__file__).parents[2],
+    kill_when_paused(
+        [RETRY_THEN_COMPACT, str(dataset), *failed], step, cwd=Path(__file__).parents[2]
     )
-    assert child.stderr is not None
-    try:
-        for line in child.stderr:
-            if f"compaction paused at {step}" in line:
-                break
-        else:
-            raise AssertionError(f"the run ended before compacting: rc {child.wait()}")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
     # Killed mid-swap: a sample's row may be there twice (pandas counts it), never missing.
     seen = pd.read_parquet([str(p) for p in sorted((dataset / "ledger").glob("preprocess-*"))])
     ours = read_shards(dataset / "ledger", "preprocess")
