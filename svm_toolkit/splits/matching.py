@@ -79,11 +79,14 @@ class Matches:
         a, b: sample indices, int64, shape (pairs,).
         score: the check's value, float64, shape (pairs,): the share of equal bits (audio) or
             of matched frames (pictures).
+        offset_s: where the matcher knows it, the time shift of ``b`` against ``a`` in seconds,
+            float64, shape (pairs,) (NaN for a pair without one); ``None`` when it does not.
     """
 
     a: IntArray
     b: IntArray
     score: npt.NDArray[np.float64]
+    offset_s: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.a)
