@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh          create .venv and install svm_toolkit (+ ffmpeg, libchromaprint1 and
 #                             espeak-ng from apt-get when they are missing)
-#   scripts/setup.sh --dev    the same, plus the test and lint tools
+#   scripts/setup.sh --dev    the same, plus the test and lint tools, and Chromium with its
+#                             driver (apt-get: chromium, chromium-driver) for tests/report
 #
 # Safe to re-run: every step is skipped when its result is already there.
 set -euo pipefail
@@ -59,6 +60,11 @@ missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libchromaprint\.so\.1' || missing+=(libchromaprint1)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+# (--dev) headless Chromium and ChromeDriver: tests/report opens `svm report`'s page in them
+if [ -n "$extras" ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt-get)"
   apt_install "${missing[@]}"
