@@ -69,6 +69,14 @@ class COL:
     chromaprint: Final = "chromaprint"
     mel: Final = "mel"
     group: Final = "group"
+    sample_id_a: Final = "sample_id_a"
+    sample_id_b: Final = "sample_id_b"
+    kind: Final = "kind"
+    what: Final = "what"
+    value: Final = "value"
+    score: Final = "score"
+    offset_s: Final = "offset_s"
+    in_splits: Final = "in_splits"
 
 
 class Status(StrEnum):
@@ -389,6 +397,26 @@ SPLITS_SCHEMA: Final = pa.schema(
         pa.field(COL.sample_id, pa.string(), nullable=False),
         pa.field(COL.split, pa.string(), nullable=False),
         pa.field(COL.group, pa.string(), nullable=False),
+    ]
+)
+
+#: ``splits_links.parquet``: one row per link ``svm splits make`` found, ``sample_id_a <
+#: sample_id_b``; ``kind`` names the link kind, ``what`` says it in words, ``value`` is the shared
+#: value (same-value kinds: the music id, URL...), ``score`` the share of matching bits or frames
+#: (1.0 for same-value kinds), ``offset_s`` the time shift of b against a where the matcher knows
+#: it, ``in_splits`` whether both samples are in ``splits.parquet`` and ``group`` their group
+#: there (null when neither is).
+SPLIT_LINKS_SCHEMA: Final = pa.schema(
+    [
+        pa.field(COL.sample_id_a, pa.string(), nullable=False),
+        pa.field(COL.sample_id_b, pa.string(), nullable=False),
+        pa.field(COL.kind, pa.string(), nullable=False),
+        pa.field(COL.what, pa.string(), nullable=False),
+        pa.field(COL.value, pa.string()),
+        pa.field(COL.score, pa.float64(), nullable=False),
+        pa.field(COL.offset_s, pa.float64()),
+        pa.field(COL.in_splits, pa.bool_(), nullable=False),
+        pa.field(COL.group, pa.string()),
     ]
 )
 
