@@ -71,7 +71,7 @@ JSON_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "splits make": (
         "stage", "dataset", "path", "by_split", "groups", "largest", "links", "given",
-        "left_out", "unchanged", "seconds",
+        "left_out", "unchanged", "seconds", "largest_groups", "links_path",
     ),
     "splits validate": (
         "stage", "dataset", "source", "by_split", "errors", "warnings", "findings", "checks",
@@ -88,6 +88,17 @@ JSON_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "compact": ("stage", "dataset", "shard_sets", "changed", "busy"),
     "card": ("stage", "path", "configs", "kept", "changed", "default"),
+    "release": (
+        "stage", "path", "samples", "by_split", "fingerprints", "extractors", "files", "seconds",
+    ),
+    "rebuild": (
+        "stage", "release", "dataset", "samples", "steps", "extractors", "skipped_extractors",
+        "seconds",
+    ),
+    "compare": (
+        "stage", "release", "dataset", "samples", "survived", "availability", "by_split",
+        "missing_by_status", "changed", "features", "splits_check", "written", "exit_code",
+    ),
 }  # fmt: skip
 """The keys of each command's ``--json`` object (more may follow; none is ever left out)."""
 

@@ -74,7 +74,11 @@ def make(
 
     \b
     Output: DATASET/splits.parquet (sample_id, split, group). The same inputs and seed give
-    the same file; a different result needs --overwrite.
+    the same file; a different result needs --overwrite. Beside it, splits_links.parquet:
+    one row per link found (sample_id_a, sample_id_b, kind, what, value, score, offset_s,
+    in_splits, group), links of left-out samples included; rewritten when the links change.
+    The summary names the three largest groups and what ties each; --json lists ten, with
+    every sample.
 
     \b
     Examples:
@@ -132,6 +136,7 @@ def validate(
       missing_media         samples in a split that failed or were filtered
       missing_features      samples in a split without features of --features
     Warnings (exit 1 with --strict, else 0):
+      left_out              usable samples (ok in every stage that ran) in no split
       split_sizes           shares far from the ratios
       distribution_shift    duration, height or labels differ between train and val/test
       large_groups          one group holds a large share of the samples
@@ -139,6 +144,7 @@ def validate(
     \b
     Output: the report below, DATASET/splits_report/report.json (every finding with all its
     samples) and report.png (duration, height and group-size distributions per split).
+    Samples are named by id, split, and title (a 'title' column of the URL list) or URL.
 
     \b
     Examples:
@@ -157,7 +163,13 @@ def validate(
     written = report.write(out or dataset / "splits_report")
     if as_json:
         findings = [
-            {"check": f.check, "level": f.level, "message": f.message, "samples": len(f.samples)}
+            {
+                "check": f.check,
+                "level": f.level,
+                "message": f.message,
+                "samples": len(f.samples),
+                "examples": f.named[:5],
+            }
             for f in report.findings
         ]
         render.emit_json(

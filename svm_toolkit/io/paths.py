@@ -99,6 +99,11 @@ class DatasetLayout:
         """``sample_id -> split`` table."""
         return self.root / "splits.parquet"
 
+    @property
+    def split_links(self) -> Path:
+        """The links ``svm splits make`` found: which samples it tied together, and by what."""
+        return self.root / "splits_links.parquet"
+
     def features_dir(self, extractor: str) -> Path:
         """Feature shards of one extractor."""
         return self._inside(self.root / "features" / check_sample_id(extractor))

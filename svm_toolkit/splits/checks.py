@@ -2,14 +2,17 @@
 
 Errors (results on such splits are wrong):
   schema, same_video, same_song, near_duplicate_video, missing_media, missing_features
-Warnings (results are suspect):
-  split_sizes, distribution_shift, large_groups
+Warnings (results are suspect, or use less data than there is):
+  left_out, split_sizes, distribution_shift, large_groups
+
+A finding names its samples by id and, through :meth:`Context.name`, by title or URL.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -23,6 +26,43 @@ from svm_toolkit.splits.matching import MatchConfig
 from svm_toolkit.splits.report import Finding, Level
 
 SPLIT_NAMES: Final = tuple(s.value for s in Split)  # train, val, test
+#: An extra manifest column a URL list may carry (kept by ``svm manifest``); shown when present.
+TITLE_COLUMN: Final = "title"
+#: Longest URL and title shown in a sample's name (characters); longer ones are cut in the middle
+#: (URLs: host and the end, where ids live) or at the end (titles).
+URL_CHARS: Final = 60
+TITLE_CHARS: Final = 48
+
+
+def short_url(url: str, limit: int = URL_CHARS) -> str:
+    """``url`` without its scheme and ``www.``, cut in the middle to ``limit`` characters.
+
+    Example:
+        >>> short_url("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+        'youtube.com/watch?v=dQw4w9WgXcQ'
+    """
+    text = url.split("://", 1)[-1]
+    text = text.removeprefix("www.")
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head) :]}"
+
+
+def sample_name(sample_id: str, split: str | None, url: object, title: object) -> str:
+    """A sample as findings name it: ``clip_a (test; example.org/clip_a.mp4)``.
+
+    The title when there is one (quoted, cut to :data:`TITLE_CHARS`), else the URL
+    (:func:`short_url`), after the split when the sample is in one.
+    """
+    parts = [split] if split else []
+    text = str(title).strip() if isinstance(title, str) else ""
+    if text:
+        cut = text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+        parts.append(f'"{cut}"')
+    elif isinstance(url, str) and url:
+        parts.append(short_url(url))
+    return f"{sample_id} ({'; '.join(parts)})" if parts else sample_id
 
 
 @dataclass(frozen=True)
@@ -32,6 +72,9 @@ class Context:
     Attributes:
         inputs: the dataset's samples, fingerprints and feature ids.
         split: each sample's split index into :data:`SPLIT_NAMES` (-1: in no split).
+        dataset: the dataset root, as commands in hints should name it.
+        source: where the splits came from (``splits.parquet`` or the manifest's column).
+        titles: each sample's title (row order; empty: none), when the manifest has them.
         ratios: the intended shares of train, val and test.
         features: extractors every sample in a split must have features from.
         problems: ``(file, message)`` for split files that did not read cleanly.
@@ -45,6 +88,9 @@ class Context:
     inputs: SplitInputs
     split: npt.NDArray[np.int64]
     ratios: tuple[float, float, float]
+    dataset: str = "DATASET"
+    source: str = "splits.parquet"
+    titles: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     problems: tuple[tuple[str, str], ...] = ()
     match: MatchConfig = field(default_factory=MatchConfig)
@@ -73,6 +119,30 @@ class Context:
         """Samples in some split."""
         return self.split >= 0
 
+    @functools.cached_property
+    def _urls(self) -> list[object]:
+        return self.inputs.samples[COL.url].tolist()
+
+    def name(self, i: int) -> str:
+        """Sample ``i`` by id, split, and title or URL (:func:`sample_name`)."""
+        split = SPLIT_NAMES[self.split[i]] if self.split[i] >= 0 else None
+        title = self.titles[i] if self.titles else None
+        return sample_name(self.ids[i], split, self._urls[i], title)
+
+    def names(self, sample_ids: Sequence[str]) -> tuple[str, ...]:
+        """:meth:`name` of each id (an id not in the manifest stays as it is)."""
+        position = self._positions
+        return tuple(self.name(position[s]) if s in position else s for s in sample_ids)
+
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.ids)}
+
+    @property
+    def command_root(self) -> str:
+        """:attr:`dataset` quoted for a shell command line."""
+        return shlex.quote(self.dataset)
+
 
 Check = Callable[[Context], list[Finding]]
 CHECKS: dict[str, tuple[Level, Check]] = {}
@@ -86,10 +156,6 @@ def check(name: str, level: Level) -> Callable[[Check], Check]:
         return fn
 
     return register
-
-
-def _label(ctx: Context, i: int) -> str:
-    return f"{ctx.ids[i]} ({SPLIT_NAMES[ctx.split[i]]})"
 
 
 def _crossing(ctx: Context, name: str, kinds: tuple[str, ...]) -> list[Finding]:
@@ -106,13 +172,15 @@ def _crossing(ctx: Context, name: str, kinds: tuple[str, ...]) -> list[Finding]:
         if len({int(ctx.split[i]) for i in rows}) < 2:
             continue
         rows.sort(key=lambda i: (int(ctx.split[i]), ctx.ids[i]))
-        shown = ", ".join(_label(ctx, i) for i in rows[:4]) + (", ..." if len(rows) > 4 else "")
+        firsts = list({int(ctx.split[i]): i for i in reversed(rows)}.values())[::-1]
+        picked = sorted([*firsts, *(i for i in rows if i not in firsts)][:4], key=rows.index)
+        shown = ", ".join(ctx.name(i) for i in picked) + (", ..." if len(rows) > 4 else "")
         found.append(
             Finding(
                 name,
                 Level.ERROR,
-                f"{len(rows)} samples share {what} across splits: {shown}; "
-                "re-make the splits (svm splits make --overwrite) or move them into one split",
+                f"{len(rows)} samples share {what} across splits: {shown}; re-make the splits "
+                f"('svm splits make {ctx.command_root} --overwrite') or move them into one split",
                 tuple(ctx.ids[i] for i in rows),
             )
         )
@@ -170,11 +238,37 @@ def _missing_features(ctx: Context) -> list[Finding]:
                     "missing_features",
                     Level.ERROR,
                     f"{len(rows)} samples in a split have no {name} features; run "
-                    f"'svm extract DATASET -e {name}'",
+                    f"'svm extract {ctx.command_root} -e {name}'",
                     tuple(ctx.ids[i] for i in rows),
                 )
             )
     return found
+
+
+@check("left_out", Level.WARNING)
+def _left_out(ctx: Context) -> list[Finding]:
+    """Usable samples in no split: silently missing from training and evaluation."""
+    usable = ctx.inputs.samples["usable"].to_numpy(dtype=bool)
+    rows = np.flatnonzero(usable & ~ctx.assigned())
+    if not len(rows):
+        return []
+    stage = ctx.inputs.samples["stage"].iloc[0]
+    fix = (
+        f"re-make them with 'svm splits make {ctx.command_root} --overwrite' (samples already "
+        "dealt may move)"
+        if ctx.source == "splits.parquet"
+        else f"give them a split in the URL list, or make splits with 'svm splits make "
+        f"{ctx.command_root}'"
+    )
+    return [
+        Finding(
+            "left_out",
+            Level.WARNING,
+            f"{len(rows):,} usable samples (ok up to the {stage} stage) are in no split, so "
+            f"training and evaluation never see them; {fix}",
+            tuple(ctx.ids[i] for i in rows),
+        )
+    ]
 
 
 @check("split_sizes", Level.WARNING)

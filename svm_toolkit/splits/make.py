@@ -5,6 +5,9 @@ Samples tied by a link (same video, song, near-duplicate picture or uploader; se
 dealt largest first, in an order fixed by the seed, each to the split furthest below its
 share (and, with ``stratify``, below its share of the group's YT8M labels). Splits given in
 the manifest are kept as they are: their groups follow them.
+
+Beside ``splits.parquet`` it writes ``splits_links.parquet``: every link it found, so a user can
+see which samples were tied together and by what (:func:`svm_toolkit.splits.links.links_table`).
 """
 
 from __future__ import annotations
@@ -12,22 +15,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import ConfigError, InputError
-from svm_toolkit.io.checked import read_table
+from svm_toolkit.io.checked import READ_ERRORS, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.values import parse_split
-from svm_toolkit.schema import COL, SPLITS_SCHEMA, Split, with_provenance
+from svm_toolkit.schema import COL, METADATA_KEY, SPLITS_SCHEMA, Split, with_provenance
 from svm_toolkit.splits.inputs import SplitInputs, load_inputs
-from svm_toolkit.splits.links import components, find_links, kinds_for
+from svm_toolkit.splits.links import (
+    GroupInfo,
+    components,
+    find_links,
+    kinds_for,
+    largest_groups,
+    links_table,
+)
 from svm_toolkit.splits.matching import MatchConfig
 
 logger = logging.getLogger(__name__)
@@ -76,6 +87,8 @@ class MakeSummary:
         left_out: samples that failed or were filtered (not in any split).
         unchanged: ``splits.parquet`` already held exactly these splits.
         seconds: wall time.
+        largest_groups: the 10 largest groups, largest first, each with all its samples.
+        links_path: the links file written beside ``splits.parquet``.
     """
 
     by_split: dict[str, int]
@@ -86,24 +99,35 @@ class MakeSummary:
     left_out: int
     unchanged: bool
     seconds: float
+    largest_groups: tuple[GroupInfo, ...] = ()
+    links_path: Path | None = None
 
-    def describe(self) -> str:
-        """One line, e.g. ``120 samples: train 96 · val 12 · test 12; 30 groups (largest 9)…``."""
+    def describe(self, *, groups: int = 3) -> str:
+        """One line: ``120 samples: train 96 · val 12 · test 12; 30 groups kept together …``.
+
+        It names the ``groups`` largest groups, e.g. ``largest groups: 9 (music_id 'm12':
+        demo003, demo017, …; also audio), 5 (picture: demo020, demo044, …)``.
+        """
         total = sum(self.by_split.values())
         splits = " · ".join(f"{k} {v:,}" for k, v in self.by_split.items())
         links = ", ".join(f"{k} {v:,}" for k, v in self.links.items() if v) or "none"
         notes = [f"{self.given:,} given in the manifest"] if self.given else []
         notes += [f"{self.left_out:,} failed or filtered left out"] if self.left_out else []
         notes += ["unchanged"] if self.unchanged else []
+        named = ", ".join(g.describe() for g in self.largest_groups[:groups])
         return (
             f"{total:,} samples: {splits}; {self.groups:,} groups kept together "
             f"(largest {self.largest:,}); links: {links}"
+            + (f"; largest groups: {named}" if named else "")
             + (f"; {', '.join(notes)}" if notes else "")
         )
 
 
 def make_splits(dataset: Path, config: SplitConfig, *, overwrite: bool = False) -> MakeSummary:
-    """Group the usable samples of ``dataset`` and write ``splits.parquet``.
+    """Group the usable samples of ``dataset``; write ``splits.parquet`` and its links file.
+
+    The links file (``splits_links.parquet``, :data:`~svm_toolkit.schema.SPLIT_LINKS_SCHEMA`) is
+    rewritten on each run whose links differ, and left as it is (byte for byte) otherwise.
 
     Raises:
         InputError: no manifest; or ``splits.parquet`` holds other splits and not ``overwrite``.
@@ -132,7 +156,17 @@ def make_splits(dataset: Path, config: SplitConfig, *, overwrite: bool = False) 
     unchanged = _unchanged(layout.splits, table, overwrite=overwrite)
     if not unchanged:
         write_table_atomic(table, layout.splits)
+    linked = links_table(samples, links, included, representative)
+    linked = linked.replace_schema_metadata(table.schema.metadata)
+    if not _same_file(layout.split_links, linked):
+        write_table_atomic(linked, layout.split_links)
     sizes = np.bincount(group[included]) if included.any() else np.zeros(0, np.int64)
+    names = np.asarray([s.value for s in SPLITS])
+    position = {sample_id: i for i, sample_id in enumerate(ids.tolist())}
+    largest = tuple(
+        replace(g, split=str(names[split[position[g.group]]]))
+        for g in largest_groups(samples, links, group, included)
+    )
     summary = MakeSummary(
         by_split={s.value: int((split[included] == i).sum()) for i, s in enumerate(SPLITS)},
         groups=int((sizes > 1).sum()),
@@ -142,6 +176,8 @@ def make_splits(dataset: Path, config: SplitConfig, *, overwrite: bool = False) 
         left_out=int((~included).sum()),
         unchanged=unchanged,
         seconds=time.perf_counter() - started,
+        largest_groups=largest,
+        links_path=layout.split_links,
     )
     logger.info("splits make: %s", summary.describe())
     return summary
@@ -231,6 +267,22 @@ def _representatives(
         if g not in first or sample_id < first[g]:
             first[g] = sample_id
     return np.asarray([first.get(int(g), "") for g in group], dtype=object)
+
+
+def _same_file(path: Path, table: pa.Table) -> bool:
+    """True when ``path`` holds ``table``: the same rows and the same provenance."""
+    if not path.exists():
+        return False
+    try:
+        old = pq.read_table(path)
+    except READ_ERRORS:  # damaged: rewritten
+        return False
+    meta = (old.schema.metadata or {}).get(METADATA_KEY)
+    return bool(
+        meta == (table.schema.metadata or {}).get(METADATA_KEY)
+        and old.schema.remove_metadata().equals(table.schema.remove_metadata())
+        and old.equals(table.replace_schema_metadata(old.schema.metadata))
+    )
 
 
 def _unchanged(path: Path, table: pa.Table, *, overwrite: bool) -> bool:

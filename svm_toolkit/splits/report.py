@@ -28,12 +28,15 @@ class Finding:
         level: error or warning.
         message: what is wrong and, where it helps, how to fix it.
         samples: the sample ids involved (all of them; the text report shows the first few).
+        named: the same samples by id, split, and title or URL, e.g.
+            ``clip_a (test; example.org/clip_a.mp4)`` (filled in by ``validate_splits``).
     """
 
     check: str
     level: Level
     message: str
     samples: tuple[str, ...] = ()
+    named: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +88,23 @@ class SplitReport:
         return f"{sum(self.by_split.values()):,} samples ({splits}): {verdict}"
 
     def render(self, *, shown: int = 5) -> str:
-        """The terminal report: the summary line, then each finding with its first samples."""
+        """The terminal report: the summary line, then each finding with its first samples.
+
+        Samples are shown by their names (:attr:`Finding.named`): id, split, title or URL.
+        """
         lines = [f"splits of {self.dataset} (from {self.source}): {self.describe()}"]
         for finding in self.findings:
             lines.append(f"  {finding.level.value:<7} {finding.check}: {finding.message}")
             if finding.samples:
                 more = len(finding.samples) - shown
-                listed = ", ".join(finding.samples[:shown]) + (
+                listed = ", ".join((finding.named or finding.samples)[:shown]) + (
                     f", +{more} more" if more > 0 else ""
                 )
                 lines.append(f"          samples: {listed}")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (every sample of every finding)."""
+        """A JSON-ready dict (every sample of every finding, by id and by name)."""
         out = asdict(self)
         out["findings"] = [{**asdict(f), "level": f.level.value} for f in self.findings]
         out["errors"], out["warnings"] = len(self.errors), len(self.warnings)
@@ -120,7 +126,11 @@ def plot_distributions(
     """One panel per quantity, one histogram per split (as shares, so sizes compare)."""
     from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
-    names = [n for n, per_split in distributions.items() if any(len(v) for v in per_split.values())]
+    names = [
+        n
+        for n, per_split in distributions.items()
+        if any(np.isfinite(np.asarray(v, float)).any() for v in per_split.values())
+    ]  # a quantity never measured (height before preprocessing) gets no empty panel
     fig = Figure(figsize=(4.5 * max(1, len(names)), 3.4))
     axes = fig.subplots(1, max(1, len(names)))
     axes = np.atleast_1d(axes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.manifest.values import parse_split
 from svm_toolkit.schema import COL, SPLITS_SCHEMA, check_columns, read_provenance
-from svm_toolkit.splits.checks import CHECKS, SPLIT_NAMES, Context
+from svm_toolkit.splits.checks import CHECKS, SPLIT_NAMES, TITLE_COLUMN, Context, short_url
 from svm_toolkit.splits.inputs import SplitInputs, load_inputs
 from svm_toolkit.splits.make import SplitConfig
 from svm_toolkit.splits.matching import MatchConfig
@@ -62,6 +62,9 @@ def validate_splits(dataset: Path, config: ValidateConfig = ValidateConfig()) ->
         inputs,
         split,
         config.ratios or ratios,
+        dataset=str(layout.root),
+        source=source,
+        titles=_titles(layout, inputs),
         features=config.features,
         problems=tuple(problems),
         match=config.match,
@@ -69,7 +72,11 @@ def validate_splits(dataset: Path, config: ValidateConfig = ValidateConfig()) ->
         max_shift=config.max_shift,
         max_group_share=config.max_group_share,
     )
-    findings = [finding for _, run in CHECKS.values() for finding in run(ctx)]
+    findings = [
+        replace(finding, named=ctx.names(finding.samples))
+        for _, run in CHECKS.values()
+        for finding in run(ctx)
+    ]
     findings.sort(key=lambda f: f.level.value)  # "error" < "warning"
     report = SplitReport(
         dataset=str(layout.root),
@@ -81,6 +88,17 @@ def validate_splits(dataset: Path, config: ValidateConfig = ValidateConfig()) ->
     )
     logger.info("splits validate: %s", report.describe())
     return report
+
+
+def _titles(layout: DatasetLayout, inputs: SplitInputs) -> tuple[str, ...]:
+    """Each sample's title from the manifest's ``title`` column (row order); ``()``: none."""
+    if TITLE_COLUMN not in read_schema(layout.manifest).names:
+        return ()
+    table = read_table(layout.manifest, columns=[COL.sample_id, TITLE_COLUMN])
+    found = dict(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+    return tuple(
+        "" if found.get(s) is None else str(found[s]) for s in inputs.samples.index.tolist()
+    )
 
 
 def _read_splits(
@@ -113,11 +131,18 @@ def _read_splits(
             )
         pairs = ((str(k), v) for k, v in given.items() if isinstance(v, str))
         ratios, source = DEFAULT_RATIOS, "the manifest's split column"
+    urls = inputs.samples[COL.url].tolist()
+
+    def named(sample_id: str) -> str:
+        """The id quoted, and its URL when the manifest has the sample."""
+        url = urls[position[sample_id]] if sample_id in position else None
+        return f"{sample_id!r}" + (f" ({short_url(url)})" if isinstance(url, str) and url else "")
+
     seen: set[str] = set()
     for row, (sample_id, value) in enumerate(pairs):
         where = f"{path.name if path.exists() else 'manifest'} row {row}"
         if sample_id in seen:
-            problems.append((where, f"{sample_id!r} is listed twice; keep one row per sample"))
+            problems.append((where, f"{named(sample_id)} is listed twice; keep one row per sample"))
             continue
         seen.add(sample_id)
         if sample_id not in position:
@@ -126,7 +151,7 @@ def _read_splits(
         try:
             split[position[sample_id]] = SPLIT_NAMES.index(parse_split(value).value)
         except ValueError as exc:
-            problems.append((where, f"{sample_id!r}: {exc}"))
+            problems.append((where, f"{named(sample_id)}: {exc}"))
     if len(ratios) != len(SPLIT_NAMES):
         ratios = DEFAULT_RATIOS
     return split, source, (float(ratios[0]), float(ratios[1]), float(ratios[2])), problems
