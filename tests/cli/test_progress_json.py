@@ -117,7 +117,7 @@ def test_splits_export_compact_card_json(built: dict[str, Any]) -> None:
     assert sum(made["by_split"].values()) == 2 and Path(made["path"]).is_file()
     assert checked["exit_code"] == 0 and checked["errors"] == 0
     assert all(Path(p).is_file() for p in checked["written"])
-    assert all({"check", "level", "message", "samples"} == set(f) for f in checked["findings"])
+    assert all({"check", "level", "message", "samples"} <= set(f) for f in checked["findings"])
     exported = built["export"]
     assert exported["samples"] == 2 and exported["features"] == ["vmnet_music"]
     assert exported["written"] == 2 and exported["read_with"][0].endswith("index.parquet")

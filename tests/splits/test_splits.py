@@ -146,6 +146,20 @@ def test_make_keeps_every_leak_inside_one_split(unsplit: Path) -> None:
             assert len({split[s] for s in pair}) == 1
             assert len({group[s] for s in pair}) == 1
     assert not validate_splits(unsplit).errors
+    links = pq.read_table(DatasetLayout(unsplit).split_links).to_pylist()
+    pairs = {(r[COL.sample_id_a], r[COL.sample_id_b], r[COL.kind]) for r in links}
+    for kind, planted in (
+        ("audio", LEAKS["same_song"]),
+        ("picture", LEAKS["near_duplicate_video"]),
+    ):
+        found = {frozenset((a, b)) for a, b, k in pairs if k == kind}
+        assert {frozenset(p) for p in planted} <= found, (kind, found)
+    assert ("clip_f", "f_clip", "video_id") in pairs
+    for row in links:
+        assert row[COL.sample_id_a] < row[COL.sample_id_b] and row[COL.in_splits]
+        assert 0.0 < row[COL.score] <= 1.0
+        assert row[COL.score] == 1.0 or row[COL.kind] in ("audio", "picture")
+        assert row[COL.group] == group[row[COL.sample_id_a]] == group[row[COL.sample_id_b]]
 
 
 def test_make_is_deterministic_and_guards_existing_splits(unsplit: Path) -> None:
@@ -172,7 +186,8 @@ def test_clean_splits_pass_and_the_cli_exit_codes(
     assert "split_sizes" in strict.output
     bad = runner.invoke(cli, ["splits", "validate", str(leaky), "--out", str(tmp_path / "r")])
     assert bad.exit_code == 2
-    assert "same_song" in bad.output and "a_reencoded (test)" in bad.output
+    assert "same_song" in bad.output
+    assert "a_reencoded (test; example.org/a_reencoded.mp4)" in bad.output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["errors"] == 7
     assert (tmp_path / "r" / "report.png").stat().st_size > 10_000
@@ -191,7 +206,7 @@ def test_missing_media_features_and_bad_rows_are_errors(unsplit: Path, tmp_path:
     report = validate_splits(unsplit, ValidateConfig(features=("efficientnet_lite0",)))
     messages = [f.message for f in report.errors if f.check == "schema"]
     assert any("'ghost' is not in the manifest" in m for m in messages)
-    assert any("'clip_a' is listed twice" in m for m in messages)
+    assert any("'clip_a' (example.org/clip_a.mp4) is listed twice" in m for m in messages)
     missing = [f for f in report.errors if f.check == "missing_features"]
     assert len(missing) == 1 and len(missing[0].samples) == len(GIVEN)
     make_splits(unsplit, SplitConfig(ratios=(0.6, 0.2, 0.2)), overwrite=True)
