@@ -383,13 +383,7 @@ class ShardWriter:
         path = shard_path(self.directory, self.prefix, self._next_index)
         counts = self._status_counts(table)
         with _atomic_path(path) as tmp:
-            pq.write_table(
-                table.replace_schema_metadata(self.schema.metadata),
-                tmp,
-                compression=self.limits.compression,
-                row_group_size=self.limits.row_group_rows,
-                **_encoding(self.schema, self.limits.vector_columns),
-            )
+            self._write_file(table, tmp)
             stats = {
                 "shard": path.name,
                 "rows": table.num_rows,
@@ -405,6 +399,19 @@ class ShardWriter:
         self._rows += table.num_rows
         self._shards += 1
         self._by_status.update(counts)
+
+    def _write_file(self, table: pa.Table, path: Path) -> None:
+        """Write one shard's rows as Parquet to ``path`` (its temp file, fsynced by the caller).
+
+        A subclass may write the file its own way (the YT8M frame-level writer does).
+        """
+        pq.write_table(
+            table.replace_schema_metadata(self.schema.metadata),
+            path,
+            compression=self.limits.compression,
+            row_group_size=self.limits.row_group_rows,
+            **_encoding(self.schema, self.limits.vector_columns),
+        )
 
     def _status_counts(self, table: pa.Table) -> dict[str, int]:
         if self.status_column is None:

@@ -21,6 +21,7 @@ from svm_toolkit.io.checked import read_schema
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import ShardLimits, ShardWriter, committed_shards
 from svm_toolkit.schema import COL, feature_schema, with_provenance
+from svm_toolkit.yt8m.parquet import write_frame_shard
 from svm_toolkit.yt8m.records import AUDIO_DIM, RGB_DIM, Layout, Yt8mVideo, dequantize
 
 #: Extractor name -> (embedding dim, which array of a record).
@@ -108,7 +109,8 @@ class Yt8mFeatureWriter:
             # group's pages in memory, and fresh 100+ MiB buffers cost it 3x its write time.
             rows = _FRAME_ROW_GROUP if layout is Layout.FRAME else ShardLimits().row_group_rows
             limits = ShardLimits(row_group_rows=rows, vector_columns=(vectors,))
-            self._writers[name] = ShardWriter(
+            kind = _QuantizedShardWriter if layout is Layout.FRAME else ShardWriter
+            self._writers[name] = kind(
                 directory, SHARD_PREFIX, schema, status_column=None, limits=limits
             )
 
@@ -175,6 +177,8 @@ class Yt8mFeatureWriter:
         straight into one batch buffer; the Arrow arrays wrap numpy buffers (no per-video lists).
         """
         matrices = [a.reshape(-1, dim) for a in arrays]
+        if self.layout is Layout.FRAME:
+            return _quantized_table(ids, matrices, dim)
         if all(m.dtype == np.uint8 for m in matrices):
             vectors = np.empty((sum(len(m) for m in matrices), dim), dtype=np.float16)
             row = 0
@@ -197,6 +201,76 @@ class Yt8mFeatureWriter:
         seconds = (np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)).astype(np.float32)
         stamps = pa.ListArray.from_arrays(offsets, pa.array(seconds))
         return pa.table({COL.sample_id: ids, COL.embeddings: sequences, COL.timestamps_s: stamps})
+
+
+def quantized_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with uint8 (the records' bytes) in place of its float16 vector values."""
+    fields = []
+    for field in schema:
+        if field.name == COL.embeddings:
+            vector = field.type.value_type
+            uint8 = pa.list_(vector.value_field.with_type(pa.uint8()), vector.list_size)
+            field = field.with_type(pa.list_(field.type.value_field.with_type(uint8)))
+        fields.append(field)
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _quantized_table(ids: list[str], matrices: list[np.ndarray], dim: int) -> pa.Table:
+    """Frame-level rows as the records hold them: uint8 vectors, per-second timestamps (s)."""
+    if any(m.dtype != np.uint8 for m in matrices):
+        raise ValueError("frame-level features must be the records' uint8 values")
+    lengths = np.array([len(m) for m in matrices], dtype=np.int32)
+    starts = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=starts[1:])
+    values = np.empty((int(starts[-1]), dim), dtype=np.uint8)
+    for matrix, start, stop in zip(matrices, starts[:-1], starts[1:], strict=True):
+        values[start:stop] = matrix  # one copy, straight from the records' bytes
+    offsets = pa.array(starts)
+    flat = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), dim)
+    seconds = (np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)).astype(np.float32)
+    return pa.table(
+        {
+            COL.sample_id: ids,
+            COL.embeddings: pa.ListArray.from_arrays(offsets, flat),
+            COL.timestamps_s: pa.ListArray.from_arrays(offsets, pa.array(seconds)),
+        }
+    )
+
+
+class _QuantizedShardWriter(ShardWriter):
+    """Frame-level shards written from the records' bytes (:mod:`svm_toolkit.yt8m.parquet`).
+
+    Rows are buffered as uint8 (one byte per value, what the records hold) and written with the
+    float16 values as a 256-entry dictionary: readers get ``schema``'s float16 vectors, exactly
+    :data:`FLOAT16_OF_BYTE` of each byte.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        prefix: str,
+        schema: pa.Schema,
+        *,
+        status_column: str | None,
+        limits: ShardLimits,
+    ) -> None:
+        super().__init__(
+            directory,
+            prefix,
+            quantized_schema(schema),
+            status_column=status_column,
+            limits=limits,
+        )
+        self.file_schema = schema
+
+    def _write_file(self, table: pa.Table, path: Path) -> None:
+        write_frame_shard(
+            table,
+            path,
+            self.file_schema,
+            FLOAT16_OF_BYTE,
+            row_group_rows=self.limits.row_group_rows,
+        )
 
 
 def _check_existing_layout(directory: Path, schema: pa.Schema, layout: Layout) -> None:

@@ -135,5 +135,8 @@ def test_written_features_equal_reference_dequantised(tmp_path: Path, tf: dict[s
         shard = pq.ParquetFile(committed_shards(directory, "part")[0])
         vector = shard.metadata.row_group(0).column(1)
         assert vector.path_in_schema == "embeddings.list.element.list.element"
-        assert set(vector.encodings) == {"PLAIN", "RLE"} and vector.statistics is None
+        # the 256 float16 values as a dictionary, the records' bytes as its indices
+        assert set(vector.encodings) == {"PLAIN", "RLE", "RLE_DICTIONARY"}
+        assert vector.has_dictionary_page and vector.statistics is None
+        assert vector.total_uncompressed_size < 1.1 * sum(c[column].size for c in contents)
         assert shard.metadata.num_row_groups == 2
