@@ -66,6 +66,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "svm_toolkit.cli.preprocess:preprocess",
         "Probe, filter, crop, fingerprint and compute Mel for every downloaded video of DATASET.",
     ),
+    "report": (
+        "svm_toolkit.cli.report:report",
+        "Write DATASET's report: one HTML page to look at, that opens offline.",
+    ),
     "splits": (
         "svm_toolkit.cli.splits:splits",
         "Make train/val/test splits that cannot leak, and validate any splits.",
