@@ -34,6 +34,14 @@ URL_CHARS: Final = 60
 TITLE_CHARS: Final = 48
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, terminal escapes) replaced by spaces.
+
+    Titles and URLs come from the user's URL list: untrusted, and shown on a terminal.
+    """
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
 def short_url(url: str, limit: int = URL_CHARS) -> str:
     """``url`` without its scheme and ``www.``, cut in the middle to ``limit`` characters.
 
@@ -56,12 +64,12 @@ def sample_name(sample_id: str, split: str | None, url: object, title: object) -
     (:func:`short_url`), after the split when the sample is in one.
     """
     parts = [split] if split else []
-    text = str(title).strip() if isinstance(title, str) else ""
+    text = printable(title).strip() if isinstance(title, str) else ""
     if text:
         cut = text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
         parts.append(f'"{cut}"')
     elif isinstance(url, str) and url:
-        parts.append(short_url(url))
+        parts.append(short_url(printable(url)))
     return f"{sample_id} ({'; '.join(parts)})" if parts else sample_id
 
 

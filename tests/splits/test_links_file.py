@@ -142,16 +142,21 @@ def test_validate_finds_left_out_samples_and_names_them(dataset: Path) -> None:
     manifest = rows()
     manifest.append(sample(17))  # downloaded after the splits were made
     manifest.append(sample(18, title=TITLE))
+    manifest.append(sample(20, title="\x1b[31mred\nline\x1b[0m"))  # escapes never reach a terminal
     manifest.append(sample(19, status="unavailable"))  # not usable: not reported
     write_manifest(dataset, manifest)
     report = validate_splits(dataset)
     assert not report.errors
     (left,) = [f for f in report.warnings if f.check == "left_out"]
-    assert left.samples == ("s17", "s18")
-    assert left.named == ("s17 (example.org/s17.mp4)", f's18 ("{TITLE[:47]}…")')
+    assert left.samples == ("s17", "s18", "s20")
+    assert left.named == (
+        "s17 (example.org/s17.mp4)",
+        f's18 ("{TITLE[:47]}…")',
+        's20 ("[31mred line [0m")',
+    )
     root = shlex.quote(str(dataset))
     assert left.message == (
-        "2 usable samples (ok up to the manifest stage) are in no split, so training and "
+        "3 usable samples (ok up to the manifest stage) are in no split, so training and "
         f"evaluation never see them; re-make them with 'svm splits make {root} --overwrite' "
         "(samples already dealt may move)"
     )
