@@ -30,6 +30,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "svm_toolkit.cli.compact:compact",
         "Rewrite DATASET's shards so that every sample appears once (its newest row).",
     ),
+    "compare": (
+        "svm_toolkit.cli.release:compare",
+        "What survived of a release in a rebuilt DATASET: availability, changes, features.",
+    ),
     "demo": (
         "svm_toolkit.cli.tools:demo",
         "Build a small dataset offline and run every stage on it.",
@@ -69,6 +73,14 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "report": (
         "svm_toolkit.cli.report:report",
         "Write DATASET's report: one HTML page to look at, that opens offline.",
+    ),
+    "rebuild": (
+        "svm_toolkit.cli.release:rebuild",
+        "Rebuild a dataset from a release: its samples and splits, then the usual stages.",
+    ),
+    "release": (
+        "svm_toolkit.cli.release:release",
+        "Write what another lab needs to rebuild DATASET (no media), with checksums.",
     ),
     "splits": (
         "svm_toolkit.cli.splits:splits",

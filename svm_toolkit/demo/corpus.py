@@ -210,6 +210,28 @@ def render_clip(clip: Clip, config: CorpusConfig) -> None:
     os.replace(tmp, clip.path)
 
 
+def render_replacement(path: Path, config: CorpusConfig, *, name: str = "replacement") -> Clip:
+    """Render a clip that is in no corpus (a song of its own) to ``path``, unless it is there.
+
+    The demo's rebuild serves it under a released clip's URL: a video replaced by another.
+    """
+    rng = np.random.default_rng([config.seed, 1])
+    clip = Clip(
+        clip_id=name,
+        path=path,
+        song=_random_song(name, rng),
+        letterboxed=False,
+        speech=False,
+        likes=0,
+        theme=_THEMES[0],
+        author="someone_else",
+    )
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_clip(clip, config)
+    return clip
+
+
 def _random_song(song_id: str, rng: np.random.Generator) -> Song:
     def section() -> Section:
         return Section(

@@ -15,15 +15,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import pyarrow.parquet as pq
+
 from svm_toolkit.card import refresh_card
 from svm_toolkit.classify import RETRYABLE
-from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus
+from svm_toolkit.demo.corpus import Clip, CorpusConfig, generate_corpus, render_replacement
 from svm_toolkit.demo.yt8m import run_yt8m_demo
 from svm_toolkit.download import DownloadConfig, run_download
 from svm_toolkit.evaluate.protocol import EvalConfig
@@ -35,7 +39,11 @@ from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, dataset_info
 from svm_toolkit.manifest.info import DatasetInfo
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
 from svm_toolkit.preprocess.runner import run_preprocess
-from svm_toolkit.schema import Split
+from svm_toolkit.release.compare import Comparison, compare_release
+from svm_toolkit.release.format import SAMPLES
+from svm_toolkit.release.rebuild import RebuildConfig, rebuild_release
+from svm_toolkit.release.write import write_release
+from svm_toolkit.schema import COL, Split
 from svm_toolkit.splits import SplitConfig, ValidateConfig, make_splits, validate_splits
 from svm_toolkit.testing.server import LoopbackServer, Route
 from svm_toolkit.train.config import TRAIN_PRESETS, ModelConfig, TrainConfig
@@ -56,6 +64,8 @@ DEMO_KS: Final = (1, 5, 10, 25, 50)
 #: The run the demo trains: TIVM (transformer, InfoNCE) on the offline features, sized for a
 #: corpus of two hundred 8-second clips on 2 cores.
 DEMO_RUN: Final = "tivm-demo"
+#: Every n-th released sample (by id) is gone when the demo rebuilds its release (404).
+GONE_EVERY: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,23 @@ class DemoReport:
     stages: tuple[StageReport, ...]
     info: DatasetInfo
     evaluation: Evaluation | None = None
+    comparison: Comparison | None = None
+    planted: Planted | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Planted:
+    """What the demo changed on "the web" before rebuilding its release.
+
+    Attributes:
+        web: the folder the loopback server answers from during the rebuild.
+        missing: released samples whose URL answers 404 (every :data:`GONE_EVERY`-th by id).
+        replaced: the released sample whose URL serves another clip (in no corpus).
+    """
+
+    web: Path
+    missing: tuple[str, ...]
+    replaced: str | None
 
 
 def run_demo(
@@ -117,6 +144,8 @@ def run_demo(
         started,
     )
 
+    # One server for the whole demo: the rebuild reaches the released URLs (same port) while
+    # it serves "the web later" (a share of the videos gone, one replaced).
     with LoopbackServer(directory / "corpus") as server:
         started = time.perf_counter()
         urls = write_url_list(directory / "urls.csv", clips, server, seconds=corpus.seconds)
@@ -132,49 +161,111 @@ def run_demo(
         )
         done("download", fetched.describe(), started)
 
-    started = time.perf_counter()
-    preprocessed = run_preprocess(dataset, PREPROCESS_PRESETS["svm10k"])
-    done("preprocess", preprocessed.describe(), started)
+        started = time.perf_counter()
+        preprocessed = run_preprocess(dataset, PREPROCESS_PRESETS["svm10k"])
+        done("preprocess", preprocessed.describe(), started)
+
+        started = time.perf_counter()
+        # fp32: the demo's Recall@K is the same on CPUs with and without bf16 (``auto`` differs).
+        extract = ExtractConfig(extractors=OFFLINE_DEFAULTS, device="cpu", precision="fp32")
+        extracted = run_extract(dataset, extract)
+        done("extract", extracted.describe(), started)
+
+        started = time.perf_counter()
+        made = make_splits(dataset, SplitConfig(ratios=DEMO_RATIOS), overwrite=True)
+        done("splits", made.describe(), started)
+
+        started = time.perf_counter()
+        report = validate_splits(dataset, ValidateConfig(features=OFFLINE_DEFAULTS))
+        report.write(dataset / "splits_report")
+        done("validate", report.describe(), started)
+
+        started = time.perf_counter()
+        run = dataset / "runs" / DEMO_RUN
+        sizes = _split_sizes(dataset)
+        if sizes[Split.TRAIN] >= 2:
+            trained = train(dataset, demo_train_config(corpus.seconds), run)
+            done("train", trained.describe(), started)
+        else:
+            done("train", _skipped(Split.TRAIN, sizes), started)
+
+        started = time.perf_counter()
+        evaluation = None
+        if sizes[Split.TRAIN] >= 2 and sizes[Split.TEST] >= 2:
+            evaluation = evaluate_run(run, EvalConfig(ks=demo_ks(sizes[Split.TEST])))
+            done("evaluate", evaluation.describe(), started)
+        else:
+            done("evaluate", _skipped(Split.TEST, sizes), started)
+
+        started = time.perf_counter()
+        yt8m = run_yt8m_demo(directory / "yt8m")
+        features = ", ".join(f"{name} {rows}" for name, rows in yt8m.features.items())
+        done("yt8m", f"{yt8m.describe()}; features: {features}", started)
+
+        started = time.perf_counter()
+        released = write_release(dataset, directory / "release", overwrite=True)
+        done("release", released.describe(), started)
+
+        started = time.perf_counter()
+        planted = plant_failures(directory, clips, released.path, corpus)
+        server.root = planted.web.resolve()  # the same URLs now answer from "the web later"
+        rebuilt = rebuild_release(
+            released.path,
+            directory / "rebuilt",
+            RebuildConfig(
+                download=DownloadConfig(backoff_s=0.2, allow_private_hosts=True), device="cpu"
+            ),
+        )
+        steps = "; ".join(f"{s.step} {s.summary.split(';')[0]}" for s in rebuilt.steps)
+        done("rebuild", steps, started)
 
     started = time.perf_counter()
-    # fp32: the demo's Recall@K is the same on CPUs with and without bf16 (``auto`` differs).
-    extract = ExtractConfig(extractors=OFFLINE_DEFAULTS, device="cpu", precision="fp32")
-    extracted = run_extract(dataset, extract)
-    done("extract", extracted.describe(), started)
-
-    started = time.perf_counter()
-    made = make_splits(dataset, SplitConfig(ratios=DEMO_RATIOS), overwrite=True)
-    done("splits", made.describe(), started)
-
-    started = time.perf_counter()
-    report = validate_splits(dataset, ValidateConfig(features=OFFLINE_DEFAULTS))
-    report.write(dataset / "splits_report")
-    done("validate", report.describe(), started)
-
-    started = time.perf_counter()
-    run = dataset / "runs" / DEMO_RUN
-    sizes = _split_sizes(dataset)
-    if sizes[Split.TRAIN] >= 2:
-        trained = train(dataset, demo_train_config(corpus.seconds), run)
-        done("train", trained.describe(), started)
-    else:
-        done("train", _skipped(Split.TRAIN, sizes), started)
-
-    started = time.perf_counter()
-    evaluation = None
-    if sizes[Split.TRAIN] >= 2 and sizes[Split.TEST] >= 2:
-        evaluation = evaluate_run(run, EvalConfig(ks=demo_ks(sizes[Split.TEST])))
-        done("evaluate", evaluation.describe(), started)
-    else:
-        done("evaluate", _skipped(Split.TEST, sizes), started)
-
-    started = time.perf_counter()
-    yt8m = run_yt8m_demo(directory / "yt8m")
-    features = ", ".join(f"{name} {rows}" for name, rows in yt8m.features.items())
-    done("yt8m", f"{yt8m.describe()}; features: {features}", started)
+    comparison = compare_release(released.path, rebuilt.dataset)
+    comparison.write(directory / "rebuilt" / "compare")
+    done("compare", comparison.describe(), started)
 
     refresh_card(dataset)  # DIR/dataset/README.md: configs for load_dataset and a datasheet
-    return DemoReport(directory, dataset, tuple(stages), dataset_info(dataset), evaluation)
+    return DemoReport(
+        directory,
+        dataset,
+        tuple(stages),
+        dataset_info(dataset),
+        evaluation,
+        comparison=comparison,
+        planted=planted,
+    )
+
+
+def plant_failures(
+    directory: Path, clips: list[Clip], release: Path, corpus: CorpusConfig
+) -> Planted:
+    """Write ``DIR/later/``: the corpus as the web serves it years later.
+
+    Every :data:`GONE_EVERY`-th released sample (sorted by id) is gone (404) and the one in
+    the middle of the rest is replaced by a clip of another song. The other files are hard
+    links to the corpus (copies where links are refused).
+    """
+    table = pq.read_table(release / SAMPLES, columns=[COL.sample_id])
+    ids = sorted(str(i) for i in table.column(COL.sample_id).to_pylist())
+    missing = tuple(ids[::GONE_EVERY])
+    rest = [i for i in ids if i not in missing]
+    replaced = rest[len(rest) // 2] if rest else None
+    web = directory / "later"
+    if web.exists():
+        shutil.rmtree(web)
+    web.mkdir(parents=True)
+    for clip in clips:
+        target = web / clip.path.name
+        if clip.clip_id in missing:
+            continue
+        source = clip.path
+        if clip.clip_id == replaced:
+            source = render_replacement(directory / "replacement.mp4", corpus).path
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+    return Planted(web=web, missing=missing, replaced=replaced)
 
 
 def demo_train_config(seconds: float) -> TrainConfig:

@@ -12,7 +12,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
     stages = ["corpus", "manifest", "download", "preprocess", "extract", "splits", "validate"]
-    stages += ["train", "evaluate", "yt8m"]
+    stages += ["train", "evaluate", "yt8m", "release", "rebuild", "compare"]
     assert [s.stage for s in report.stages] == stages == [s.stage for s in lines]
     assert report.stages[2].summary.startswith("6 videos (0 done before): 5 ok, 1 unavailable;")
     assert report.stages[3].summary.startswith(
@@ -53,12 +53,34 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
         if r["status"] == "ok"
     )
 
+    # the release rebuilt against "the web later": every 10th released sample gone (404), one
+    # replaced by a clip of another song; compare reports exactly those
+    planted, comparison = report.planted, report.comparison
+    assert planted is not None and comparison is not None
+    assert planted.missing == ("demo000",) and planted.replaced == "demo003"
+    assert {m["sample_id"]: m["status"] for m in comparison.missing} == {"demo000": "unavailable"}
+    assert [c["sample_id"] for c in comparison.changed] == ["demo003"]
+    assert comparison.samples == 4 and comparison.survived == 3
+    assert {name: f["matching"] for name, f in comparison.features.items()} == {
+        "efficientnet_lite0": 2,
+        "vmnet_music": 2,
+    }  # the replaced clip's features disagree too; the others are the same
+    assert comparison.splits_check["errors"] == [] and comparison.exit_code() == 2
+    assert report.stages[10].summary.startswith("4 samples (train 2 · val 1 · test 1);")
+    assert report.stages[12].summary.startswith(
+        "3 of 4 samples survived (75.0 %): 1 unavailable missing; 1 changed;"
+    )
+    assert (tmp_path / "rebuilt" / "compare" / "report.json").exists()
+    assert not any(p.suffix == ".mp4" for p in (tmp_path / "release").rglob("*"))
+
     again = run_demo(tmp_path, config)
     assert again.stages[2].summary.startswith("0 videos (6 done before): nothing to do")
     assert again.stages[3].summary.startswith("0 videos (5 done before): nothing to do")
     assert again.stages[4].summary.startswith("0 videos (4 done before): nothing to do")
     assert again.stages[5].summary.endswith("unchanged")
     assert " (done before)" in again.stages[7].summary
+    assert "download 0 videos (4 done before)" in again.stages[11].summary
+    assert again.comparison is not None and again.comparison.describe() == comparison.describe()
     assert read_manifest(again.dataset).column("sample_id").to_pylist() == [
         r["sample_id"] for r in rows
     ]

@@ -1,0 +1,241 @@
+"""The release format: what ``svm release`` writes and ``svm rebuild`` / ``svm compare`` read.
+
+A release is a folder another lab can rebuild a dataset from, and check the rebuild against.
+It holds no media and nothing derived from the media that could stand in for it (no cropped
+copies, no Mel spectrograms, no full feature vectors): only ids, URLs, public metadata, the
+splits, and small per-sample check facts.
+
+Format ``svm-release``, version 1::
+
+    RELEASE/
+      release.json           format, version, toolkit version, created (UTC), counts, the
+                             configs of the stages to re-run, each extractor's provenance and
+                             check, and every other file with its size and sha256
+      SHA256SUMS             ``sha256sum -c`` lines for every file but itself
+      README.md              the dataset card (datasheet) and how to rebuild
+      samples.parquet        one row per released sample (SAMPLES_SCHEMA): ids, URL, clip
+                             bounds, public metadata, split and group, and the media facts a
+                             rebuild is checked against (duration, size, crop box)
+      fingerprints.parquet   the audio and picture fingerprints ``svm preprocess`` stored
+                             (``preprocess/fingerprints``), every column as it was
+      features/<extractor>.parquet             sample_id, check: the pooled feature centred
+                                               and projected to CHECK_DIMS dimensions
+      features/<extractor>.projection.parquet  the centring mean and the projection matrix,
+                                               one row per input dimension (PROJECTION_SCHEMA)
+
+The feature check: the pooled vector ``x`` (D values) becomes ``(x - mean) @ W`` with ``W`` a
+fixed Gaussian random matrix (D x CHECK_DIMS, seed :data:`PROJECTION_SEED`, scaled by
+``1/sqrt(CHECK_DIMS)``), both stored. Cosines of the projections approximate the cosines of the
+centred vectors (Johnson-Lindenstrauss); centring removes the component all features of an
+extractor share, so unrelated videos score near 0 and the same video re-extracted near 1.
+
+Readers check ``format`` and ``version`` first: a release of a newer version is refused
+with a message naming the file and the toolkit version to install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+
+from svm_toolkit.errors import InputError
+from svm_toolkit.schema import COL
+
+FORMAT_NAME: Final = "svm-release"
+FORMAT_VERSION: Final = 1
+
+RELEASE_JSON: Final = "release.json"
+CHECKSUMS: Final = "SHA256SUMS"
+CARD: Final = "README.md"
+SAMPLES: Final = "samples.parquet"
+FINGERPRINTS: Final = "fingerprints.parquet"
+FEATURES_DIR: Final = "features"
+
+#: Dimensions of each extractor's per-sample check vector.
+CHECK_DIMS: Final = 32
+#: Seed of the random projection (the matrix itself is stored; the seed documents it).
+PROJECTION_SEED: Final = 20_260_101
+
+#: Columns of ``samples.parquet`` that are not in the manifest schema.
+MEDIA_DURATION: Final = "media_duration_s"
+WIDTH: Final = "width"
+HEIGHT: Final = "height"
+
+#: ``samples.parquet``: one row per released sample.
+SAMPLES_SCHEMA: Final = pa.schema(
+    [
+        pa.field(COL.sample_id, pa.string(), nullable=False),
+        pa.field(COL.video_id, pa.string()),
+        pa.field(COL.url, pa.string(), nullable=False),
+        pa.field(COL.source, pa.string(), nullable=False),
+        pa.field(COL.start_s, pa.float64()),
+        pa.field(COL.end_s, pa.float64()),
+        pa.field(COL.likes, pa.int64()),
+        pa.field(COL.theme, pa.string()),
+        pa.field(COL.author, pa.string()),
+        pa.field(COL.duration_s, pa.float64()),
+        pa.field(COL.music_id, pa.string()),
+        pa.field(COL.split, pa.string(), nullable=False),
+        pa.field(COL.group, pa.string(), nullable=False),
+        pa.field(MEDIA_DURATION, pa.float64()),
+        pa.field(WIDTH, pa.int32()),
+        pa.field(HEIGHT, pa.int32()),
+        pa.field(COL.crop_x, pa.int32()),
+        pa.field(COL.crop_y, pa.int32()),
+        pa.field(COL.crop_w, pa.int32()),
+        pa.field(COL.crop_h, pa.int32()),
+    ]
+)
+
+CHECK: Final = "check"
+MEAN: Final = "mean"
+WEIGHTS: Final = "weights"
+
+
+def check_schema(dims: int = CHECK_DIMS) -> pa.Schema:
+    """``features/<extractor>.parquet``: ``sample_id`` and the ``check`` vector (float32)."""
+    return pa.schema(
+        [
+            pa.field(COL.sample_id, pa.string(), nullable=False),
+            pa.field(CHECK, pa.list_(pa.float32(), dims), nullable=False),
+        ]
+    )
+
+
+def projection_schema(dims: int = CHECK_DIMS) -> pa.Schema:
+    """``features/<extractor>.projection.parquet``: per input dimension, mean and weights."""
+    return pa.schema(
+        [
+            pa.field(MEAN, pa.float32(), nullable=False),
+            pa.field(WEIGHTS, pa.list_(pa.float32(), dims), nullable=False),
+        ]
+    )
+
+
+def check_path(extractor: str) -> str:
+    """The release-relative path of an extractor's check vectors."""
+    return f"{FEATURES_DIR}/{extractor}.parquet"
+
+
+def projection_path(extractor: str) -> str:
+    """The release-relative path of an extractor's projection."""
+    return f"{FEATURES_DIR}/{extractor}.projection.parquet"
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A release folder whose checksums and version were verified.
+
+    Attributes:
+        root: the folder.
+        meta: ``release.json`` as read.
+    """
+
+    root: Path
+    meta: dict[str, Any]
+
+    @property
+    def extractors(self) -> dict[str, dict[str, Any]]:
+        """Extractor name -> its entry in ``release.json`` (provenance, dim, check)."""
+        return dict(self.meta.get("extractors", {}))
+
+    @property
+    def stages(self) -> dict[str, Any]:
+        """The stage configs recorded at release time (``preprocess``, ``splits``, ...)."""
+        return dict(self.meta.get("stages", {}))
+
+    def path(self, name: str) -> Path:
+        """The path of a file listed in ``release.json``."""
+        return self.root / name
+
+
+def read_release(root: Path, *, verify: bool = True) -> Release:
+    """Open a release: check its format and version, then (``verify``) every file's sha256.
+
+    Raises:
+        InputError: no ``release.json`` or ``SHA256SUMS``, not this format, a newer version, a
+            file listed that is missing or whose checksum differs, or a file that is not listed
+            (each message names the file and the fix).
+    """
+    root = Path(root)
+    meta_path = root / RELEASE_JSON
+    if not meta_path.is_file():
+        raise InputError(
+            f"{meta_path}: not found; {root} is not a release (make one with "
+            "'svm release DATASET -o DIR')"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{meta_path}: not valid JSON ({exc}); get the release again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise InputError(
+            f"{meta_path}: not an {FORMAT_NAME} file (format "
+            f"{meta.get('format') if isinstance(meta, dict) else None!r}); get the release again"
+        )
+    version = meta.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        from svm_toolkit import __version__
+
+        raise InputError(
+            f"{meta_path}: {FORMAT_NAME} version {version!r}, this svm_toolkit {__version__} "
+            f"reads versions 1 to {FORMAT_VERSION}; install the svm_toolkit that wrote it "
+            f"({meta.get('toolkit_version', 'unknown')}) or newer"
+        )
+    if verify:
+        verify_checksums(root, meta)
+    return Release(root, meta)
+
+
+def verify_checksums(root: Path, meta: dict[str, Any]) -> None:
+    """Check ``SHA256SUMS`` against the files, and ``release.json``'s list against it.
+
+    Raises:
+        InputError: a listed file is missing or differs, or a file is not listed.
+    """
+    sums_path = root / CHECKSUMS
+    if not sums_path.is_file():
+        raise InputError(f"{sums_path}: not found; the release is incomplete, get it again")
+    expected: dict[str, str] = {}
+    for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            raise InputError(
+                f"{sums_path} line {number}: not '<sha256>  <file>'; get the release again"
+            )
+        expected[name] = digest
+    listed = dict(meta.get("files", {}))
+    for name in sorted({*expected, *listed} - {RELEASE_JSON}):
+        if name not in expected or name not in listed:
+            raise InputError(
+                f"{root / name}: listed in {RELEASE_JSON if name in listed else CHECKSUMS} "
+                f"only; the release is inconsistent, get it again"
+            )
+    if RELEASE_JSON not in expected:
+        raise InputError(f"{sums_path}: does not list {RELEASE_JSON}; get the release again")
+    for name, digest in sorted(expected.items()):
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise InputError(f"{sums_path}: {name!r} points outside the release")
+        path = root / name
+        if not path.is_file():
+            raise InputError(f"{path}: missing from the release; get the release again")
+        actual = sha256_file(path)
+        if actual != digest or (name != RELEASE_JSON and actual != listed[name].get("sha256")):
+            raise InputError(
+                f"{path}: sha256 {actual[:16]}... does not match {CHECKSUMS} "
+                f"({digest[:16]}...): the file was changed or damaged; get the release again"
+            )
