@@ -13,16 +13,19 @@ three runs):
 * upb: select             the same with protobuf's C parser (upb), for comparison
 * hand-written features   framing + the hand-written full decoder + float32 dequantisation
 * svm: features           framing + ``parse_record(features=True)`` (upb context, feature lists
-                          read as uint8 matrices) + float16 dequantisation by table lookup,
-                          as the writer does
+                          read as uint8 matrices): what the writer stores (the bytes are the
+                          indices of the shards' 256 float16 values, see svm_toolkit.yt8m.parquet)
 * protobuf (upb) features framing + protobuf's C parser on the same bytes + the official
                           float32 dequantisation: the baseline
+* write + fsync           the I/O floor of any writer: as many bytes as the records' feature
+                          values (one byte each) written to a file and fsynced
 * svm manifest yt8m --features   end to end, in-process through ``build_yt8m_manifest`` into a
-                          fresh dataset: selection, parse, dequantise, both feature shard sets
-                          (float16, zstd) and the manifest, fsyncs included
+                          fresh dataset: selection, parse, both feature shard sets (float16
+                          values, one byte each on disk) and the manifest, fsyncs included
 
-The target: end to end at least as fast as the baseline's decode alone. `--profile` prints the
-top entries of a cProfile of one end-to-end run.
+The target: end to end at least as fast as the baseline's decode alone. Then the real CLI runs
+once in a child process (pinned to the same core): its wall time (Python's start-up included)
+and peak RSS. `--profile` prints the top entries of a cProfile of one end-to-end run.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ import cProfile
 import os
 import platform
 import pstats
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,7 +51,6 @@ import pyarrow as pa
 from svm_toolkit.testing.tf_train import tf_train_messages
 from svm_toolkit.testing.yt8m import synthetic_videos, write_vocabulary, write_yt8m
 from svm_toolkit.yt8m import Yt8mConfig, build_yt8m_manifest
-from svm_toolkit.yt8m.features import dequantize_float16
 from svm_toolkit.yt8m.proto import decode_sequence_example
 from svm_toolkit.yt8m.records import Layout, dequantize, parse_record
 from svm_toolkit.yt8m.tfrecord import iter_records
@@ -116,18 +121,32 @@ def main() -> None:
 
         def features() -> None:
             for record in iter_records(path):
-                video = parse_record(record.data, ref=record.ref, features=True)
-                dequantize_float16(video.stored_rgb)  # type: ignore[arg-type]
-                dequantize_float16(video.stored_audio)  # type: ignore[arg-type]
+                parse_record(record.data, ref=record.ref, features=True)
 
         def upb() -> None:
             for record in iter_records(path):
                 protobuf_features(sequence_example, record.data)
 
+        values = args.records * args.seconds * (1024 + 128)  # one byte per feature value
+        chunk = np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8).data
+
+        def write_fsync() -> None:
+            with (root / "bytes.bin").open("wb") as fh:
+                for _ in range(values >> 20):
+                    fh.write(chunk)
+                fh.write(chunk[: values & ((1 << 20) - 1)])
+                fh.flush()
+                os.fsync(fh.fileno())
+            (root / "bytes.bin").unlink()
+
+        datasets = iter(range(1_000_000))
+
         def end_to_end() -> None:
-            dataset = root / "dataset"
-            shutil.rmtree(dataset, ignore_errors=True)
+            dataset = root / f"dataset{next(datasets)}"  # fresh, the last one's removal untimed
             build_yt8m_manifest([path], vocabulary, dataset, Yt8mConfig(features=True))
+            for old in root.glob("dataset*"):
+                if old != dataset:
+                    shutil.rmtree(old)
 
         runs: list[tuple[str, Callable[[], None]]] = [
             ("read", read),
@@ -137,6 +156,7 @@ def main() -> None:
             ("hand-written features", hand_written),
             ("svm: features", features),
             ("protobuf (upb) features", upb),
+            ("write + fsync", write_fsync),
             ("svm manifest yt8m --features", end_to_end),
         ]
         print(f"{'':<30}{'seconds':>9}{'records/s':>11}{'MiB/s':>9}")
@@ -150,6 +170,15 @@ def main() -> None:
             )
         ratio = best["protobuf (upb) features"] / best["svm manifest yt8m --features"]
         print(f"end to end / upb decode alone: {ratio:.2f}x the speed (target: >= 1.00x)")
+        for old in root.glob("dataset*"):
+            shutil.rmtree(old)
+        command = [sys.executable, "-m", "svm_toolkit", "manifest", "yt8m", str(path)]
+        command += ["--vocabulary", str(vocabulary), "--features", "-o", str(root / "cli")]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+        print(f"CLI (child process): {seconds:.2f} s, peak RSS {peak:,.0f} MiB")
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(end_to_end)
