@@ -188,7 +188,7 @@ def _crossing(ctx: Context, name: str, kinds: tuple[str, ...]) -> list[Finding]:
                 name,
                 Level.ERROR,
                 f"{len(rows)} samples share {what} across splits: {shown}; re-make the splits "
-                f"('svm splits make {ctx.command_root} --overwrite') or move them into one split",
+                f"(`svm splits make {ctx.command_root} --overwrite`) or move them into one split",
                 tuple(ctx.ids[i] for i in rows),
             )
         )
@@ -246,7 +246,7 @@ def _missing_features(ctx: Context) -> list[Finding]:
                     "missing_features",
                     Level.ERROR,
                     f"{len(rows)} samples in a split have no {name} features; run "
-                    f"'svm extract {ctx.command_root} -e {name}'",
+                    f"`svm extract {ctx.command_root} -e {name}`",
                     tuple(ctx.ids[i] for i in rows),
                 )
             )
@@ -262,18 +262,20 @@ def _left_out(ctx: Context) -> list[Finding]:
         return []
     stage = ctx.inputs.samples["stage"].iloc[0]
     fix = (
-        f"re-make them with 'svm splits make {ctx.command_root} --overwrite' (samples already "
-        "dealt may move)"
+        f"re-make the splits with `svm splits make {ctx.command_root} --overwrite` (samples "
+        "already dealt may move)"
         if ctx.source == "splits.parquet"
-        else f"give them a split in the URL list, or make splits with 'svm splits make "
-        f"{ctx.command_root}'"
+        else "give them a split in the URL list, or make the splits with "
+        f"`svm splits make {ctx.command_root}`"
     )
+    one = len(rows) == 1
     return [
         Finding(
             "left_out",
             Level.WARNING,
-            f"{len(rows):,} usable samples (ok up to the {stage} stage) are in no split, so "
-            f"training and evaluation never see them; {fix}",
+            f"{len(rows):,} usable sample{'' if one else 's'} (ok up to the {stage} stage) "
+            f"{'is' if one else 'are'} in no split, so training and evaluation never see "
+            f"{'it' if one else 'them'}; {fix}",
             tuple(ctx.ids[i] for i in rows),
         )
     ]

@@ -157,8 +157,8 @@ def test_validate_finds_left_out_samples_and_names_them(dataset: Path) -> None:
     root = shlex.quote(str(dataset))
     assert left.message == (
         "3 usable samples (ok up to the manifest stage) are in no split, so training and "
-        f"evaluation never see them; re-make them with 'svm splits make {root} --overwrite' "
-        "(samples already dealt may move)"
+        f"evaluation never see them; re-make the splits with `svm splits make {root} "
+        "--overwrite` (samples already dealt may move)"
     )
     assert report.exit_code() == 0 and report.exit_code(strict=True) == 1
     text = report.render()
@@ -184,7 +184,7 @@ def test_every_finding_names_samples_by_url_or_title(dataset: Path) -> None:
     assert f's03 (train; "{TITLE[:47]}…")' in song.message
     assert "s05 (test; example.org/s05.mp4)" in song.message
     (missing,) = [f for f in report.errors if f.check == "missing_features"]
-    assert f"run 'svm extract {shlex.quote(str(dataset))} -e vggish'" in missing.message
+    assert f"run `svm extract {shlex.quote(str(dataset))} -e vggish`" in missing.message
     assert "DATASET" not in missing.message
     long = missing.named[missing.samples.index("s14")]
     assert long == f"s14 (val; {short_url(LONG_URL)})" and len(short_url(LONG_URL)) == 60
@@ -216,6 +216,7 @@ def test_cli_make_and_validate_json(dataset: Path) -> None:
     report = json.loads(checked.output)
     (left,) = [f for f in report["findings"] if f["check"] == "left_out"]
     assert left["samples"] == 1 and left["examples"] == ["s17 (example.org/s17.mp4)"]
+    assert left["message"].startswith("1 usable sample (ok up to the manifest stage) is in no")
     plain = runner.invoke(cli, ["splits", "validate", str(dataset), "--features", "vggish"])
     assert plain.exit_code == 2
     assert f"svm extract {shlex.quote(str(dataset))} -e vggish" in plain.output
