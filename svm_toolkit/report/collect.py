@@ -5,7 +5,8 @@
   ``ledger/preprocess-*``), and the reasons samples were dropped before any media was fetched;
 * the samples whose crop box is not the whole frame;
 * the groups of linked samples that share a split: from ``splits_links.parquet`` (written by
-  ``svm splits make``) when it is there, else from ``splits.parquet``'s ``group`` column;
+  ``svm splits make``; the links between samples in the splits) when it is there, else from
+  ``splits.parquet``'s ``group`` column;
 * one row per split sample for the balance plots: split, duration (seconds) and labels.
 
 Every file is read checked (ids, media paths under ``media/``): a ledger is untrusted input.
@@ -284,7 +285,8 @@ def _groups(
         source = links_path.name
         table = checked.read_table(links_path, id_column=COL.sample_id_a)
         checked.check_ids(table.column(COL.sample_id_b), links_path, column=COL.sample_id_b)
-        rows = table.to_pylist()
+        # links to samples left out of the splits (filtered, failed) tie nothing in the splits
+        rows = [r for r in table.to_pylist() if r.get(COL.in_splits, True) is not False]
         root = _components([(r[COL.sample_id_a], r[COL.sample_id_b]) for r in rows])
         for sample, top in root.items():
             members[top].append(sample)

@@ -3,7 +3,7 @@
 The page loads nothing: no script, font, style sheet or image from anywhere else, so it opens
 offline and can be mailed as one file. Every value read from the dataset is escaped, and links
 to samples are kept only for ``http(s)`` URLs. Counts carry ``data-*`` attributes (``data-stage``
-and ``data-status`` on the funnel's counts, ``data-split`` on the split sizes) so that tests and
+and ``data-status`` on the funnel's counts, ``data-split`` on its split sizes) so that tests and
 scripts can read what the page shows.
 """
 
@@ -302,21 +302,14 @@ def _splits(facts: Facts, plot_png: bytes | None) -> str:
     splits = facts.funnel.splits
     if splits is None:
         return "<p>No splits yet: <code>svm splits make DATASET</code> makes them.</p>"
-    rows = "".join(
-        f'<tr><td>{_e(k)}</td><td class="n" data-split="{_e(k)}">{v:,}</td>'
-        f"<td>{_bar([('ok', v)], v / max(1, splits.samples))}</td></tr>"
-        for k, v in splits.sizes.items()
-    )
     image = ""
     if plot_png:
         encoded = base64.b64encode(plot_png).decode("ascii")
         image = f'<img class="plot" src="data:image/png;base64,{encoded}" alt="split balance">'
     return (
-        f'<p class="lead">{splits.samples:,} samples in splits ({_e(splits.source)}); '
-        f"{splits.groups:,} groups of two or more kept together.</p>"
-        f"<table style='width:auto;min-width:420px'><tr><th>split</th><th>samples</th>"
-        f"<th style='width:240px'></th></tr>{rows}</table>"
-        f"{image}"
+        f'<p class="lead">{splits.samples:,} samples in splits ({_e(splits.source)}): '
+        + " · ".join(f"{_e(k)} {v:,}" for k, v in splits.sizes.items())
+        + f"; {splits.groups:,} groups of two or more kept together.</p>{image}"
     )
 
 

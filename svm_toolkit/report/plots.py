@@ -8,7 +8,6 @@ share of each label per split (the most common labels; the rest are ``other``).
 from __future__ import annotations
 
 import io
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final
@@ -77,8 +76,19 @@ def _durations(
         ax.text(0.5, 0.5, "no durations known", ha="center", va="center", transform=ax.transAxes)
         return
     low, high = float(known.min()), float(known.max())
-    if math.isclose(low, high):
-        low, high = low - 0.5, high + 0.5
+    if high - low < 0.05:  # one length for all (clips cut to a fixed length): say so
+        ax.text(
+            0.5,
+            0.5,
+            f"every sample {low:.1f} s",
+            ha="center",
+            va="center",
+            fontsize=12,
+            transform=ax.transAxes,
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
     bins = [float(b) for b in np.linspace(low, high, 16)]
     for split, values in per_split.items():
         v = values[np.isfinite(values)]
