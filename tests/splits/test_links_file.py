@@ -25,6 +25,7 @@ from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.schema import COL, MANIFEST_SCHEMA, SPLIT_LINKS_SCHEMA, with_provenance
 from svm_toolkit.splits import SplitConfig, ValidateConfig, make_splits, validate_splits
 from svm_toolkit.splits.checks import short_url
+from svm_toolkit.splits.links import Links, links_table
 
 RATIOS = SplitConfig(ratios=(0.5, 0.25, 0.25))
 LONG_URL = "https://www.example.org/videos/" + "x" * 80 + "/s14.mp4"
@@ -224,3 +225,32 @@ def test_cli_make_and_validate_json(dataset: Path) -> None:
     saved = json.loads((dataset / "splits_report" / "report.json").read_text())
     assert any("s17 (example.org/s17.mp4)" in f["named"] for f in saved["findings"])
     assert np.isfinite(obj["seconds"])
+
+
+def test_links_table_orders_pairs_by_id_and_turns_their_offset() -> None:
+    """A fingerprint link keeps its score; swapped into id order, its offset changes sign."""
+    ids = ["zz", "aa", "mm"]
+    samples = pd.DataFrame(
+        {COL.music_id: ["x", None, "x"]}, index=pd.Index(ids, name=COL.sample_id)
+    )
+    audio = Links(
+        "audio", np.array([0, 1]), np.array([1, 2]), "the same soundtrack",
+        np.array([0.93, 0.9]), np.array([2.5, np.nan]),
+    )  # fmt: skip
+    music = Links("music_id", np.array([0]), np.array([2]), "the same music id")
+    included = np.array([True, True, False])
+    group = np.array(["aa", "aa", ""], dtype=object)
+    rows = links_table(samples, [audio, music], included, group).to_pylist()
+    assert rows == [
+        {COL.sample_id_a: "aa", COL.sample_id_b: "mm", COL.kind: "audio",
+         COL.what: "the same soundtrack", COL.value: None, COL.score: 0.9, COL.offset_s: None,
+         COL.in_splits: False, COL.group: "aa"},
+        {COL.sample_id_a: "aa", COL.sample_id_b: "zz", COL.kind: "audio",
+         COL.what: "the same soundtrack", COL.value: None, COL.score: 0.93, COL.offset_s: -2.5,
+         COL.in_splits: True, COL.group: "aa"},
+        {COL.sample_id_a: "mm", COL.sample_id_b: "zz", COL.kind: "music_id",
+         COL.what: "the same music id", COL.value: "x", COL.score: 1.0, COL.offset_s: None,
+         COL.in_splits: False, COL.group: "aa"},
+    ]  # fmt: skip
+    empty = links_table(samples, [], included, group)
+    assert empty.num_rows == 0 and empty.schema.equals(SPLIT_LINKS_SCHEMA)
