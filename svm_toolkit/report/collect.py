@@ -164,22 +164,8 @@ def collect(dataset: Path, caps: Caps = Caps()) -> Facts:
         at = float(duration) / 2 if isinstance(duration, float) and duration > 0 else 0.0
         return Shown(sample, path, caption, urls.get(sample), at, box, splits.get(sample))
 
-    filtered: dict[str, list[Shown]] = defaultdict(list)
-    totals: dict[str, int] = defaultdict(int)
-    crops: list[Shown] = []
-    crops_total = 0
-    for row in ledger:
-        status, reason = parse_status(str(row[COL.status]))
-        if status is Status.FILTERED and reason:
-            totals[reason] += 1
-            if len(filtered[reason]) < caps.per_reason:
-                filtered[reason].append(shown(row, _filter_caption(row)))
-        box = _crop_box(row)
-        if box is not None and status is Status.OK:
-            crops_total += 1
-            if len(crops) < caps.crops:
-                crops.append(shown(row, _crop_caption(row), box))
-    order = sorted(totals, key=lambda r: (-totals[r], r))
+    filtered, totals = _filtered(ledger, caps.per_reason, shown)
+    crops, crops_total = _crops(ledger, caps.crops, shown)
     by_id = {str(r[COL.sample_id]): r for r in ledger}
     statuses = {r[COL.sample_id]: str(r[COL.status]) for r in manifest}
     statuses |= {k: str(v[COL.status]) for k, v in by_id.items()}
@@ -202,10 +188,10 @@ def collect(dataset: Path, caps: Caps = Caps()) -> Facts:
     return Facts(
         dataset=layout.root,
         funnel=funnel,
-        filtered={r: tuple(filtered[r]) for r in order},
-        filtered_total={r: totals[r] for r in order},
+        filtered=filtered,
+        filtered_total=totals,
         dropped_early=_dropped_early(funnel),
-        crops=tuple(crops),
+        crops=crops,
         crops_total=crops_total,
         groups=groups,
         groups_total=groups_total,
@@ -227,6 +213,37 @@ def _preprocess_rows(layout: DatasetLayout) -> list[dict[str, Any]]:
     table = read_shards(layout.ledger_dir, PREPROCESS, columns=columns)
     rows: list[dict[str, Any]] = [] if table is None else table.to_pylist()
     return rows
+
+
+def _filtered(
+    ledger: Sequence[Mapping[str, Any]], cap: int, shown: Callable[..., Shown]
+) -> tuple[dict[str, tuple[Shown, ...]], dict[str, int]]:
+    """The samples preprocess filtered, by reason (the most common first): ``cap`` shown each."""
+    pictured: dict[str, list[Shown]] = defaultdict(list)
+    totals: dict[str, int] = defaultdict(int)
+    for row in ledger:
+        status, reason = parse_status(str(row[COL.status]))
+        if status is Status.FILTERED and reason:
+            totals[reason] += 1
+            if len(pictured[reason]) < cap:
+                pictured[reason].append(shown(row, _filter_caption(row)))
+    order = sorted(totals, key=lambda r: (-totals[r], r))
+    return {r: tuple(pictured[r]) for r in order}, {r: totals[r] for r in order}
+
+
+def _crops(
+    ledger: Sequence[Mapping[str, Any]], cap: int, shown: Callable[..., Shown]
+) -> tuple[tuple[Shown, ...], int]:
+    """The ``ok`` samples whose crop box is not the whole frame (``cap`` shown), and their count."""
+    pictured: list[Shown] = []
+    total = 0
+    for row in ledger:
+        box = _crop_box(row)
+        if box is not None and row[COL.status] == Status.OK.value:
+            total += 1
+            if len(pictured) < cap:
+                pictured.append(shown(row, _crop_caption(row), box))
+    return tuple(pictured), total
 
 
 def _filter_caption(row: Mapping[str, Any]) -> str:
@@ -277,16 +294,12 @@ def _groups(
     layout: DatasetLayout, caps: Caps, member: Callable[[str], Shown]
 ) -> tuple[tuple[Group, ...], int, str | None]:
     """Groups of two or more: from the links file, else from ``splits.parquet``'s groups."""
-    links_path = layout.split_links
     members: dict[str, list[str]] = defaultdict(list)
     lines: dict[str, list[tuple[int, str]]] = defaultdict(list)
     kinds: dict[str, set[str]] = defaultdict(set)
-    if links_path.is_file():
-        source = links_path.name
-        table = checked.read_table(links_path, id_column=COL.sample_id_a)
-        checked.check_ids(table.column(COL.sample_id_b), links_path, column=COL.sample_id_b)
-        # links to samples left out of the splits (filtered, failed) tie nothing in the splits
-        rows = [r for r in table.to_pylist() if r.get(COL.in_splits, True) is not False]
+    if layout.split_links.is_file():
+        source = layout.split_links.name
+        rows = _links(layout.split_links)
         root = _components([(r[COL.sample_id_a], r[COL.sample_id_b]) for r in rows])
         for sample, top in root.items():
             members[top].append(sample)
@@ -296,7 +309,7 @@ def _groups(
             lines[top].append((rank, _link_line(r)))
             kinds[top].add(str(r[COL.kind]))
     elif layout.splits.is_file() and COL.group in checked.read_schema(layout.splits).names:
-        source = "splits.parquet"
+        source = layout.splits.name
         table = checked.read_table(layout.splits, columns=[COL.sample_id, COL.group])
         for sample, group in zip(
             *(table.column(c).to_pylist() for c in table.column_names), strict=True
@@ -317,6 +330,14 @@ def _groups(
         said = tuple(text for _, text in sorted(lines[key])[: caps.group_members])
         groups.append(Group(faces, len(big[key]), said, tuple(sorted(kinds[key]))))
     return tuple(groups), len(big), source
+
+
+def _links(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``splits_links.parquet`` that tie two samples of the splits (ids checked)."""
+    table = checked.read_table(path, id_column=COL.sample_id_a)
+    checked.check_ids(table.column(COL.sample_id_b), path, column=COL.sample_id_b)
+    # links to samples left out of the splits (filtered, failed) tie nothing in the splits
+    return [r for r in table.to_pylist() if r.get(COL.in_splits, True) is not False]
 
 
 def _components(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from svm_toolkit.errors import ConfigError
 from svm_toolkit.report import ReportConfig, write_report
-from svm_toolkit.report.collect import collect
+from svm_toolkit.report.collect import _crop_box, collect
 from svm_toolkit.report.html import render_page
 
 
@@ -154,12 +154,14 @@ def test_a_missing_file_gives_no_picture_and_links_are_named(
     dataset = tmp_path / "dataset"
     shutil.copytree(report_dataset, dataset)
     (dataset / "media" / "de" / "demo002.mp4").unlink()  # the filtered clip's file is gone
+    (dataset / "media" / "de" / "demo004.mp4").write_bytes(b"not a video" * 100)  # the cropped
     summary = write_report(dataset, config=ReportConfig(per_reason=1, groups=1))
     assert summary.path == dataset / "report.html" and summary.bytes > 10_000
-    assert summary.missing >= 1 and not summary.compared
+    assert summary.missing >= 2 and not summary.compared
     text = summary.path.read_text(encoding="utf-8")
-    figure = re.search(r'<figure data-sample="demo002">(.*?)</figure>', text)
-    assert figure is not None and "no picture" in figure.group(1)
+    for sample in ("demo002", "demo004"):
+        figure = re.search(rf'<figure data-sample="{sample}">(.*?)</figure>', text)
+        assert figure is not None and "no picture" in figure.group(1), sample
     facts = collect(dataset)
     assert facts.groups_source == "splits_links.parquet"
     lines = [line for group in facts.groups for line in group.links]
@@ -177,3 +179,11 @@ def test_report_refuses_a_folder_without_a_manifest(tmp_path: Path) -> None:
 def test_config_checks_its_fields(field: dict[str, int]) -> None:
     with pytest.raises(ConfigError, match=next(iter(field))):
         ReportConfig(**field)
+
+
+def test_crop_box_is_drawn_on_the_frame_as_shown() -> None:
+    row = {"crop_x": 0, "crop_y": 16, "crop_w": 160, "crop_h": 88, "width": 160, "height": 120}
+    assert _crop_box({**row, "rotation": 0}) == (0, 16, 160, 88)
+    assert _crop_box({**row, "rotation": 90}) == (16, 0, 88, 160)  # CropBox.shown's turn
+    assert _crop_box({**row, "crop_y": 0, "crop_h": 120, "rotation": 0}) is None  # whole frame
+    assert _crop_box({**row, "crop_w": None}) is None  # not probed
