@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from svm_toolkit.schema import COL, Split
 from svm_toolkit.splits.inputs import SplitInputs
-from svm_toolkit.splits.links import Links, components, find_links
+from svm_toolkit.splits.links import Links, components, find_links, largest_groups
 from svm_toolkit.splits.matching import MatchConfig
 from svm_toolkit.splits.report import Finding, Level
 
@@ -381,16 +381,21 @@ def _large_groups(ctx: Context) -> list[Finding]:
     total = int(assigned.sum())
     sizes = np.bincount(group[assigned], minlength=int(group.max(initial=0)) + 1)
     limit = max(10, int(ctx.max_group_share * total))
+    large = int((sizes > limit).sum())
+    if not large:
+        return []
+    links = list(ctx.links.values())
     found = []
-    for g in np.flatnonzero(sizes > limit).tolist():
-        rows = np.flatnonzero(assigned & (group == g))
+    for info in largest_groups(ctx.inputs.samples, links, group, assigned, top=large):
+        also = [k for k in info.kinds if k != info.label.split(" ", 1)[0]]
         found.append(
             Finding(
                 "large_groups",
                 Level.WARNING,
-                f"{len(rows)} samples ({len(rows) / total:.1%}) share a video or a song; one "
-                "group this size swings a split's metrics",
-                tuple(sorted(ctx.ids[i] for i in rows)),
+                f"{info.size} samples ({info.size / total:.1%}) are tied by {info.label}"
+                + (f" (and {', '.join(also)})" if also else "")
+                + "; one group this size swings a split's metrics",
+                info.samples,
             )
         )
     return found

@@ -254,3 +254,12 @@ def test_links_table_orders_pairs_by_id_and_turns_their_offset() -> None:
     ]  # fmt: skip
     empty = links_table(samples, [], included, group)
     assert empty.num_rows == 0 and empty.schema.equals(SPLIT_LINKS_SCHEMA)
+
+
+def test_large_group_warning_says_what_ties_it(tmp_path: Path) -> None:
+    manifest = rows() + [sample(i, **{COL.music_id: "m12"}) for i in range(21, 29)]
+    dataset = write_manifest(tmp_path / "ds", manifest)
+    make_splits(dataset, RATIOS)
+    (large,) = [f for f in validate_splits(dataset).warnings if f.check == "large_groups"]
+    assert large.message.startswith("13 samples (56.5%) are tied by music_id 'm12'; one group")
+    assert large.samples[:2] == ("s03", "s05") and len(large.named) == 13
