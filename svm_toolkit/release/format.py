@@ -227,12 +227,13 @@ def verify_checksums(root: Path, meta: dict[str, Any]) -> None:
             )
     if RELEASE_JSON not in expected:
         raise InputError(f"{sums_path}: does not list {RELEASE_JSON}; get the release again")
-    for name, digest in sorted(expected.items()):
+    for name in sorted(expected):
         if ".." in Path(name).parts or Path(name).is_absolute():
             raise InputError(f"{sums_path}: {name!r} points outside the release")
+        if not (root / name).is_file():
+            raise InputError(f"{root / name}: missing from the release; get the release again")
+    for name, digest in sorted(expected.items()):
         path = root / name
-        if not path.is_file():
-            raise InputError(f"{path}: missing from the release; get the release again")
         actual = sha256_file(path)
         if actual != digest or (name != RELEASE_JSON and actual != listed[name].get("sha256")):
             raise InputError(

@@ -1,0 +1,304 @@
+"""Release -> rebuild -> compare on a small generated corpus served on loopback (real yt-dlp,
+real ffmpeg preprocessing, real features), the release format's checks, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from svm_toolkit.demo.corpus import CorpusConfig, generate_corpus, render_replacement
+from svm_toolkit.demo.pipeline import write_url_list
+from svm_toolkit.download import DownloadConfig, run_download
+from svm_toolkit.errors import InputError
+from svm_toolkit.extract.config import ExtractConfig
+from svm_toolkit.extract.runner import run_extract
+from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, read_manifest
+from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
+from svm_toolkit.preprocess.runner import run_preprocess
+from svm_toolkit.release import format as fmt
+from svm_toolkit.release.compare import (
+    CompareConfig,
+    Comparison,
+    audio_similarity,
+    compare_release,
+    picture_share,
+)
+from svm_toolkit.release.rebuild import RebuildConfig, rebuild_release
+from svm_toolkit.release.write import write_release
+from svm_toolkit.splits import SplitConfig, make_splits
+from svm_toolkit.testing.server import LoopbackServer
+
+EXTRACTOR = "vmnet_music"  # no weights, no torch model: the cheapest real extractor
+CORPUS = CorpusConfig(clips=8, songs=8, seconds=3.0, speech_every=0, letterbox_every=4)
+
+
+@dataclass(frozen=True)
+class Built:
+    root: Path
+    dataset: Path
+    release: Path
+    server: LoopbackServer
+    ids: list[str]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """A dataset of 8 clips through every stage to splits, and its release."""
+    import dataclasses
+
+    root = tmp_path_factory.mktemp("release")
+    clips = generate_corpus(root / "corpus", CORPUS)
+    dataset = root / "dataset"
+    with LoopbackServer(root / "corpus") as server:
+        urls = write_url_list(root / "urls.csv", clips, server, seconds=CORPUS.seconds)
+        config = dataclasses.replace(MANIFEST_PRESETS["svm10k"], id_column="id")
+        build_manifest([urls], dataset, config)
+        run_download(dataset, DownloadConfig(backoff_s=0.2, allow_private_hosts=True))
+        preprocess = dataclasses.replace(PREPROCESS_PRESETS["svm10k"], workers=2)
+        run_preprocess(dataset, preprocess)
+        run_extract(dataset, ExtractConfig(extractors=(EXTRACTOR,), device="cpu", workers=1))
+        make_splits(dataset, SplitConfig(ratios=(0.5, 0.25, 0.25)))
+        write_release(dataset, root / "release")
+        table = pq.read_table(root / "release" / fmt.SAMPLES, columns=["sample_id"])
+        yield Built(root, dataset, root / "release", server, table.column(0).to_pylist())
+
+
+def _later(built: Built, gone: set[str], replaced: str | None) -> Path:
+    """The corpus as the web serves it later: ``gone`` answer 404, ``replaced`` another clip."""
+    web = built.root / f"later-{len(gone)}-{replaced}"
+    web.mkdir(exist_ok=True)
+    for clip in (built.root / "corpus").glob("*.mp4"):
+        if clip.stem in gone or (web / clip.name).exists():
+            continue
+        source = clip
+        if clip.stem == replaced:
+            source = render_replacement(built.root / "replacement.mp4", CORPUS).path
+        shutil.copy(source, web / clip.name)
+    return web
+
+
+def svm(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "svm_toolkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SVM_ALLOW_PRIVATE_HOSTS": "1"},
+        timeout=300,
+    )
+
+
+def test_release_holds_what_a_rebuild_needs_and_no_media(built: Built) -> None:
+    names = sorted(p.relative_to(built.release).as_posix() for p in built.release.rglob("*"))
+    assert names == [
+        "README.md",
+        "SHA256SUMS",
+        "features",
+        f"features/{EXTRACTOR}.parquet",
+        f"features/{EXTRACTOR}.projection.parquet",
+        "fingerprints.parquet",
+        "release.json",
+        "samples.parquet",
+    ]
+    meta = json.loads((built.release / "release.json").read_text())
+    assert meta["format"] == "svm-release" and meta["version"] == 1
+    assert meta["counts"]["samples"] == len(built.ids) == 7  # demo007 has too few likes
+    assert set(meta["files"]) == set(names) - {"features", "release.json", "SHA256SUMS"}
+    assert meta["extractors"][EXTRACTOR]["dim"] == 1140
+    assert meta["extractors"][EXTRACTOR]["provenance"]["extractor"] == EXTRACTOR
+    assert (
+        "cookies" not in json.dumps(meta["stages"])
+        and "workers" not in meta["stages"]["preprocess"]
+    )
+    samples = pq.read_table(built.release / fmt.SAMPLES)
+    assert samples.schema.names == fmt.SAMPLES_SCHEMA.names
+    rows = samples.to_pylist()
+    manifest = {r["sample_id"]: r for r in read_manifest(built.dataset).to_pylist()}
+    for row in rows:
+        assert row["url"] == manifest[row["sample_id"]]["url"]
+        assert row["split"] in ("train", "val", "test") and row["group"]
+        assert abs(row["media_duration_s"] - 3.0) < 0.2 and row["crop_h"] > 0
+    letterboxed = next(r for r in rows if r["sample_id"] == "demo003")
+    assert letterboxed["crop_h"] < letterboxed["height"]  # the crop box is released
+    checks = pq.read_table(built.release / fmt.check_path(EXTRACTOR))
+    assert checks.schema.field("check").type.list_size == fmt.CHECK_DIMS
+    # the checksum file is the standard one: sha256sum -c reads it
+    done = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=built.release, capture_output=True)
+    assert done.returncode == 0, done.stdout
+    assert "svm rebuild RELEASE" in (built.release / "README.md").read_text()
+
+
+def test_release_refuses_a_folder_that_is_not_empty(built: Built, tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty; pass --overwrite"):
+        write_release(built.dataset, tmp_path)
+    summary = write_release(built.dataset, tmp_path, overwrite=True)
+    assert summary.samples == 7 and not (tmp_path / "old.txt").exists()
+    assert not list(tmp_path.parent.glob(f".{tmp_path.name}.*"))  # no temp folder left
+
+
+def test_a_changed_file_is_named(built: Built, tmp_path: Path) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    fmt.read_release(copy)  # intact
+    path = copy / fmt.check_path(EXTRACTOR)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"{EXTRACTOR}\.parquet: sha256 .* does not match"):
+        fmt.read_release(copy)
+    done = svm("rebuild", copy, "-o", tmp_path / "rebuilt")
+    assert done.returncode == 2 and f"{EXTRACTOR}.parquet: sha256" in done.stderr
+    assert not (tmp_path / "rebuilt" / "manifest.parquet").exists()
+    (copy / fmt.FINGERPRINTS).unlink()
+    with pytest.raises(InputError, match=r"fingerprints\.parquet: missing from the release"):
+        fmt.read_release(copy)
+
+
+def test_a_newer_format_version_is_refused(built: Built, tmp_path: Path) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    meta = json.loads((copy / "release.json").read_text())
+    (copy / "release.json").write_text(json.dumps({**meta, "version": 2}))
+    with pytest.raises(InputError, match=r"svm-release version 2, this svm_toolkit .* reads"):
+        fmt.read_release(copy)
+    (copy / "release.json").write_text(json.dumps({**meta, "format": "other"}))
+    with pytest.raises(InputError, match="not an svm-release file"):
+        fmt.read_release(copy)
+
+
+def test_rebuild_and_compare_report_exactly_what_changed(built: Built, tmp_path: Path) -> None:
+    gone, replaced = {built.ids[1], built.ids[6]}, built.ids[4]
+    built.server.root = _later(built, gone, replaced).resolve()
+    rebuilt = tmp_path / "rebuilt"
+    config = RebuildConfig(download=DownloadConfig(backoff_s=0.2, allow_private_hosts=True))
+    summary = rebuild_release(built.release, rebuilt, config)
+    assert [s.step for s in summary.steps] == list(
+        ("manifest", "download", "preprocess", "extract", "splits")
+    )
+    assert summary.extractors == (EXTRACTOR,)
+    manifest = read_manifest(rebuilt).to_pylist()
+    released = pq.read_table(built.release / fmt.SAMPLES).to_pylist()
+    assert [(r["sample_id"], r["url"], r["split"]) for r in manifest] == [
+        (r["sample_id"], r["url"], r["split"]) for r in released
+    ]  # the release's ids, URLs and splits
+    splits = pq.read_table(rebuilt / "splits.parquet").to_pylist()
+    split_of = {r["sample_id"]: (r["split"], r["group"]) for r in released}
+    assert {r["sample_id"]: (r["split"], r["group"]) for r in splits} == {
+        k: v for k, v in split_of.items() if k not in gone
+    }  # the surviving samples keep their split and group
+
+    comparison = compare_release(built.release, rebuilt)
+    assert comparison.samples == 7 and comparison.survived == 5
+    assert {m["sample_id"]: m["status"] for m in comparison.missing} == dict.fromkeys(
+        gone, "unavailable"
+    )
+    assert [c["sample_id"] for c in comparison.changed] == [replaced]
+    assert comparison.changed[0]["what"].startswith("picture and audio differ")
+    facts = comparison.features[EXTRACTOR]
+    assert facts["compared"] == 5 and facts["matching"] == 4 and facts["disagree"] == []
+    assert facts["below_on_changed"] == [replaced]
+    by_split = comparison.by_split
+    assert sum(n["released"] for n in by_split.values()) == 7
+    assert sum(n["survived"] for n in by_split.values()) == 5
+    assert comparison.exit_code() == 2  # changed media is an error
+    data = comparison.to_json()
+    for key in ("release", "dataset", "samples", "survived", "availability", "by_split"):
+        assert key in data
+    assert data["availability"] == 5 / 7 and data["missing_by_status"] == {"unavailable": 2}
+    assert set(data["changed"][0]) >= {"sample_id", "url", "title", "what", "detail"}
+    assert set(data["features"][EXTRACTOR]) >= {
+        "compared",
+        "median_cosine",
+        "matching",
+        "threshold",
+    }
+    assert set(data["splits_check"]) == {"errors", "warnings"}
+
+    # the CLI: a re-run of rebuild continues (nothing left to do), compare writes its report
+    again = svm("rebuild", built.release, "-o", rebuilt, "--json")
+    assert again.returncode == 0, again.stderr
+    steps = {s["step"]: s["summary"] for s in json.loads(again.stdout)["steps"]}
+    assert steps["download"].startswith("0 videos (7 done before): nothing to do")
+    assert steps["extract"].startswith("0 videos (5 done before)")
+    out = tmp_path / "compare"
+    done = svm("compare", built.release, rebuilt, "--json", "-o", out)
+    assert done.returncode == 2, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["stage"] == "compare" and shown["survived"] == 5 and shown["exit_code"] == 2
+    assert json.loads((out / "report.json").read_text())["changed"][0]["sample_id"] == replaced
+    assert (out / "report.png").stat().st_size > 1000
+    text = svm("compare", built.release, rebuilt)
+    assert text.returncode == 2
+    assert "5 of 7 samples survived (71.4 %): 2 unavailable missing; 1 changed;" in text.stdout
+    assert f"changed {replaced}: picture and audio differ" in text.stdout
+
+
+def test_rebuild_stops_after_the_step_asked(built: Built, tmp_path: Path) -> None:
+    built.server.root = (built.root / "corpus").resolve()
+    rebuilt = tmp_path / "rebuilt"
+    done = svm("rebuild", built.release, "-o", rebuilt, "--until", "manifest", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [s["step"] for s in json.loads(done.stdout)["steps"]] == ["manifest"]
+    assert not (rebuilt / "ledger").exists()
+    comparison = compare_release(built.release, rebuilt)
+    assert comparison.survived == 0 and comparison.missing_by_status == {"pending": 7}
+    assert comparison.exit_code() == 2  # no splits of the surviving samples yet: an error
+    assert "no splits of the surviving samples" in comparison.splits_check["errors"][0]
+
+
+def _comparison(**changes: object) -> Comparison:
+    base = dict(
+        release="r",
+        dataset="d",
+        samples=2,
+        survived=2,
+        by_split={"train": {"released": 2, "survived": 2}},
+        by_group={},
+        missing=[],
+        changed=[],
+        features={},
+        splits_check={"errors": [], "warnings": []},
+    )
+    return Comparison(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_exit_codes_follow_splits_validate() -> None:
+    assert _comparison().exit_code() == 0
+    gone = [
+        {"sample_id": "a", "url": "u", "split": "train", "status": "unavailable", "detail": None}
+    ]
+    missing = _comparison(survived=1, missing=gone)
+    assert missing.exit_code() == 0 and missing.exit_code(strict=True) == 1
+    assert _comparison(survived=1, missing=gone, strict=True).exit_code() == 1
+    warned = _comparison(splits_check={"errors": [], "warnings": ["split_sizes: ..."]})
+    assert warned.exit_code() == 0 and warned.exit_code(strict=True) == 1
+    assert _comparison(splits_check={"errors": ["same_song: ..."], "warnings": []}).exit_code() == 2
+    changed = [{"sample_id": "a", "url": "u", "title": "a", "what": "audio differ", "detail": ""}]
+    assert _comparison(changed=changed).exit_code() == 2
+    disagree = {"x": {"compared": 2, "matching": 1, "threshold": 0.9, "disagree": ["b"]}}
+    assert _comparison(features=disagree).exit_code() == 2
+
+
+def test_fingerprint_similarities() -> None:
+    rng = np.random.default_rng(0)
+    prints = rng.integers(0, 2**32, 80, dtype=np.uint32)
+    assert audio_similarity(prints, prints, 16, 24) == 1.0
+    assert audio_similarity(prints, prints[5:], 16, 24) == 1.0  # starts later: an offset
+    other = rng.integers(0, 2**32, 80, dtype=np.uint32)
+    assert 0.4 < audio_similarity(prints, other, 16, 24) < 0.6  # unrelated: half the bits
+    hashes = rng.integers(0, 2**63, 8, dtype=np.uint64)
+    flipped = hashes ^ np.uint64(0b111)  # 3 bits moved by a re-encode
+    assert picture_share(hashes, flipped, 8) == 1.0
+    assert picture_share(hashes, rng.integers(0, 2**63, 8, dtype=np.uint64), 8) == 0.0
+    assert picture_share(hashes, np.zeros(0, np.uint64), 8) == 0.0
+    assert CompareConfig().feature_threshold == 0.9
