@@ -115,12 +115,13 @@ def write_report(
     caps = Caps(config.per_reason, config.crops, config.groups, config.group_members)
     facts = collect(dataset, caps)
     comparison = _compare(release, dataset) if release is not None else None
-    wanted = _pictured(facts)
+    changed = _changed(facts, comparison, config.per_reason)
+    wanted = [*_pictured(facts), *changed]
     pictures = thumbnails(wanted, width=config.thumb_width, workers=config.workers)
     plot = None
     if facts.funnel.splits is not None:
         plot = split_plots(facts.funnel.splits.sizes, facts.split_rows, label_name=facts.label_name)
-    page = render_page(facts, pictures, plot, comparison).encode("utf-8")
+    page = render_page(facts, pictures, plot, comparison, changed).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, page)
     missing = sum(1 for data in pictures.values() if data is None)
@@ -140,6 +141,17 @@ def _pictured(facts: Facts) -> list[Shown]:
     shown = [s for samples in facts.filtered.values() for s in samples]
     shown += list(facts.crops)
     shown += [m for group in facts.groups for m in group.members]
+    return shown
+
+
+def _changed(facts: Facts, comparison: dict[str, Any] | None, cap: int) -> list[Shown]:
+    """The samples whose media changed since the release, pictured from this dataset's files."""
+    shown = []
+    for row in (comparison or {}).get("changed", [])[:cap]:
+        sample = str(row.get("sample_id"))
+        path, at = facts.media.get(sample, (None, 0.0))
+        caption = f"{row.get('what', '')}: {row.get('detail', '')}".strip(": ")
+        shown.append(Shown(sample, path, caption, row.get("url"), at))
     return shown
 
 

@@ -115,6 +115,8 @@ class Facts:
         groups_source: ``splits_links.parquet``, ``splits.parquet`` or ``None`` (no splits).
         split_rows: one row per split sample.
         label_name: what the labels are (``theme``, ``label_names``), ``None`` without labels.
+        media: ``sample_id -> (downloaded file, time of the frame to show in seconds)`` of every
+            preprocessed sample with a file (for pictures of samples named elsewhere).
     """
 
     dataset: Path
@@ -129,6 +131,7 @@ class Facts:
     groups_source: str | None
     split_rows: tuple[SplitRow, ...]
     label_name: str | None
+    media: Mapping[str, tuple[Path, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,7 @@ def collect(dataset: Path, caps: Caps = Caps()) -> Facts:
         groups_source=source,
         split_rows=split_rows,
         label_name=label_name,
+        media={k: (v.media, v.at_s) for k in by_id if (v := shown(by_id[k], "")).media},
     )
 
 

@@ -21,6 +21,8 @@ from svm_toolkit.report.collect import Facts, Group, Shown
 from svm_toolkit.schema import Status
 
 Pictures = Mapping[tuple[str, bool], bytes | None]
+#: Missing samples listed by name in the compare section (the rest are counted).
+MISSING_ROWS: Final = 20
 
 _CSS: Final = """
 :root{--ok:#2f8f4e;--filtered:#d9a21b;--fail:#c94a3f;--none:#9aa0a6;--ink:#1f2328;
@@ -83,6 +85,7 @@ def render_page(
     pictures: Pictures,
     plot_png: bytes | None,
     comparison: Mapping[str, Any] | None = None,
+    changed: Sequence[Shown] = (),
 ) -> str:
     """The whole page as one HTML string.
 
@@ -91,6 +94,8 @@ def render_page(
         pictures: ``(sample_id, has a box) -> JPEG bytes`` (``None``: no picture).
         plot_png: the split balance plots (``None`` without splits).
         comparison: ``Comparison.to_json()`` of ``svm compare`` (``None``: no compare section).
+        changed: the samples whose media changed since the release, pictured from this
+            dataset's files.
     """
     sections = [
         ("funnel", "Funnel", _funnel(facts)),
@@ -100,7 +105,7 @@ def render_page(
         ("splits", "Splits", _splits(facts, plot_png)),
     ]
     if comparison is not None:
-        sections.append(("compare", "Compare", _compare(comparison)))
+        sections.append(("compare", "Compare", _compare(comparison, pictures, changed)))
     nav = "".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
     body = "".join(
         f'<section id="{key}"><h2>{title}</h2>{content}</section>'
@@ -313,7 +318,7 @@ def _splits(facts: Facts, plot_png: bytes | None) -> str:
     )
 
 
-def _compare(c: Mapping[str, Any]) -> str:
+def _compare(c: Mapping[str, Any], pictures: Pictures, changed: Sequence[Shown]) -> str:
     """The ``svm compare`` section from ``Comparison.to_json()`` (keys read defensively)."""
     samples, survived = int(c.get("samples") or 0), int(c.get("survived") or 0)
     availability = float(c.get("availability") or 0.0)
@@ -365,6 +370,22 @@ def _compare(c: Mapping[str, Any]) -> str:
             empty="No surviving sample's media changed.",
         )
     )
+    if changed:
+        out.append(_grid(changed, pictures, len(changed), len(changed)))
+    missing_rows = c.get("missing") or []
+    out.append(
+        _table(
+            "missing samples",
+            ["sample", "split", "status", "url", "detail"],
+            [
+                [r.get("sample_id"), r.get("split"), r.get("status"), r.get("url"), r.get("detail")]
+                for r in missing_rows[:MISSING_ROWS]
+            ],
+            empty="Every released sample survived.",
+        )
+    )
+    if len(missing_rows) > MISSING_ROWS:
+        out.append(f'<p class="more">and {len(missing_rows) - MISSING_ROWS:,} more</p>')
     features = c.get("features") or {}
     out.append(
         _table(

@@ -187,3 +187,24 @@ def test_crop_box_is_drawn_on_the_frame_as_shown() -> None:
     assert _crop_box({**row, "rotation": 90}) == (16, 0, 88, 160)  # CropBox.shown's turn
     assert _crop_box({**row, "crop_y": 0, "crop_h": 120, "rotation": 0}) is None  # whole frame
     assert _crop_box({**row, "crop_w": None}) is None  # not probed
+
+
+def test_report_with_a_release_shows_what_survived(
+    report_dataset: Path, browser: Any, tmp_path: Path
+) -> None:
+    from svm_toolkit.release.write import write_release
+
+    release = write_release(report_dataset, tmp_path / "release").path
+    page = tmp_path / "compare.html"
+    done = svm("report", str(report_dataset), "--release", str(release), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    assert "with the compare section" in done.stdout
+
+    open_page(browser, page)
+    assert severe(browser) == []
+    assert all(complete and width > 0 for _, complete, width in images(browser))
+    section = browser.find_element("css selector", "#compare")
+    assert section.find_element("css selector", '[data-compare="availability"]').text == "100.0%"
+    assert section.find_element("css selector", '[data-compare="survived"]').text == "6"
+    assert "Every released sample survived." in section.text
+    assert "vmnet_music" in section.text  # feature agreement of the one extractor
