@@ -32,7 +32,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "compare": (
         "svm_toolkit.cli.release:compare",
-        "What survived of a release in a rebuilt DATASET: availability, changes, features.",
+        "Compare a rebuilt DATASET with the RELEASE_DIR it was rebuilt from.",
     ),
     "demo": (
         "svm_toolkit.cli.tools:demo",
@@ -76,11 +76,11 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "rebuild": (
         "svm_toolkit.cli.release:rebuild",
-        "Rebuild a dataset from a release: its samples and splits, then the usual stages.",
+        "Rebuild a dataset from RELEASE_DIR: its samples and splits, then the usual stages.",
     ),
     "release": (
         "svm_toolkit.cli.release:release",
-        "Write what another lab needs to rebuild DATASET (no media), with checksums.",
+        "Write what another lab needs to rebuild DATASET, and nothing they may not share.",
     ),
     "splits": (
         "svm_toolkit.cli.splits:splits",
