@@ -1,10 +1,10 @@
 """Render the report's facts as one self-contained HTML page (CSS inline, images as data URIs).
 
-The page loads nothing: no script, font, style sheet or image from anywhere else, so it opens
-offline and can be mailed as one file. Every value read from the dataset is escaped, and links
-to samples are kept only for ``http(s)`` URLs. Counts carry ``data-*`` attributes (``data-stage``
-and ``data-status`` on the funnel's counts, ``data-split`` on its split sizes) so that tests and
-scripts can read what the page shows.
+The page loads nothing: no script, font, style sheet or image from anywhere else (its Content
+Security Policy forbids it too), so it opens offline and can be mailed as one file. Every value
+read from the dataset is escaped, and links to samples are kept only for ``http(s)`` URLs.
+Counts carry ``data-*`` attributes (``data-stage`` and ``data-status`` on the funnel's counts,
+``data-split`` on its split sizes) so that tests and scripts can read what the page shows.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from svm_toolkit.report.collect import Facts, Group, Shown
 from svm_toolkit.schema import Status
 
 Pictures = Mapping[tuple[str, bool], bytes | None]
+#: What the page may load: its own inline styles and data: images, nothing else (no script, no
+#: request to any host), so a page opened from a mail or a share cannot reach out.
+CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 #: Missing samples listed by name in the compare section (the rest are counted).
 MISSING_ROWS: Final = 20
 
@@ -117,6 +120,7 @@ def render_page(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>svm report: {name}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{name}</h1><p>{_e(str(facts.dataset))} · {facts.funnel.samples:,} samples"
         f" · svm report {_e(__version__)} · {now}</p></header>"

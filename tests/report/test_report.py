@@ -55,6 +55,7 @@ def test_page_renders_in_chromium_with_the_counts_of_manifest_info(
 
     text = page.read_text(encoding="utf-8")  # one file: nothing to load from anywhere else
     assert "<script" not in text and "<link" not in text
+    assert "Content-Security-Policy\" content=\"default-src 'none'; img-src data:;" in text
     assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', text))
 
     open_page(browser, page)
