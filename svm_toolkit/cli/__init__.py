@@ -70,10 +70,6 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "svm_toolkit.cli.preprocess:preprocess",
         "Probe, filter, crop, fingerprint and compute Mel for every downloaded video of DATASET.",
     ),
-    "report": (
-        "svm_toolkit.cli.report:report",
-        "Write DATASET's report: one HTML page to look at, that opens offline.",
-    ),
     "rebuild": (
         "svm_toolkit.cli.release:rebuild",
         "Rebuild a dataset from RELEASE_DIR: its samples and splits, then the usual stages.",
@@ -81,6 +77,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "release": (
         "svm_toolkit.cli.release:release",
         "Write what another lab needs to rebuild DATASET, and nothing they may not share.",
+    ),
+    "report": (
+        "svm_toolkit.cli.report:report",
+        "Write DATASET's report: one HTML page to look at, that opens offline.",
     ),
     "splits": (
         "svm_toolkit.cli.splits:splits",
