@@ -8,20 +8,31 @@ first shard fixes it.
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 from svm_toolkit.errors import InputError
+from svm_toolkit.io import shards
 from svm_toolkit.io.checked import read_schema
 from svm_toolkit.io.paths import DatasetLayout
-from svm_toolkit.io.shards import ShardLimits, ShardWriter, committed_shards
-from svm_toolkit.schema import COL, feature_schema, with_provenance
-from svm_toolkit.yt8m.parquet import write_frame_shard
+from svm_toolkit.io.shards import (
+    ShardLimits,
+    ShardWriter,
+    committed_shards,
+    new_stats_path,
+    shard_path,
+)
+from svm_toolkit.schema import COL, SCHEMA_VERSION, feature_schema, with_provenance
+from svm_toolkit.yt8m.parquet import FrameShardFile
 from svm_toolkit.yt8m.records import AUDIO_DIM, RGB_DIM, Layout, Yt8mVideo, dequantize
 
 #: Extractor name -> (embedding dim, which array of a record).
@@ -29,9 +40,12 @@ EXTRACTORS: Final = {
     "yt8m_rgb": (RGB_DIM, "stored_rgb"),
     "yt8m_audio": (AUDIO_DIM, "stored_audio"),
 }
+logger = logging.getLogger(__name__)
+
 SHARD_PREFIX: Final = "part"
 _BATCH: Final = 256
-#: Videos per Parquet row group at frame level: about 8 MiB of rgb (300 s x 2 KiB per second).
+#: Videos per Parquet row group at frame level, and per write (the writer streams them):
+#: about 5 MiB of rgb (300 s x 1 KiB per second, one byte per value).
 _FRAME_ROW_GROUP: Final = 16
 #: Byte value -> its dequantised value (:func:`dequantize`, float32) rounded to float16.
 FLOAT16_OF_BYTE: Final = dequantize(np.arange(256, dtype=np.uint8)).astype(np.float16)
@@ -104,9 +118,9 @@ class Yt8mFeatureWriter:
             )
             _check_existing_layout(directory, schema, layout)
             vectors = COL.embeddings if layout is Layout.FRAME else COL.embedding
-            # Vectors float16 PLAIN without statistics or dictionary (as the extractors write
-            # them); frame level in row groups of a few MiB: the Parquet writer holds a row
-            # group's pages in memory, and fresh 100+ MiB buffers cost it 3x its write time.
+            # Pooled vectors float16 PLAIN without statistics or dictionary (as the extractors
+            # write them); frame level streamed from the records' bytes, in row groups of a few
+            # MiB (_QuantizedShardWriter).
             rows = _FRAME_ROW_GROUP if layout is Layout.FRAME else ShardLimits().row_group_rows
             limits = ShardLimits(row_group_rows=rows, vector_columns=(vectors,))
             kind = _QuantizedShardWriter if layout is Layout.FRAME else ShardWriter
@@ -137,7 +151,7 @@ class Yt8mFeatureWriter:
                 f"{self.layout.value}-level ones; write each layout's features to its own dataset"
             )
         self._pending.append(video)
-        if len(self._pending) >= _BATCH:
+        if len(self._pending) >= (_FRAME_ROW_GROUP if self.layout is Layout.FRAME else _BATCH):
             self._flush()
 
     def close(self) -> dict[str, int]:
@@ -238,11 +252,16 @@ def _quantized_table(ids: list[str], matrices: list[np.ndarray], dim: int) -> pa
 
 
 class _QuantizedShardWriter(ShardWriter):
-    """Frame-level shards written from the records' bytes (:mod:`svm_toolkit.yt8m.parquet`).
+    """Frame-level shards streamed from the records' bytes (:mod:`svm_toolkit.yt8m.parquet`).
 
-    Rows are buffered as uint8 (one byte per value, what the records hold) and written with the
-    float16 values as a 256-entry dictionary: readers get ``schema``'s float16 vectors, exactly
-    :data:`FLOAT16_OF_BYTE` of each byte.
+    Rows arrive as uint8 (one byte per value, what the records hold) and go straight into the
+    open shard's hidden temp file, a row group per :meth:`write` (the feature writer hands over
+    16 videos at a time), each handed to the disk at once (:class:`FrameShardFile`); the float16
+    values are the file's 256-entry dictionary, so readers get ``schema``'s float16 vectors,
+    exactly :data:`FLOAT16_OF_BYTE` of each byte. A shard is committed as :class:`ShardWriter`
+    commits (footer, fsync, stats, rename) when it reaches the limits, on :meth:`flush` and on
+    close; an error while it is open removes it (its rows are not committed: a re-run writes
+    them). Memory: one row group, not a shard.
     """
 
     def __init__(
@@ -262,15 +281,92 @@ class _QuantizedShardWriter(ShardWriter):
             limits=limits,
         )
         self.file_schema = schema
+        self._shard: tuple[Path, FrameShardFile, ExitStack] | None = None
 
-    def _write_file(self, table: pa.Table, path: Path) -> None:
-        write_frame_shard(
-            table,
-            path,
-            self.file_schema,
-            FLOAT16_OF_BYTE,
-            row_group_rows=self.limits.row_group_rows,
-        )
+    def write(self, rows: pa.Table | Sequence[Mapping[str, Any]]) -> None:
+        """Write rows into the open shard (opened first if none), committing it at the limits.
+
+        Raises:
+            ValueError: an id is written twice by this writer (a bug in the calling stage).
+        """
+        if self._lock is None:
+            raise RuntimeError("ShardWriter.write() before open()")
+        table = self._conform(rows)
+        ids = table.column(self.id_column).to_pylist()
+        again = self._written.intersection(ids)
+        if again or len(set(ids)) != len(ids):
+            raise ValueError(
+                f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}"
+            )
+        self._written.update(ids)
+        limits = self.limits
+        try:
+            while table.num_rows:
+                shard = self._open_shard()
+                room = limits.max_rows - shard.rows
+                shard.write(table.slice(0, room), limits.row_group_rows)
+                table = table.slice(room)
+                if shard.rows >= limits.max_rows or shard.size >= limits.max_bytes:
+                    self._commit_shard()
+        except BaseException:
+            self._drop_shard()
+            raise
+
+    def flush(self) -> None:
+        """Commit the open shard now."""
+        try:
+            self._commit_shard()
+        except BaseException:
+            self._drop_shard()
+            raise
+
+    def abort(self) -> None:
+        """Remove the open shard (never committed) and release the lock."""
+        self._drop_shard()
+        super().abort()
+
+    def _open_shard(self) -> FrameShardFile:
+        if self._shard is None:
+            path = shard_path(self.directory, self.prefix, self._next_index)
+            stack = ExitStack()
+            tmp = stack.enter_context(shards._atomic_path(path))  # the fault tests' hook too
+            try:
+                shard = FrameShardFile(tmp, self.file_schema, FLOAT16_OF_BYTE)
+            except BaseException:
+                stack.__exit__(*sys.exc_info())
+                raise
+            self._shard = path, shard, stack
+        return self._shard[1]
+
+    def _commit_shard(self) -> None:
+        if self._shard is None:
+            return
+        path, shard, stack = self._shard
+        shard.finish()
+        stats = {
+            "shard": path.name,
+            "rows": shard.rows,
+            "bytes": shard.size,
+            "schema_version": SCHEMA_VERSION,
+            "by_status": {},
+        }
+        # The stats first, the shard's rename (leaving the stack) last, as ShardWriter commits.
+        shards._write_stats(new_stats_path(path), stats)
+        self._shard = None
+        stack.close()
+        logger.debug("committed %s (%d rows)", path, shard.rows)
+        self._next_index += 1
+        self._rows += shard.rows
+        self._shards += 1
+
+    def _drop_shard(self) -> None:
+        if self._shard is None:
+            return
+        _, shard, stack = self._shard
+        self._shard = None
+        shard.close()
+        dropped = RuntimeError("shard dropped")
+        stack.__exit__(RuntimeError, dropped, None)  # removes the temp file
 
 
 def _check_existing_layout(directory: Path, schema: pa.Schema, layout: Layout) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -241,6 +242,107 @@ class _Chunk:
         return _struct([(2, _I64, self.start), (3, _STRUCT, meta)])
 
 
+class FrameShardFile:
+    """One frame-level Parquet file being written, a row group at a time.
+
+    Each row group's pages are written as it comes, and handed to the disk at once
+    (``posix_fadvise(DONTNEED)`` starts their write-back and keeps them out of the page cache),
+    so the disk writes while the caller goes on and the final fsync waits for little. The footer
+    is written by :meth:`finish`.
+
+    Args:
+        path: the file to write (a temp path; the caller fsyncs and renames it).
+        schema: the Arrow schema readers get, with its metadata (``embeddings`` as
+            ``list<fixed_size_list<float16>[D]>``).
+        dictionary: the 256 float16 values the stored bytes stand for.
+
+    Raises:
+        ValueError: a schema of another shape, or another dictionary.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: npt.NDArray[np.float16]) -> None:
+        if len(dictionary) != 1 << _INDEX_BITS or dictionary.dtype != np.float16:
+            raise ValueError("the dictionary must hold 256 float16 values")
+        self.schema = schema
+        self.dictionary = dictionary
+        self._elements = _schema_elements(schema)
+        self._row_groups: list[bytes] = []
+        self.rows = 0
+        self._size = 0
+        self._sink: BinaryIO = path.open("wb")
+        self._sink.write(_MAGIC)
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (the file's size once finished)."""
+        return self._size if self._sink.closed else self._sink.tell()
+
+    def write(self, table: pa.Table, row_group_rows: int) -> None:
+        """Append rows as row groups of at most ``row_group_rows``.
+
+        Args:
+            table: ``sample_id`` (string), ``embeddings`` (``list<fixed_size_list<uint8>[D]>``:
+                the records' bytes, each an index into the dictionary) and ``timestamps_s``
+                (``list<float32>``), no nulls.
+            row_group_rows: rows (videos) per row group.
+        """
+        names = self.schema.names
+        sink = self._sink
+        for batch in table.select(names).to_batches():  # aligned chunks, no copies
+            for first in range(0, batch.num_rows, row_group_rows):
+                part = batch.slice(first, row_group_rows)
+                start = sink.tell()
+                chunks = [
+                    _write_column(sink, self.schema.field(n), part.column(n), self.dictionary)
+                    for n in names
+                ]
+                size = sink.tell() - start
+                columns = tuple(c.metadata() for c in chunks)
+                self._row_groups.append(
+                    _struct(
+                        [
+                            (1, _LIST_T, (_STRUCT, columns)),
+                            (2, _I64, size),
+                            (3, _I64, part.num_rows),
+                            (5, _I64, start),
+                            (6, _I64, size),
+                        ]
+                    )
+                )
+                self.rows += part.num_rows
+                _write_back(sink, start, size)
+
+    def finish(self) -> None:
+        """Write the footer and close the file."""
+        key_values = tuple(
+            _struct([(1, _BINARY, k), (2, _BINARY, v)]) for k, v in _key_values(self.schema)
+        )
+        footer = _struct(
+            [
+                (1, _I32, 2),
+                (2, _LIST_T, (_STRUCT, tuple(self._elements))),
+                (3, _I64, self.rows),
+                (4, _LIST_T, (_STRUCT, tuple(self._row_groups))),
+                (5, _LIST_T, (_STRUCT, key_values)),
+                (6, _BINARY, f"svm_toolkit version {_version()}"),
+            ]
+        )
+        with self._sink:
+            self._sink.write(footer + len(footer).to_bytes(4, "little") + _MAGIC)
+            self._size = self._sink.tell()
+
+    def close(self) -> None:
+        """Close the file without a footer (the caller removes it)."""
+        self._sink.close()
+
+
+def _write_back(sink: BinaryIO, start: int, size: int) -> None:
+    """Start writing ``size`` bytes from ``start`` to the disk now, without waiting for it."""
+    if hasattr(os, "posix_fadvise"):  # Linux; elsewhere the final fsync writes everything
+        sink.flush()
+        os.posix_fadvise(sink.fileno(), start, size, os.POSIX_FADV_DONTNEED)
+
+
 def write_frame_shard(
     table: pa.Table,
     path: Path,
@@ -252,63 +354,22 @@ def write_frame_shard(
     """Write frame-level features whose vectors are dictionary indices as one Parquet file.
 
     Args:
-        table: ``sample_id`` (string), ``embeddings`` (``list<fixed_size_list<uint8>[D]>``: the
-            records' bytes, each an index into ``dictionary``) and ``timestamps_s``
-            (``list<float32>``), no nulls.
+        table: the rows (see :meth:`FrameShardFile.write`).
         path: the file to write (a temp path; the caller fsyncs and renames it).
-        schema: the Arrow schema readers get, with its metadata (``embeddings`` as
-            ``list<fixed_size_list<float16>[D]>``).
+        schema: the Arrow schema readers get, with its metadata.
         dictionary: the 256 float16 values the bytes stand for.
         row_group_rows: rows (videos) per row group.
 
     Raises:
         ValueError: a schema or table of another shape.
     """
-    if len(dictionary) != 1 << _INDEX_BITS or dictionary.dtype != np.float16:
-        raise ValueError("the dictionary must hold 256 float16 values")
-    names = [f.name for f in schema]
-    elements = _schema_elements(schema)
-    row_groups: list[bytes] = []
-    rows = 0
-    with path.open("wb") as sink:
-        sink.write(_MAGIC)
-        for batch in table.select(names).to_batches():  # aligned chunks, no copies
-            for first in range(0, batch.num_rows, row_group_rows):
-                part = batch.slice(first, row_group_rows)
-                start = sink.tell()
-                chunks = [
-                    _write_column(sink, schema.field(n), part.column(n), dictionary) for n in names
-                ]
-                size = sink.tell() - start
-                columns = tuple(c.metadata() for c in chunks)
-                row_groups.append(
-                    _struct(
-                        [
-                            (1, _LIST_T, (_STRUCT, columns)),
-                            (2, _I64, size),
-                            (3, _I64, part.num_rows),
-                            (5, _I64, start),
-                            (6, _I64, size),
-                        ]
-                    )
-                )
-                rows += part.num_rows
-        key_values = tuple(
-            _struct([(1, _BINARY, k), (2, _BINARY, v)]) for k, v in _key_values(schema)
-        )
-        footer = _struct(
-            [
-                (1, _I32, 2),
-                (2, _LIST_T, (_STRUCT, tuple(elements))),
-                (3, _I64, rows),
-                (4, _LIST_T, (_STRUCT, tuple(row_groups))),
-                (5, _LIST_T, (_STRUCT, key_values)),
-                (6, _BINARY, f"svm_toolkit version {_version()}"),
-            ]
-        )
-        sink.write(footer)
-        sink.write(len(footer).to_bytes(4, "little"))
-        sink.write(_MAGIC)
+    shard = FrameShardFile(path, schema, dictionary)
+    try:
+        shard.write(table, row_group_rows)
+        shard.finish()
+    except BaseException:
+        shard.close()
+        raise
 
 
 @functools.cache

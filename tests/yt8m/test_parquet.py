@@ -17,12 +17,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from svm_toolkit.io.shards import committed_shards, hidden_tmp, new_stats_path, read_shards
+from svm_toolkit.io.shards import (
+    ShardLimits,
+    committed_shards,
+    hidden_tmp,
+    new_stats_path,
+    read_shards,
+)
 from svm_toolkit.schema import COL, feature_schema, with_provenance
 from svm_toolkit.testing.yt8m import synthetic_videos, write_vocabulary, write_yt8m
 from svm_toolkit.yt8m import Layout, Yt8mConfig, build_yt8m_manifest
-from svm_toolkit.yt8m.features import FLOAT16_OF_BYTE, quantized_schema
+from svm_toolkit.yt8m.features import FLOAT16_OF_BYTE, _QuantizedShardWriter, quantized_schema
 from svm_toolkit.yt8m.parquet import write_frame_shard
+from tests.faults.test_disk_full import disk_fills
 from tests.io.test_outside_readers import assert_readers_agree
 
 duckdb = pytest.importorskip("duckdb")  # dev dependencies: never skipped in CI
@@ -143,6 +150,44 @@ def test_a_killed_run_resumes_to_the_same_rows(
             "part-00000.parquet",
             "part-00001.parquet",
         ]
+        assert not list(folder.glob(".*.tmp"))
+        got = read_shards(folder, "part", latest=False)
+        want = read_shards(whole / "features" / name, "part")
+        assert got is not None and want is not None
+        assert got.sort_by(COL.sample_id).equals(want.sort_by(COL.sample_id))
+
+
+def test_shards_are_streamed_in_row_groups_and_cut_at_the_limits(tmp_path: Path) -> None:
+    quantized, reference, schema = rows(16)
+    folder = tmp_path / "features" / "x"
+    limits = ShardLimits(max_rows=4, row_group_rows=2, vector_columns=(COL.embeddings,))
+    with _QuantizedShardWriter(folder, "part", schema, status_column=None, limits=limits) as w:
+        w.write(quantized.slice(0, 3))
+        w.write(quantized.slice(3))  # 6 more: fills shard 0, then shard 1 (4), then 2 left
+        assert [p.name for p in committed_shards(folder, "part")] == [
+            "part-00000.parquet",
+            "part-00001.parquet",
+        ]
+        assert len(list(folder.glob(".part-00002.parquet.tmp"))) == 1  # streamed, not buffered
+    shards = committed_shards(folder, "part")
+    assert [pq.read_metadata(p).num_rows for p in shards] == [4, 4, 1]
+    assert [pq.read_metadata(p).num_row_groups for p in shards] == [3, 2, 1]  # 2+1+1, 2+2, 1
+    got = read_shards(folder, "part")
+    assert got is not None and got.equals(reference)
+
+
+@pytest.mark.parametrize("at", [1, 2, 3, 4])
+def test_a_full_disk_then_a_rerun_writes_each_row_once(
+    tmp_path: Path, records: tuple[list[Path], Path], at: int
+) -> None:
+    files, vocabulary = records
+    whole = tmp_path / "whole"
+    build_yt8m_manifest(files, vocabulary, whole, Yt8mConfig(features=True))
+    with disk_fills(at), pytest.raises(OSError, match="No space left"):
+        build_yt8m_manifest(files, vocabulary, tmp_path / "ds", Yt8mConfig(features=True))
+    build_yt8m_manifest(files, vocabulary, tmp_path / "ds", Yt8mConfig(features=True))
+    for name in ("yt8m_rgb", "yt8m_audio"):
+        folder = tmp_path / "ds" / "features" / name
         assert not list(folder.glob(".*.tmp"))
         got = read_shards(folder, "part", latest=False)
         want = read_shards(whole / "features" / name, "part")
