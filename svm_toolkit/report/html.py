@@ -24,6 +24,9 @@ Pictures = Mapping[tuple[str, bool], bytes | None]
 #: What the page may load: its own inline styles and data: images, nothing else (no script, no
 #: request to any host), so a page opened from a mail or a share cannot reach out.
 CSP: Final = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_NOT_PREPROCESSED: Final = (
+    "<p>Preprocess has not run yet: <code>svm preprocess DATASET</code> filters and crops.</p>"
+)
 #: Missing samples listed by name in the compare section (the rest are counted).
 MISSING_ROWS: Final = 20
 
@@ -239,7 +242,9 @@ def _filtered(facts: Facts, pictures: Pictures) -> str:
         "<code>svm preprocess DATASET --retry filtered:REASON</code> after changing the filter)."
         "</p>"
     ]
-    if not facts.filtered_total:
+    if facts.funnel.stage("preprocess") is None:
+        out.append(_NOT_PREPROCESSED)
+    elif not facts.filtered_total:
         out.append("<p>No sample was filtered by preprocess.</p>")
     for reason, samples in facts.filtered.items():
         total = facts.filtered_total[reason]
@@ -259,6 +264,8 @@ def _crops(facts: Facts, pictures: Pictures) -> str:
         '<p class="lead">Samples whose crop box (black borders removed) is not the whole frame; '
         "the box is drawn in red on a frame of the downloaded file.</p>"
     )
+    if facts.funnel.stage("preprocess") is None:
+        return lead + _NOT_PREPROCESSED
     if not facts.crops:
         return lead + "<p>Every preprocessed sample keeps its whole frame.</p>"
     return lead + _grid(facts.crops, pictures, facts.crops_total, len(facts.crops))

@@ -209,3 +209,15 @@ def test_report_with_a_release_shows_what_survived(
     assert section.find_element("css selector", '[data-compare="survived"]').text == "6"
     assert "Every released sample survived." in section.text
     assert "vmnet_music" in section.text  # feature agreement of the one extractor
+
+
+def test_a_dataset_with_only_a_manifest_says_what_to_run(
+    report_dataset: Path, tmp_path: Path
+) -> None:
+    shutil.copy(report_dataset / "manifest.parquet", tmp_path / "manifest.parquet")
+    summary = write_report(tmp_path)
+    text = summary.path.read_text(encoding="utf-8")
+    assert summary.pictures == 0 and "<img" not in text
+    assert text.count("Preprocess has not run yet") == 2  # filtered and crops
+    assert "No splits yet" in text
+    assert '<span class="chip filtered"><b>1</b> filtered:min_likes</span>' in text
