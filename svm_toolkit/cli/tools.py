@@ -88,9 +88,18 @@ def demo(directory: Path, clips: int, seconds: float, overwrite: bool) -> None:
     if report.evaluation is not None:
         click.echo(f"\nRecall@K of the demo run: {protocol_line(report.evaluation.metrics)}")
         click.echo(render_metrics(report.evaluation.metrics))
+    if report.comparison is not None and report.planted is not None:
+        gone, replaced = len(report.planted.missing), report.planted.replaced
+        click.echo(
+            f"\nThe release rebuilt while {gone} of its URLs answer 404 and {replaced} is "
+            "another video (svm compare):"
+        )
+        click.echo(report.comparison.render())
     total = sum(s.seconds for s in report.stages)
     click.echo(f"\ndemo: {len(report.stages)} stages in {total:.1f} s; dataset at {report.dataset}")
     click.echo(f"  samples {report.info.samples:,}: {render.counts(report.info.by_status)}")
     click.echo(f"next: svm manifest info {report.dataset}")
+    if report.comparison is not None:
+        click.echo(f"      svm compare {directory / 'release'} {directory / 'rebuilt'}")
     if report.evaluation is not None:
         click.echo(f"      svm evaluate {report.evaluation.written[0].parent}")
