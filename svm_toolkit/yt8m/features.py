@@ -2,8 +2,10 @@
 
 Video-level records give one pooled vector per video (``embedding``); frame-level records give
 one vector per second (``embeddings`` + ``timestamps_s``), dequantised as the official code does.
-Vectors are stored as float16 (the schema's embedding type). One layout per dataset: the
-first shard fixes it.
+Vectors are float16 (the schema's embedding type) for every reader. Frame-level shards store
+each value as the record's byte, an index into a 256-value float16 dictionary
+(:mod:`svm_toolkit.yt8m.parquet`): written at the speed of copying the bytes, read as
+:data:`FLOAT16_OF_BYTE` of each byte. One layout per dataset: the first shard fixes it.
 """
 
 from __future__ import annotations
@@ -185,36 +187,21 @@ class Yt8mFeatureWriter:
         self._pending.clear()
 
     def _table(self, ids: list[str], arrays: list[np.ndarray], dim: int) -> pa.Table:
-        """Build a shard table: pooled vectors, or per-second sequences with timestamps (s).
+        """Build a shard table: pooled float16 vectors, or the records' per-second uint8 values.
 
-        Frame-level arrays are the records' uint8 values, dequantised to float16 by table lookup
-        straight into one batch buffer; the Arrow arrays wrap numpy buffers (no per-video lists).
+        Frame-level values stay the records' bytes (:func:`_quantized_table`): the shard file
+        stores them as indices of the 256 float16 values (:class:`_QuantizedShardWriter`).
         """
         matrices = [a.reshape(-1, dim) for a in arrays]
         if self.layout is Layout.FRAME:
             return _quantized_table(ids, matrices, dim)
-        if all(m.dtype == np.uint8 for m in matrices):
-            vectors = np.empty((sum(len(m) for m in matrices), dim), dtype=np.float16)
-            row = 0
-            for matrix in matrices:  # straight from the records' bytes into the batch
-                dequantize_float16(matrix, out=vectors[row : row + len(matrix)])
-                row += len(matrix)
-        else:
-            vectors = np.concatenate(matrices).astype(np.float16)
+        vectors = np.concatenate(matrices).astype(np.float16)
         values = pa.Array.from_buffers(
             pa.float16(), vectors.size, [None, pa.py_buffer(vectors.reshape(-1).view(np.uint16))]
         )
-        flat = pa.FixedSizeListArray.from_arrays(values, dim)
-        if self.layout is Layout.VIDEO:
-            return pa.table({COL.sample_id: ids, COL.embedding: flat})
-        lengths = np.array([len(a) for a in arrays], dtype=np.int32)
-        starts = np.zeros(len(lengths) + 1, dtype=np.int32)
-        np.cumsum(lengths, out=starts[1:])
-        offsets = pa.array(starts)
-        sequences = pa.ListArray.from_arrays(offsets, flat)
-        seconds = (np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)).astype(np.float32)
-        stamps = pa.ListArray.from_arrays(offsets, pa.array(seconds))
-        return pa.table({COL.sample_id: ids, COL.embeddings: sequences, COL.timestamps_s: stamps})
+        return pa.table(
+            {COL.sample_id: ids, COL.embedding: pa.FixedSizeListArray.from_arrays(values, dim)}
+        )
 
 
 def quantized_schema(schema: pa.Schema) -> pa.Schema:
