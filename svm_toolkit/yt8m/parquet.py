@@ -123,7 +123,9 @@ def _levels(encoded: bytes) -> bytes:
     return len(encoded).to_bytes(4, "little") + encoded
 
 
+@functools.lru_cache(maxsize=4096)
 def _page_header(kind: int, size: int, num_values: int, encoding: int) -> bytes:
+    """A PageHeader (cached: videos of the same length have the same headers)."""
     if kind == _DICTIONARY_PAGE:
         header: Field = (7, _STRUCT, _struct([(1, _I32, num_values), (2, _I32, encoding)]))
     else:
@@ -422,8 +424,6 @@ def _vector_pages(
     first value, 1 at each later second's first, 2 within a second; definition 4 for every
     value, and one entry (0, 0) for an empty row.
     """
-    second = _rle([(1, 1), (2, dim - 1)])
-    first = _rle([(0, 1), (2, dim - 1)])
     empty = [_levels(_rle([(0, 1)])), _levels(_rle([(0, 1)])), bytes([_INDEX_BITS])]
     start = 0
     for n in lengths.tolist():
@@ -433,14 +433,21 @@ def _vector_pages(
         count = n * dim
         values = indices[start : start + count]
         start += count
-        padding = -count % 8  # the bit-packed run holds whole groups of 8 values
-        run = bytes([_INDEX_BITS]) + _varint((count + padding) // 8 << 1 | 1)
-        parts: list[bytes | memoryview] = [
-            _levels(first + second * (n - 1)),
-            _levels(_rle([(4, count)])),
-            run,
-            values.data,
-        ]
-        if padding:
-            parts.append(bytes(padding))
+        parts: list[bytes | memoryview] = [*_row_levels(n, dim), values.data]
+        if count % 8:  # the bit-packed run holds whole groups of 8 values
+            parts.append(bytes(-count % 8))
         chunk.page(_DATA_PAGE, count, _RLE_DICTIONARY, parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_levels(seconds: int, dim: int) -> tuple[bytes, bytes, bytes]:
+    """A row's level blocks and its values' run header (cached: they depend on its length).
+
+    Repetition 0 at the row's first value, 1 at each later second's first, 2 within a second;
+    definition 4 everywhere; then the bit width (8) and the bit-packed run's header.
+    """
+    first = _rle([(0, 1), (2, dim - 1)])
+    later = _rle([(1, 1), (2, dim - 1)])
+    count = seconds * dim
+    run = bytes([_INDEX_BITS]) + _varint((count + 7) // 8 << 1 | 1)
+    return _levels(first + later * (seconds - 1)), _levels(_rle([(4, count)])), run
