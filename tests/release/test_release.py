@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner, Result
 
+from svm_toolkit.cli import cli
 from svm_toolkit.demo.corpus import CorpusConfig, generate_corpus, render_replacement
 from svm_toolkit.demo.pipeline import write_url_list
 from svm_toolkit.download import DownloadConfig, run_download
@@ -95,6 +97,11 @@ def svm(*args: str | Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "SVM_ALLOW_PRIVATE_HOSTS": "1"},
         timeout=300,
     )
+
+
+def invoke(*args: str | Path) -> Result:
+    """``svm ARGS`` in this process (faster than a subprocess: no imports to repeat)."""
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def test_release_holds_what_a_rebuild_needs_and_no_media(built: Built) -> None:
@@ -225,8 +232,8 @@ def test_rebuild_and_compare_report_exactly_what_changed(built: Built, tmp_path:
     assert set(data["splits_check"]) == {"errors", "warnings"}
 
     # the CLI: a re-run of rebuild continues (nothing left to do), compare writes its report
-    again = svm("rebuild", built.release, "-o", rebuilt, "--json")
-    assert again.returncode == 0, again.stderr
+    again = invoke("rebuild", built.release, "-o", rebuilt, "--json")
+    assert again.exit_code == 0, again.output
     steps = {s["step"]: s["summary"] for s in json.loads(again.stdout)["steps"]}
     assert steps["download"].startswith("0 videos (7 done before): nothing to do")
     assert steps["extract"].startswith("0 videos (5 done before)")
@@ -237,8 +244,8 @@ def test_rebuild_and_compare_report_exactly_what_changed(built: Built, tmp_path:
     assert shown["stage"] == "compare" and shown["survived"] == 5 and shown["exit_code"] == 2
     assert json.loads((out / "report.json").read_text())["changed"][0]["sample_id"] == replaced
     assert (out / "report.png").stat().st_size > 1000
-    text = svm("compare", built.release, rebuilt)
-    assert text.returncode == 2
+    text = invoke("compare", built.release, rebuilt)
+    assert text.exit_code == 2
     assert "5 of 7 samples survived (71.4 %): 2 unavailable missing; 1 changed;" in text.stdout
     assert f"changed {replaced}: picture and audio differ" in text.stdout
 
@@ -246,8 +253,8 @@ def test_rebuild_and_compare_report_exactly_what_changed(built: Built, tmp_path:
 def test_rebuild_stops_after_the_step_asked(built: Built, tmp_path: Path) -> None:
     built.server.root = (built.root / "corpus").resolve()
     rebuilt = tmp_path / "rebuilt"
-    done = svm("rebuild", built.release, "-o", rebuilt, "--until", "manifest", "--json")
-    assert done.returncode == 0, done.stderr
+    done = invoke("rebuild", built.release, "-o", rebuilt, "--until", "manifest", "--json")
+    assert done.exit_code == 0, done.output
     assert [s["step"] for s in json.loads(done.stdout)["steps"]] == ["manifest"]
     assert not (rebuilt / "ledger").exists()
     comparison = compare_release(built.release, rebuilt)
