@@ -109,6 +109,7 @@ class Yt8mFeatureWriter:
         self._pending: list[Yt8mVideo] = []
         self._done: frozenset[str] = frozenset()
         self._writers: dict[str, ShardWriter] = {}
+        self._scratch: dict[str, npt.NDArray[np.uint8]] = {}
         layout_root = DatasetLayout(Path(dataset))
         for name, (dim, _) in EXTRACTORS.items():
             directory = layout_root.features_dir(name)
@@ -183,18 +184,23 @@ class Yt8mFeatureWriter:
             keep = [v for v in self._pending if v.yt8m_id not in writer.done_ids]
             if keep:
                 arrays = [getattr(v, attribute) for v in keep]
-                writer.write(self._table([v.yt8m_id for v in keep], arrays, dim))
+                writer.write(self._table(name, [v.yt8m_id for v in keep], arrays, dim))
         self._pending.clear()
 
-    def _table(self, ids: list[str], arrays: list[np.ndarray], dim: int) -> pa.Table:
+    def _table(self, name: str, ids: list[str], arrays: list[np.ndarray], dim: int) -> pa.Table:
         """Build a shard table: pooled float16 vectors, or the records' per-second uint8 values.
 
         Frame-level values stay the records' bytes (:func:`_quantized_table`): the shard file
-        stores them as indices of the 256 float16 values (:class:`_QuantizedShardWriter`).
+        stores them as indices of the 256 float16 values (:class:`_QuantizedShardWriter`). They
+        are copied into one buffer per extractor, reused by every batch (fresh memory costs
+        page faults): the streaming writer has written the table before :meth:`write` returns.
         """
         matrices = [a.reshape(-1, dim) for a in arrays]
         if self.layout is Layout.FRAME:
-            return _quantized_table(ids, matrices, dim)
+            needed = sum(m.size for m in matrices)
+            if self._scratch.get(name, np.empty(0, np.uint8)).size < needed:
+                self._scratch[name] = np.empty(needed, np.uint8)
+            return _quantized_table(ids, matrices, dim, self._scratch[name])
         vectors = np.concatenate(matrices).astype(np.float16)
         values = pa.Array.from_buffers(
             pa.float16(), vectors.size, [None, pa.py_buffer(vectors.reshape(-1).view(np.uint16))]
@@ -216,18 +222,24 @@ def quantized_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _quantized_table(ids: list[str], matrices: list[np.ndarray], dim: int) -> pa.Table:
-    """Frame-level rows as the records hold them: uint8 vectors, per-second timestamps (s)."""
+def _quantized_table(
+    ids: list[str], matrices: list[np.ndarray], dim: int, buffer: npt.NDArray[np.uint8]
+) -> pa.Table:
+    """Frame-level rows as the records hold them: uint8 vectors, per-second timestamps (s).
+
+    The vectors are copied into ``buffer`` (flat, large enough), which the table wraps.
+    """
     if any(m.dtype != np.uint8 for m in matrices):
         raise ValueError("frame-level features must be the records' uint8 values")
     lengths = np.array([len(m) for m in matrices], dtype=np.int32)
     starts = np.zeros(len(lengths) + 1, dtype=np.int32)
     np.cumsum(lengths, out=starts[1:])
-    values = np.empty((int(starts[-1]), dim), dtype=np.uint8)
+    values = buffer[: int(starts[-1]) * dim].reshape(-1, dim)
     for matrix, start, stop in zip(matrices, starts[:-1], starts[1:], strict=True):
         values[start:stop] = matrix  # one copy, straight from the records' bytes
     offsets = pa.array(starts)
-    flat = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), dim)
+    leaves = pa.Array.from_buffers(pa.uint8(), values.size, [None, pa.py_buffer(values)])
+    flat = pa.FixedSizeListArray.from_arrays(leaves, dim)
     seconds = (np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)).astype(np.float32)
     return pa.table(
         {
