@@ -151,6 +151,11 @@ def test_release_refuses_a_folder_that_is_not_empty(built: Built, tmp_path: Path
     summary = write_release(built.dataset, tmp_path, overwrite=True)
     assert summary.samples == 7 and not (tmp_path / "old.txt").exists()
     assert not list(tmp_path.parent.glob(f".{tmp_path.name}.*"))  # no temp folder left
+    done = invoke("release", built.dataset, "-o", tmp_path / "again", "--json")
+    shown = json.loads(done.stdout)
+    assert shown["stage"] == "release" and shown["samples"] == 7
+    assert shown["extractors"] == {EXTRACTOR: 7} and shown["fingerprints"] == 7
+    assert set(shown["files"]) == set(summary.files)
 
 
 def test_a_changed_file_is_named(built: Built, tmp_path: Path) -> None:
