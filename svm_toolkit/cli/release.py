@@ -203,7 +203,7 @@ def compare(
                    release's: re-uploaded, edited or replaced
     features       per extractor, cosine of the rebuilt pooled feature and the release's
                    check (both projected the same way): >= the threshold is the same video
-                   through the same model (precision changes stay above 0.98)
+                   through the same model
     splits         the checks of 'svm splits validate' on the surviving samples
     Exit codes: 2 with errors (changed media, features that disagree on unchanged media,
     split errors), 1 with warnings (samples missing, split warnings) and --strict, else 0.
