@@ -226,16 +226,16 @@ def iter_records(path: Path) -> Iterator[Record]:
                         f"record claims {length:,} bytes (at most {MAX_RECORD_BYTES:,})",
                         index,
                     )
-                body = stream.read(length + _CRC.size)
-                if len(body) < length + _CRC.size:
+                data = stream.read(length)  # the payload and its CRC apart: no copy of it
+                crc = stream.read(_CRC.size)
+                if len(data) < length or len(crc) < _CRC.size:
                     raise FramingError(
                         here, "file ends inside the record (truncated download?)", index
                     )
             except (zlib.error, EOFError) as exc:
                 what = f"the {compression.value} stream is corrupt or cut short ({exc})"
                 raise FramingError(here, what, index) from None
-            data = body[:length]
-            (data_crc,) = _CRC.unpack(body[length:])
+            (data_crc,) = _CRC.unpack(crc)
             if masked_crc(data) != data_crc:
                 raise FramingError(here, "data CRC mismatch (corrupt record)", index)
             yield Record(path, index, offset, data, compression, stream.tell())
