@@ -259,8 +259,9 @@ class _QuantizedShardWriter(ShardWriter):
     values are the file's 256-entry dictionary, so readers get ``schema``'s float16 vectors,
     exactly :data:`FLOAT16_OF_BYTE` of each byte. A shard is committed as :class:`ShardWriter`
     commits (footer, fsync, stats, rename) when it reaches the limits, on :meth:`flush` and on
-    close; an error while it is open removes it (its rows are not committed: a re-run writes
-    them). Memory: one row group, not a shard.
+    close. An error (or Ctrl-C) while rows are written leaves the shard its complete row groups,
+    committed on close as :class:`ShardWriter` commits what it buffered; an error while it is
+    committed removes it (a re-run writes its rows). Memory: one row group, not a shard.
     """
 
     def __init__(
@@ -306,9 +307,12 @@ class _QuantizedShardWriter(ShardWriter):
                 shard.write(table.slice(0, room), limits.row_group_rows)
                 table = table.slice(room)
                 if shard.rows >= limits.max_rows or shard.size >= limits.max_bytes:
-                    self._commit_shard()
+                    self.flush()
         except BaseException:
-            self._drop_shard()
+            # The shard keeps its complete row groups (committed on flush or close: nothing
+            # done is lost), unless its file could not be cut back to them.
+            if self._shard is not None and self._shard[1].broken:
+                self._drop_shard()
             raise
 
     def flush(self) -> None:

@@ -270,6 +270,7 @@ class FrameShardFile:
         self._elements = _schema_elements(schema)
         self._row_groups: list[bytes] = []
         self.rows = 0
+        self.broken = False
         self._size = 0
         self._sink: BinaryIO = path.open("wb")
         self._sink.write(_MAGIC)
@@ -282,37 +283,53 @@ class FrameShardFile:
     def write(self, table: pa.Table, row_group_rows: int) -> None:
         """Append rows as row groups of at most ``row_group_rows``.
 
+        An error while a row group is written cuts the file back to the row groups before it,
+        which :meth:`finish` still commits; where even that fails, :attr:`broken` is set.
+
         Args:
             table: ``sample_id`` (string), ``embeddings`` (``list<fixed_size_list<uint8>[D]>``:
                 the records' bytes, each an index into the dictionary) and ``timestamps_s``
                 (``list<float32>``), no nulls.
             row_group_rows: rows (videos) per row group.
         """
-        names = self.schema.names
-        sink = self._sink
-        for batch in table.select(names).to_batches():  # aligned chunks, no copies
+        for batch in table.select(self.schema.names).to_batches():  # aligned chunks, no copies
             for first in range(0, batch.num_rows, row_group_rows):
-                part = batch.slice(first, row_group_rows)
-                start = sink.tell()
-                chunks = [
-                    _write_column(sink, self.schema.field(n), part.column(n), self.dictionary)
-                    for n in names
+                start = self._sink.tell()
+                try:
+                    self._row_group(batch.slice(first, row_group_rows), start)
+                except BaseException:
+                    self._cut(start)
+                    raise
+
+    def _row_group(self, part: pa.RecordBatch, start: int) -> None:
+        sink = self._sink
+        chunks = [
+            _write_column(sink, self.schema.field(n), part.column(n), self.dictionary)
+            for n in self.schema.names
+        ]
+        size = sink.tell() - start
+        _write_back(sink, start, size)
+        columns = tuple(c.metadata() for c in chunks)
+        self._row_groups.append(
+            _struct(
+                [
+                    (1, _LIST_T, (_STRUCT, columns)),
+                    (2, _I64, size),
+                    (3, _I64, part.num_rows),
+                    (5, _I64, start),
+                    (6, _I64, size),
                 ]
-                size = sink.tell() - start
-                columns = tuple(c.metadata() for c in chunks)
-                self._row_groups.append(
-                    _struct(
-                        [
-                            (1, _LIST_T, (_STRUCT, columns)),
-                            (2, _I64, size),
-                            (3, _I64, part.num_rows),
-                            (5, _I64, start),
-                            (6, _I64, size),
-                        ]
-                    )
-                )
-                self.rows += part.num_rows
-                _write_back(sink, start, size)
+            )
+        )
+        self.rows += part.num_rows
+
+    def _cut(self, start: int) -> None:
+        """Cut the file back to its complete row groups, or mark it :attr:`broken`."""
+        try:
+            self._sink.seek(start)  # flushes what is buffered first
+            self._sink.truncate()
+        except (OSError, ValueError):
+            self.broken = True
 
     def finish(self) -> None:
         """Write the footer and close the file."""

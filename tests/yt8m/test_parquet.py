@@ -193,3 +193,19 @@ def test_a_full_disk_then_a_rerun_writes_each_row_once(
         want = read_shards(whole / "features" / name, "part")
         assert got is not None and want is not None
         assert got.sort_by(COL.sample_id).equals(want.sort_by(COL.sample_id))
+
+
+def test_an_error_inside_a_row_group_keeps_the_row_groups_before_it(tmp_path: Path) -> None:
+    quantized, reference, schema = rows(16)
+    folder = tmp_path / "features" / "x"
+    limits = ShardLimits(row_group_rows=2, vector_columns=(COL.embeddings,))
+    # A null timestamp fails the last column of the row group, after the first two were written.
+    stamps = quantized.column(COL.timestamps_s).combine_chunks()
+    broken = pa.ListArray.from_arrays(stamps.offsets, pa.array([None] * len(stamps.values)))
+    bad = quantized.set_column(2, COL.timestamps_s, broken).slice(3, 2)
+    with _QuantizedShardWriter(folder, "part", schema, status_column=None, limits=limits) as w:
+        w.write(quantized.slice(0, 3))
+        with pytest.raises(pa.ArrowInvalid):
+            w.write(bad)
+    got = read_shards(folder, "part")
+    assert got is not None and got.equals(reference.slice(0, 3))
