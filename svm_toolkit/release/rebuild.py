@@ -192,6 +192,7 @@ def rebuild_release(
 
     since = time.perf_counter()
     manifest = release_manifest(release)
+    _check_other_samples(layout, manifest)
     unchanged = write_manifest(manifest, layout.root, overwrite=False)
     done("manifest", f"{manifest.num_rows:,} samples{' (unchanged)' if unchanged else ''}", since)
 
@@ -236,6 +237,25 @@ def rebuild_release(
         seconds=time.perf_counter() - started,
     )
     return summary
+
+
+def _check_other_samples(layout: DatasetLayout, manifest: pa.Table) -> None:
+    """Refuse a dataset whose manifest holds samples the release does not (another dataset).
+
+    Raises:
+        InputError: naming the folder, a few of those samples, and the fix.
+    """
+    if not layout.manifest.exists():
+        return
+    old = read_table(layout.manifest, columns=[COL.sample_id]).column(0).to_pylist()
+    ours = set(manifest.column(COL.sample_id).to_pylist())
+    other = [s for s in old if s not in ours]
+    if other:
+        shown = ", ".join(repr(s) for s in other[:3]) + (", ..." if len(other) > 3 else "")
+        raise InputError(
+            f"{layout.manifest}: holds {len(other)} samples that are not in this release "
+            f"({shown}), so it is another dataset; rebuild into an empty folder (-o)"
+        )
 
 
 def write_surviving_splits(release: fmt.Release, layout: DatasetLayout) -> str:

@@ -10,6 +10,7 @@ new one.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import shutil
@@ -35,7 +36,7 @@ from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.release import format as fmt
-from svm_toolkit.schema import COL, SPLITS_SCHEMA, check_columns, read_provenance
+from svm_toolkit.schema import COL, METADATA_KEY, SPLITS_SCHEMA, check_columns, read_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +240,7 @@ def _samples(layout: DatasetLayout) -> pa.Table:
 
 
 def _meta(what: str) -> dict[bytes, bytes]:
-    import json
-
-    from svm_toolkit.schema import METADATA_KEY
-
+    """The metadata of a release file: format, version, toolkit version and which file."""
     payload = {
         "format": fmt.FORMAT_NAME,
         "version": fmt.FORMAT_VERSION,

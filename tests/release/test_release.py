@@ -262,6 +262,8 @@ def test_rebuild_stops_after_the_step_asked(built: Built, tmp_path: Path) -> Non
     assert done.exit_code == 0, done.output
     assert [s["step"] for s in json.loads(done.stdout)["steps"]] == ["manifest"]
     assert not (rebuilt / "ledger").exists()
+    with pytest.raises(InputError, match=r"samples that are not in this release .* empty folder"):
+        rebuild_release(built.release, built.dataset)  # the original dataset has demo007 too
     comparison = compare_release(built.release, rebuilt)
     assert comparison.survived == 0 and comparison.missing_by_status == {"pending": 7}
     assert comparison.exit_code() == 2  # no splits of the surviving samples yet: an error
