@@ -114,7 +114,9 @@ def where(path: Path, index: int, offset: int, compression: Compression = Compre
     """
     plain = compression is Compression.NONE
     stream = "" if plain else f" in the decompressed {compression.value} stream"
-    return f"{Path(path).absolute()}: record {index} (byte offset {offset}{stream})"
+    path = path if isinstance(path, Path) else Path(path)
+    shown = path if path.is_absolute() else path.absolute()
+    return f"{shown}: record {index} (byte offset {offset}{stream})"
 
 
 def masked_crc(data: bytes) -> int:
@@ -205,24 +207,27 @@ def iter_records(path: Path) -> Iterator[Record]:
         stream: BinaryIO | _Inflated = fh if plain else _Inflated(fh, compression)
         index = offset = 0
         while True:
-            here = where(path, index, offset, compression)
+
+            def here(index: int = index, offset: int = offset) -> str:  # only on errors
+                return where(path, index, offset, compression)
+
             try:
                 header = stream.read(_HEADER)
                 if not header:
                     return
                 if len(header) < _HEADER:
                     raise FramingError(
-                        here, "file ends inside the record header (truncated download?)", index
+                        here(), "file ends inside the record header (truncated download?)", index
                     )
                 length_bytes = header[: _LENGTH.size]
                 (length,) = _LENGTH.unpack(length_bytes)
                 (length_crc,) = _CRC.unpack(header[_LENGTH.size :])
                 if masked_crc(length_bytes) != length_crc:
                     hint = _not_tfrecord_hint(path, index, compression)
-                    raise FramingError(here, f"length CRC mismatch ({hint})", index)
+                    raise FramingError(here(), f"length CRC mismatch ({hint})", index)
                 if length > MAX_RECORD_BYTES:
                     raise FramingError(
-                        here,
+                        here(),
                         f"record claims {length:,} bytes (at most {MAX_RECORD_BYTES:,})",
                         index,
                     )
@@ -230,14 +235,14 @@ def iter_records(path: Path) -> Iterator[Record]:
                 crc = stream.read(_CRC.size)
                 if len(data) < length or len(crc) < _CRC.size:
                     raise FramingError(
-                        here, "file ends inside the record (truncated download?)", index
+                        here(), "file ends inside the record (truncated download?)", index
                     )
             except (zlib.error, EOFError) as exc:
                 what = f"the {compression.value} stream is corrupt or cut short ({exc})"
-                raise FramingError(here, what, index) from None
+                raise FramingError(here(), what, index) from None
             (data_crc,) = _CRC.unpack(crc)
             if masked_crc(data) != data_crc:
-                raise FramingError(here, "data CRC mismatch (corrupt record)", index)
+                raise FramingError(here(), "data CRC mismatch (corrupt record)", index)
             yield Record(path, index, offset, data, compression, stream.tell())
             index += 1
             offset += _HEADER + length + _CRC.size
