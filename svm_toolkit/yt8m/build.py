@@ -19,9 +19,12 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+import pyarrow as pa
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
@@ -202,8 +205,35 @@ def build_yt8m_manifest(
         logger.warning("labels not in %s, left out: %s", vocab.path.name, ", ".join(missing))
     scan = _Scan(set(wanted), dataset, config)
     scan.run(files)
-    picks, features = list(scan.picks.values()), scan.features
+    try:
+        picks = list(scan.picks.values())
+        table = _manifest_table(picks, files, vocab, dataset, config)
+        unchanged = write_manifest(table, dataset, overwrite=overwrite)
+    finally:
+        features = scan.wait_features()  # committed meanwhile: their fsyncs and ours overlap
+    summary = Yt8mSummary(
+        path=Path(dataset) / "manifest.parquet",
+        files=len(files),
+        records=scan.records,
+        bad_files=scan.bad_files,
+        skipped_records=scan.skipped,
+        samples=table.num_rows,
+        duplicates_merged=scan.duplicates,
+        labels=tuple(dict.fromkeys(vocab.name(i) for i in wanted)),  # a repeated name once
+        missing_labels=missing,
+        by_status=dict(Counter(table.column(COL.status).to_pylist()).most_common()),
+        features=features,
+        unchanged=unchanged,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info("yt8m: %s", summary.describe())
+    return summary
 
+
+def _manifest_table(
+    picks: list[_Pick], files: list[Path], vocab: Vocabulary, dataset: Path, config: Yt8mConfig
+) -> pa.Table:
+    """The manifest's rows (after the lookup, when asked for), with provenance."""
     pseudo = [p.yt8m_id for p in picks if not _YOUTUBE_ID.fullmatch(p.yt8m_id)]
     if config.resolve is not None and pseudo:
         with Progress("resolve", total=len(pseudo), unit="id") as bar:
@@ -225,25 +255,7 @@ def build_yt8m_manifest(
         },
     }
     schema = with_provenance(MANIFEST_SCHEMA, "manifest", to_dict(config), **provenance_inputs)
-    table = records_to_table(rows, schema).replace_schema_metadata(schema.metadata)
-    unchanged = write_manifest(table, dataset, overwrite=overwrite)
-    summary = Yt8mSummary(
-        path=Path(dataset) / "manifest.parquet",
-        files=len(files),
-        records=scan.records,
-        bad_files=scan.bad_files,
-        skipped_records=scan.skipped,
-        samples=len(rows),
-        duplicates_merged=scan.duplicates,
-        labels=tuple(dict.fromkeys(vocab.name(i) for i in wanted)),  # a repeated name once
-        missing_labels=missing,
-        by_status=dict(Counter(r.status for r in rows).most_common()),
-        features=features,
-        unchanged=unchanged,
-        seconds=time.perf_counter() - started,
-    )
-    logger.info("yt8m: %s", summary.describe())
-    return summary
+    return records_to_table(rows, schema).replace_schema_metadata(schema.metadata)
 
 
 class _DroppedPick(RecordError):
@@ -274,18 +286,39 @@ class _Scan:
         self.records = self.bad_files = self.skipped = self.duplicates = 0
         self.features: dict[str, int] = {}
         self._writer: Yt8mFeatureWriter | None = None
+        self._closing: Future[dict[str, int]] | None = None
 
     def run(self, files: list[Path]) -> None:
-        """Scan the files in order; raise on the first bad record unless skipping."""
+        """Scan the files in order; raise on the first bad record unless skipping.
+
+        On success the features are committed in the background: :meth:`wait_features`.
+        """
         bar = Progress(
             "yt8m", total=sum(f.stat().st_size for f in files), unit="B", unit_scale=True
         )
         try:
             for path in files:
                 self._file(path, bar)
-        finally:
+        except BaseException:
             bar.close()
             self.features = self._writer.close() if self._writer is not None else {}
+            raise
+        bar.close()
+        if self._writer is not None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="yt8m-features")
+            self._closing = pool.submit(self._writer.close)
+            pool.shutdown(wait=False)
+
+    def wait_features(self) -> dict[str, int]:
+        """Wait for the features' commit; return rows committed per extractor (all runs).
+
+        Raises:
+            OSError: the commit failed (a full disk); its shards are not committed.
+        """
+        if self._closing is not None:
+            closing, self._closing = self._closing, None
+            self.features = closing.result()
+        return self.features
 
     def _file(self, path: Path, bar: Progress) -> None:
         partition = m.group(1) if (m := _PARTITION.match(path.name)) else None
