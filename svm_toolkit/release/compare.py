@@ -45,7 +45,7 @@ from svm_toolkit.io.shards import read_shards
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.release import format as fmt
 from svm_toolkit.release.write import pooled_vectors, project
-from svm_toolkit.schema import COL, Status
+from svm_toolkit.schema import COL, Split, Status
 from svm_toolkit.splits.matching import MatchConfig
 
 logger = logging.getLogger(__name__)
@@ -252,6 +252,8 @@ def compare_release(
             counts = table.setdefault(key, {"released": 0, "survived": 0})
             counts["released"] += 1
             counts["survived"] += row[COL.sample_id] in survived
+    order = {s.value: i for i, s in enumerate(Split)}
+    by_split = dict(sorted(by_split.items(), key=lambda kv: (order.get(kv[0], 3), kv[0])))
     changed = _changed(opened, layout, samples, survived, config)
     changed_ids = {c["sample_id"] for c in changed}
     features = _features(opened, layout, survived, changed_ids, config)
