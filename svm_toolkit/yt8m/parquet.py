@@ -204,6 +204,7 @@ class _Chunk:
         self.start = sink.tell()
         self.dictionary_offset: int | None = None
         self.data_offset: int | None = None
+        self.end = self.start
         self.num_values = 0
         self.encodings: dict[int, None] = {}
 
@@ -224,10 +225,11 @@ class _Chunk:
         self.sink.write(_page_header(kind, size, num_values, encoding))
         for part in parts:
             self.sink.write(part)
+        self.end = self.sink.tell()
 
     def metadata(self) -> bytes:
         """The ColumnChunk struct of the footer."""
-        size = self.sink.tell() - self.start
+        size = self.end - self.start
         meta = _struct(
             [
                 (1, _I32, self.kind),

@@ -209,3 +209,19 @@ def test_an_error_inside_a_row_group_keeps_the_row_groups_before_it(tmp_path: Pa
             w.write(bad)
     got = read_shards(folder, "part")
     assert got is not None and got.equals(reference.slice(0, 3))
+
+
+def test_column_chunks_tile_each_row_group(tmp_path: Path) -> None:
+    quantized, _, schema = rows(128)
+    write_frame_shard(quantized, tmp_path / "f.parquet", schema, FLOAT16_OF_BYTE, row_group_rows=3)
+    meta = pq.read_metadata(tmp_path / "f.parquet")
+    end = 4  # after the magic bytes
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            column = group.column(j)
+            start = column.dictionary_page_offset if column.has_dictionary_page else None
+            start = column.data_page_offset if start is None else start
+            assert start == end, (i, j)  # each chunk starts where the one before ends
+            end = start + column.total_compressed_size
+        assert group.total_byte_size == end - group.column(0).file_offset
