@@ -22,7 +22,8 @@ tells the costs apart on a busy machine):
                           to a file, then fsynced: the I/O of the shards, done in one go
 * svm manifest yt8m --features   end to end, in-process through ``build_yt8m_manifest`` into a
                           fresh dataset: selection, parse, both feature shard sets (float16
-                          values, one byte each on disk) and the manifest, fsyncs included
+                          values, one byte each on disk) and the manifest, fsyncs included; its
+                          commit threads run on the same pinned core (threads inherit it)
 
 The target: end to end at least as fast as the baseline's decode alone. Then the real CLI runs
 once in a child process (pinned to the same core): its wall time (Python's start-up included)
