@@ -66,6 +66,7 @@ class COL:
     failed_filters: Final = "failed_filters"
     phash: Final = "phash"
     phash_times_s: Final = "phash_times_s"
+    phash_step_s: Final = "phash_step_s"
     chromaprint: Final = "chromaprint"
     mel: Final = "mel"
     group: Final = "group"
@@ -379,13 +380,18 @@ PREPROCESS_FIELDS: Final = (
     pa.field("cropped_path", pa.string()),
 )
 
-#: ``preprocess/fingerprints/``: per-frame perceptual hashes and the raw Chromaprint fingerprint.
+#: ``preprocess/fingerprints/``: the picture track (a perceptual hash of the cropped picture
+#: for every ``phash_step_s`` seconds of the timeline, 0 for a flat picture, and when each of
+#: those moments starts, seconds) and
+#: the raw Chromaprint fingerprint. Shards without ``phash_step_s`` hold the 8 keyframe hashes of
+#: older versions, which the split stage no longer matches (it reports them).
 FINGERPRINT_SCHEMA: Final = pa.schema(
     [
         pa.field(COL.sample_id, pa.string(), nullable=False),
         pa.field(COL.phash, pa.list_(pa.uint64())),
         pa.field(COL.phash_times_s, pa.list_(pa.float32())),
         pa.field(COL.chromaprint, pa.list_(pa.uint32())),
+        pa.field(COL.phash_step_s, pa.float32()),
     ]
 )
 

@@ -440,6 +440,7 @@ def _fingerprint_row(result: PreprocessResult) -> dict[str, Any]:
         COL.sample_id: result.sample_id,
         COL.phash: list(result.phash),
         COL.phash_times_s: list(result.phash_times_s),
+        COL.phash_step_s: result.phash_step_s,
         COL.chromaprint: result.chromaprint
         if result.chromaprint is not None
         else np.zeros(0, np.uint32),

@@ -1,10 +1,11 @@
 """One video through preprocessing: probe → frames → crop → audio → signals → filters → outputs.
 
 Each file is opened a few times but decoded sparingly: headers (probe), ``frames`` keyframes
-(crop, picture signals, perceptual hashes) and the whole soundtrack at 16 kHz (loudness, speech,
-Chromaprint, Mel), never every video frame. Files longer than ``max_media_s`` are ``too_long``
-(from the probe, or as soon as the soundtrack runs past it), so memory is bounded whatever
-the file.
+(the crop box), the reference frames in one pass for the picture track (a perceptual hash of the
+cropped picture every 0.5 s of the timeline, and from the same samples the motion and darkness
+scores) and the whole soundtrack at 16 kHz (loudness, speech, Chromaprint, Mel). Files longer
+than ``max_media_s`` are ``too_long`` (from the probe, or as soon as the soundtrack runs past
+it), so memory is bounded whatever the file.
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from svm_toolkit.preprocess.audio import MEAN, load_takes
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.crop import (
     CropBox,
-    FrameSample,
     detect_crop,
     read_frames,
 )
 from svm_toolkit.preprocess.filters import judge
-from svm_toolkit.preprocess.fingerprint import chromaprint, phash
+from svm_toolkit.preprocess.fingerprint import PictureTrack, chromaprint, picture_track
 from svm_toolkit.preprocess.recipes import MelUnits, get_recipes
-from svm_toolkit.preprocess.signals import Signals, audio_signals, video_signals
+from svm_toolkit.preprocess.signals import Signals, audio_signals
 from svm_toolkit.preprocess.speech import SpeechDetector
 from svm_toolkit.probe import MediaFacts, TruncatedMedia, probe_media
 from svm_toolkit.schema import Status
@@ -67,7 +67,9 @@ class PreprocessResult:
             keeps its facts and picture scores.
         failed_filters: every filter the video fails, in registry order.
         crop: the content box in coded pixels (``None`` without a picture).
-        phash, phash_times_s: 64-bit hashes of the cropped frames and their times, seconds.
+        phash, phash_times_s: the picture track: 64-bit hashes of the cropped picture every
+            ``phash_step_s`` seconds of the timeline (0: a flat picture) and their times, seconds.
+        phash_step_s: seconds between two hashes (``None`` without a picture).
         chromaprint: raw audio fingerprint (``None`` without audio).
         mels: recipe name -> units, for videos that pass.
         cropped_path: the cropped copy, relative to the dataset root (``write_cropped``).
@@ -85,6 +87,7 @@ class PreprocessResult:
     crop: CropBox | None = None
     phash: tuple[int, ...] = ()
     phash_times_s: tuple[float, ...] = ()
+    phash_step_s: float | None = None
     chromaprint: npt.NDArray[np.uint32] | None = None
     mels: dict[str, MelUnits] = field(default_factory=dict)
     cropped_path: str | None = None
@@ -131,14 +134,15 @@ class Preprocessor:
             return PreprocessResult(
                 job.sample_id, job.media_path, Status.TOO_LONG.value, detail, facts=facts
             )
-        frames: FrameSample | None = None
         crop = None
+        track: PictureTrack | None = None
         motion = black = None
         if facts.has_video:
             frames = read_frames(path, self.config.frames)
             facts = dataclasses.replace(facts, rotation=frames.rotation)
             crop = detect_crop(frames.luma, limit=self.config.crop_limit)
-            motion, black = video_signals(_cropped(frames.luma, crop))
+            track = picture_track(path, crop, max_seconds=limit)
+            motion, black = track.motion, track.black_ratio
         wanted = {MEAN, *(r.take for r in self.recipes)}  # decoded once, mixed per recipe
         audio_failure = None
         try:
@@ -168,11 +172,6 @@ class Preprocessor:
         )
         if status is not None:
             return result  # filtered: nothing more is needed of it
-        hashes: tuple[int, ...] = ()
-        times: tuple[float, ...] = ()
-        if frames is not None and crop is not None:
-            hashes = tuple(phash(f) for f in _cropped(frames.luma, crop))
-            times = tuple(float(t) for t in frames.times_s)
         fingerprint = None
         mels: dict[str, MelUnits] = {}
         if audio is not None:
@@ -184,8 +183,9 @@ class Preprocessor:
             cropped = self._write_cropped(job.sample_id, path, shown, facts.audio_codec)
         return dataclasses.replace(
             result,
-            phash=hashes,
-            phash_times_s=times,
+            phash=tuple(track.hashes.tolist()) if track is not None else (),
+            phash_times_s=tuple(track.times_s.tolist()) if track is not None else (),
+            phash_step_s=track.step_s if track is not None else None,
             chromaprint=fingerprint,
             mels=mels,
             cropped_path=cropped,
@@ -238,8 +238,3 @@ def _audio_failed(
     if failure.status == Status.DECODE_ERROR.value and not config.filters.require_audio:
         return status, reasons
     return failure.status, reasons
-
-
-def _cropped(luma: npt.NDArray[np.uint8], crop: CropBox) -> npt.NDArray[np.uint8]:
-    """The crop box of each frame, shape (frames, crop.height, crop.width)."""
-    return luma[:, crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]

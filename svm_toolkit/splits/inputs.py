@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from svm_toolkit.errors import SchemaMismatchError
 from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.manifest.build import read_manifest
-from svm_toolkit.schema import COL, FINGERPRINT_SCHEMA, Status, check_columns
+from svm_toolkit.schema import COL, FINGERPRINT_SCHEMA, REDO_OK, Status, check_columns
 
 #: Manifest columns the split stage uses (``labels`` only when the manifest has it: YT8M).
 MANIFEST_COLUMNS = (
@@ -42,7 +43,8 @@ class SplitInputs:
             else the manifest's), ``height`` (pixels, after rotation; NaN before
             preprocessing), ``stage`` (the furthest stage that ran) and ``usable`` (passed
             every stage that ran, so it has media).
-        phash: per sample, the 64-bit perceptual hashes of its frames (empty: none).
+        phash: per sample, its picture track: a 64-bit perceptual hash every
+            ``phash_step_s`` (0.5 s) of its timeline, 0 for a flat picture (empty: none).
         chromaprint: per sample, the raw Chromaprint fingerprint (empty: none).
         features: per extractor under ``features/``, the ids with a committed feature row.
         problems: files that could not be read, as ``(file, message)``.
@@ -99,15 +101,26 @@ def load_inputs(dataset: Path) -> SplitInputs:
 def _fingerprints(
     layout: DatasetLayout, index: pd.Index, problems: list[tuple[str, str]]
 ) -> tuple[list[npt.NDArray[np.uint64]], list[npt.NDArray[np.uint32]]]:
+    """Each sample's picture track and Chromaprint fingerprint (empty arrays where none).
+
+    Shards of an older version hold 8 keyframe hashes per video instead of a picture track (no
+    ``phash_step_s`` column): their soundtracks are read, their pictures are not matched and
+    the shard is reported with the fix, unless a newer shard has the sample again.
+    """
     position = {sample_id: i for i, sample_id in enumerate(index)}
     phash = [np.zeros(0, np.uint64) for _ in index]
     prints = [np.zeros(0, np.uint32) for _ in index]
+    old: list[Path] = []
+    base = pa.schema([f for f in FINGERPRINT_SCHEMA if f.name != COL.phash_step_s])
     for shard in committed_shards(layout.fingerprints_dir, "part"):
         try:
-            check_columns(read_schema(shard), FINGERPRINT_SCHEMA, where=str(shard))
+            schema = read_schema(shard)
+            check_columns(schema, base, where=str(shard))
         except SchemaMismatchError as exc:
             problems.append((str(shard), str(exc)))
             continue
+        if schema.get_field_index(COL.phash_step_s) < 0:
+            old.append(shard)
     table = read_shards(layout.fingerprints_dir, "part", columns=[COL.phash, COL.chromaprint])
     if table is None:
         return phash, prints
@@ -119,7 +132,37 @@ def _fingerprints(
         for row, piece in zip(rows, np.split(values, offsets[1:-1]), strict=True):
             if row is not None:
                 out[row] = piece
+    if old:
+        _drop_keyframe_hashes(layout, old, position, phash, problems)
     return phash, prints
+
+
+def _drop_keyframe_hashes(
+    layout: DatasetLayout,
+    old: list[Path],
+    position: dict[str, int],
+    phash: list[npt.NDArray[np.uint64]],
+    problems: list[tuple[str, str]],
+) -> None:
+    """Forget the keyframe hashes of older shards (not a picture track), and report them."""
+    current: set[str] = set()
+    for shard in committed_shards(layout.fingerprints_dir, "part"):
+        if shard not in old:
+            current.update(read_table(shard, columns=[COL.sample_id]).column(0).to_pylist())
+    for shard in old:
+        ids = read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
+        stale = [position[s] for s in ids if s in position and s not in current]
+        for row in stale:
+            phash[row] = np.zeros(0, np.uint64)
+        if stale:
+            problems.append(
+                (
+                    str(shard),
+                    f"{len(stale)} samples have the keyframe hashes of an older version, not a "
+                    f"picture track: their pictures are not searched for copies; to redo them, "
+                    f"{REDO_OK['preprocess']}",
+                )
+            )
 
 
 def _feature_ids(layout: DatasetLayout, problems: list[tuple[str, str]]) -> dict[str, set[str]]:

@@ -37,8 +37,13 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 
 #: Perceptual-hash index: tables of keys, each key this many fixed bit positions of a hash.
-PICTURE_TABLES = 16
+PICTURE_TABLES = 6
 PICTURE_KEY_BITS = 24
+#: Fewest seconds of non-flat picture that ever link two videos, however short they are.
+PICTURE_LEAST_OVERLAP_S = 4.0
+#: Seconds between two Chromaprint sub-fingerprints (a 4096-sample frame every third of a
+#: frame at 11,025 Hz).
+AUDIO_ITEM_S = 4096 / 3 / 11_025
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,23 +55,39 @@ class MatchConfig:
             compared bit by bit.
         audio_min_similarity: share of equal bits over the overlap for the same song, in [0, 1].
         audio_min_overlap: sub-fingerprints the aligned soundtracks must overlap (24 = ~3 s).
-        picture_max_bits: Hamming distance (of 64 bits) under which two frames are the same.
-        picture_min_share: share of the shorter video's frames that must find their match.
+        picture_max_bits: Hamming distance (of 64 bits) under which two hashes are the same
+            picture.
+        picture_min_share: share of the overlapping moments of two picture tracks that must
+            match, at their offset.
+        picture_min_votes: shared hash keys at one offset before two picture tracks are
+            compared.
+        picture_min_overlap_s: seconds of non-flat picture the aligned tracks must share (or
+            80 % of the shorter track's, when it is shorter, but never less than
+            :data:`PICTURE_LEAST_OVERLAP_S`): two videos that open on the same title card or logo
+            for a few seconds are not copies.
+        picture_step_s: seconds between two hashes of a picture track (the preprocess's
+            :data:`svm_toolkit.preprocess.fingerprint.PICTURE_STEP_S`).
         max_bucket: keys shared by more samples than this are ignored (silence, black frames).
     """
 
     audio_min_votes: int = 3
     audio_min_similarity: float = 0.88
     audio_min_overlap: int = 24
-    picture_max_bits: int = 8
+    picture_max_bits: int = 10
     picture_min_share: float = 0.6
+    picture_min_votes: int = 2
+    picture_min_overlap_s: float = 10.0
+    picture_step_s: float = 0.5
     max_bucket: int = 64
 
     def __post_init__(self) -> None:
         if not 0.0 < self.audio_min_similarity <= 1.0 or not 0.0 < self.picture_min_share <= 1.0:
             raise ValueError(f"similarity and share thresholds must be in (0, 1]: {self}")
-        if min(self.audio_min_votes, self.audio_min_overlap, self.max_bucket) < 1:
+        if min(self.audio_min_votes, self.audio_min_overlap, self.max_bucket,
+               self.picture_min_votes) < 1:  # fmt: skip
             raise ValueError(f"votes, overlap and bucket size must be >= 1: {self}")
+        if self.picture_min_overlap_s < 0 or self.picture_step_s <= 0:
+            raise ValueError(f"picture overlap must be >= 0 s and its step > 0 s: {self}")
         if not 0 <= self.picture_max_bits < 64:
             raise ValueError(f"picture_max_bits must be in [0, 63], got {self.picture_max_bits}")
 
@@ -92,9 +113,10 @@ class Matches:
         return len(self.a)
 
     @classmethod
-    def empty(cls) -> Matches:
-        """No pairs."""
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+    def empty(cls, *, with_offsets: bool = False) -> Matches:
+        """No pairs (with an empty ``offset_s`` when ``with_offsets``)."""
+        pairs, none = np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return cls(pairs, pairs.copy(), none, none.copy() if with_offsets else None)
 
 
 def _flatten(
@@ -163,7 +185,8 @@ def audio_matches(
         config: thresholds.
 
     Returns:
-        The matching pairs; ``score`` is the share of equal bits at the best offset.
+        The matching pairs; ``score`` is the share of equal bits at the best offset, and
+        ``offset_s`` the time in ``b`` of a moment minus its time in ``a``, seconds.
     """
     values, owners, positions = _flatten(prints, np.uint32)
     # a sample votes once per key: repeats (held notes, a loop) would outvote real matches
@@ -173,7 +196,7 @@ def audio_matches(
         values[first].astype(np.uint64), owners[first], positions[first], config.max_bucket
     )
     if not len(a):
-        return Matches.empty()
+        return Matches.empty(with_offsets=True)
     span = int(np.abs(offset).max()) + 1
     votes_key = (a * len(prints) + b) * (2 * span + 1) + (offset + span)
     keys, votes = np.unique(votes_key, return_counts=True)
@@ -184,16 +207,16 @@ def audio_matches(
     for p, s, v in zip(pair.tolist(), (shift - span).tolist(), votes.tolist(), strict=True):
         if p not in best or v > best[p][1]:
             best[p] = (s, v)
-    rows: list[tuple[int, int, float]] = []
+    rows: list[tuple[int, int, float, float]] = []
     for p, (s, _) in best.items():
         i, j = divmod(p, len(prints))
         x, y = prints[i], prints[j]
         overlap = min(len(x) - max(0, -s), len(y) - max(0, s))
         if overlap < config.audio_min_overlap:
             continue
-        score = max(_bit_similarity(x, y, s + d) for d in (-1, 0, 1))
+        score, at = max((_bit_similarity(x, y, s + d), s + d) for d in (0, -1, 1))
         if score >= config.audio_min_similarity:
-            rows.append((i, j, score))
+            rows.append((i, j, score, at * AUDIO_ITEM_S))
     return _matches(rows)
 
 
@@ -206,76 +229,128 @@ def _sampled_bits(values: npt.NDArray[np.uint64], bits: npt.NDArray[np.int64]) -
 
 
 def picture_matches(
-    hashes: Sequence[npt.NDArray[np.uint64]], config: MatchConfig = MatchConfig()
+    tracks: Sequence[npt.NDArray[np.uint64]], config: MatchConfig = MatchConfig()
 ) -> Matches:
-    """Pairs of samples whose pictures are near-duplicates (re-encodes, rescales, re-uploads).
+    """Pairs of samples that show the same pictures over a stretch of time, at any offset.
 
-    Keys sample ``PICTURE_KEY_BITS`` fixed bit positions of each frame hash, in
-    ``PICTURE_TABLES`` tables. Two frames 4 bits apart share a table's key with probability
-    0.14, so a video of 6 frames finds its copy with probability > 0.999999; 8 bits apart,
-    0.018 per table and frame (0.83 for 6 frames). Unrelated frames share a key with
-    probability 2^-24 per table.
+    Each track is a perceptual hash every ``config.picture_step_s`` seconds of a video's
+    timeline (:func:`svm_toolkit.preprocess.fingerprint.picture_track`; 0 = a flat picture,
+    never matched). Keys sample ``PICTURE_KEY_BITS`` fixed bit positions of each hash, in
+    ``PICTURE_TABLES`` tables; a sample votes once per key (a still scene repeats its keys), and
+    a vote carries the offset between the two samples. Two hashes 4 bits apart share a table's
+    key with probability 0.14, 8 bits apart 0.018, so a 30 s copy (60 hashes) collects several
+    votes at its offset; unrelated hashes share a key with probability 2^-24 per table.
+
+    The pair is then checked at the offset most votes agree on, and one step either side: a
+    hash of one video matches when it lies within ``picture_max_bits`` of the other's hash at
+    that moment or one step before or after (a cut or another frame rate samples moments up to
+    half a step apart). The pair links when ``picture_min_share`` of the overlapping non-flat
+    moments match, and they span at least ``picture_min_overlap_s`` seconds (or 80 % of the
+    shorter video's non-flat moments, for videos shorter than that, and never less than 4 s).
 
     Args:
-        hashes: the 64-bit perceptual hashes of each sample's frames (empty: no picture).
+        tracks: the picture track of each sample (empty: no picture).
         config: thresholds.
 
     Returns:
-        The matching pairs; ``score`` is the share of matched frames of the video with fewer.
+        The matching pairs; ``score`` is the share of matching moments over the overlap, and
+        ``offset_s`` the time in ``b`` of a moment minus its time in ``a``, seconds (a copy cut
+        from ``a`` at 60 s has -60).
     """
-    flat, owners, positions = _flatten(hashes, np.uint64)
+    flat, owners, positions = _flatten(tracks, np.uint64)
     values = np.asarray(flat, np.uint64)
+    real = values != np.uint64(0)
+    values, owners, positions = values[real], owners[real], positions[real]
     chooser = np.random.default_rng(0x5EED)  # fixed: the same keys in every run
-    keys = np.concatenate(
-        [
-            (table << PICTURE_KEY_BITS)
-            | _sampled_bits(values, np.sort(chooser.choice(64, PICTURE_KEY_BITS, replace=False)))
-            for table in range(PICTURE_TABLES)
-        ]
-    ).astype(np.uint64)
-    a, b, _ = _shared_keys(
-        keys,
-        np.tile(owners, PICTURE_TABLES),
-        np.tile(positions, PICTURE_TABLES),
+    key_parts, owner_parts, position_parts = [], [], []
+    for table in range(PICTURE_TABLES):
+        bits = np.sort(chooser.choice(64, PICTURE_KEY_BITS, replace=False))
+        key = (table << PICTURE_KEY_BITS) | _sampled_bits(values, bits)
+        # one vote per sample and key: a still scene would outvote the real matches
+        _, first = np.unique((owners << 32) | key, return_index=True)
+        key_parts.append(key[first])
+        owner_parts.append(owners[first])
+        position_parts.append(positions[first])
+    if not key_parts or not sum(len(k) for k in key_parts):
+        return Matches.empty(with_offsets=True)
+    a, b, offset = _shared_keys(
+        np.concatenate(key_parts).astype(np.uint64),
+        np.concatenate(owner_parts),
+        np.concatenate(position_parts),
         config.max_bucket,
     )
     if not len(a):
-        return Matches.empty()
-    a, b = np.divmod(np.unique(a * len(hashes) + b), len(hashes))
-    share = _frame_share(hashes, a, b, config.picture_max_bits)
-    keep = share >= config.picture_min_share
-    return Matches(a[keep], b[keep], share[keep])
+        return Matches.empty(with_offsets=True)
+    span = int(np.abs(offset).max()) + 1
+    keys, votes = np.unique((a * len(tracks) + b) * (2 * span + 1) + (offset + span),
+                            return_counts=True)  # fmt: skip
+    pair, shift = np.divmod(keys, 2 * span + 1)
+    order = np.lexsort((votes, pair))  # per pair, its most voted offset last
+    pair, shift, votes = pair[order], shift[order] - span, votes[order]
+    last = np.r_[pair[1:] != pair[:-1], True]
+    pair, shift, votes = pair[last], shift[last], votes[last]
+    strong = votes >= config.picture_min_votes
+    rows: list[tuple[int, int, float, float]] = []
+    for p, s in zip(pair[strong].tolist(), shift[strong].tolist(), strict=True):
+        i, j = divmod(p, len(tracks))
+        found = _track_check(tracks[i], tracks[j], s, config)
+        if found is not None:
+            rows.append((i, j, found[0], found[1] * config.picture_step_s))
+    return _matches(rows)
 
 
-def _frame_share(
-    hashes: Sequence[npt.NDArray[np.uint64]], a: IntArray, b: IntArray, max_bits: int
-) -> npt.NDArray[np.float64]:
-    """For each pair, the share of the shorter video's frames within ``max_bits`` of the other's.
+def _track_check(
+    x: npt.NDArray[np.uint64], y: npt.NDArray[np.uint64], offset: int, config: MatchConfig
+) -> tuple[float, int] | None:
+    """The share of matching moments of two tracks at ``offset`` +- 1, and the offset used.
 
-    Vectorised over pairs, in chunks of 100,000 (about 30 MB for 6 frames a video).
+    Moment ``i`` of ``x`` is compared with moments ``i + s - 1``, ``i + s`` and ``i + s + 1`` of
+    ``y``; flat moments (0) of either count neither as overlap nor as a match.
+
+    Returns:
+        ``(share, s)`` at the best ``s``, or ``None`` when no ``s`` passes.
     """
-    frames = max((len(h) for h in hashes), default=0)
-    table = np.zeros((len(hashes), frames), np.uint64)
-    count = np.zeros(len(hashes), np.int64)
-    for i, h in enumerate(hashes):
-        table[i, : len(h)], count[i] = h, len(h)
-    valid = np.arange(frames)[None, :] < count[:, None]
-    out = np.zeros(len(a), np.float64)
-    for start in range(0, len(a), 100_000):
-        x, y = a[start : start + 100_000], b[start : start + 100_000]
-        bits = np.bitwise_count(table[x][:, :, None] ^ table[y][:, None, :]).astype(np.int64)
-        bits[~(valid[x][:, :, None] & valid[y][:, None, :])] = 64  # padding never matches
-        close = bits <= max_bits
-        from_i = (close.any(axis=2) & valid[x]).sum(axis=1)
-        from_j = (close.any(axis=1) & valid[y]).sum(axis=1)
-        shorter = np.where(count[x] <= count[y], from_i / np.maximum(count[x], 1),
-                           from_j / np.maximum(count[y], 1))  # fmt: skip
-        out[start : start + len(x)] = shorter
-    return out
+    x, y = np.asarray(x, np.uint64), np.asarray(y, np.uint64)
+    shorter = min(int(np.count_nonzero(x)), int(np.count_nonzero(y)))
+    needed = (
+        max(
+            min(config.picture_min_overlap_s, 0.8 * shorter * config.picture_step_s),
+            PICTURE_LEAST_OVERLAP_S,
+        )
+        / config.picture_step_s
+        - 1e-9
+    )
+    padded = np.r_[np.uint64(0), y, np.uint64(0)]  # pad: 0 is never within reach
+    best: tuple[float, int] | None = None
+    for s in (offset, offset - 1, offset + 1):
+        lo, hi = max(0, -s), min(len(x), len(y) - s)
+        if hi - lo <= 0:
+            continue
+        xs = x[lo:hi]
+        usable = (xs != 0) & (y[lo + s : hi + s] != 0)
+        overlap = int(usable.sum())
+        if overlap == 0 or overlap < needed:
+            continue
+        near = np.full(len(xs), 64, np.int64)
+        for e in (-1, 0, 1):
+            other = padded[lo + s + e + 1 : hi + s + e + 1]
+            bits = np.bitwise_count(xs ^ other).astype(np.int64)
+            bits[other == 0] = 64
+            near = np.minimum(near, bits)
+        share = float(((near <= config.picture_max_bits) & usable).sum()) / overlap
+        if share >= config.picture_min_share and (best is None or share > best[0]):
+            best = (share, s)
+    return best
 
 
-def _matches(rows: list[tuple[int, int, float]]) -> Matches:
+def _matches(rows: list[tuple[int, int, float, float]]) -> Matches:
+    """Rows ``(a, b, score, offset_s)`` as :class:`Matches`, sorted by pair."""
     if not rows:
-        return Matches.empty()
-    a, b, score = zip(*sorted(rows), strict=True)
-    return Matches(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(score, np.float64))
+        return Matches.empty(with_offsets=True)
+    a, b, score, offset_s = zip(*sorted(rows), strict=True)
+    return Matches(
+        np.asarray(a, np.int64),
+        np.asarray(b, np.int64),
+        np.asarray(score, np.float64),
+        np.asarray(offset_s, np.float64),
+    )

