@@ -5,13 +5,15 @@
 For generated 360p and 720p clips (30 fps, H.264 with a keyframe every 2 s as platforms encode,
 AAC audio) it times, on one pinned core, the best of ``--repeat`` runs per clip:
 
-* ``svm preprocess`` per video: probe + keyframes + crop + picture signals + 16 kHz audio +
-  loudness + Silero speech ratio + perceptual hashes + Chromaprint + the ``imagebind`` and
+* ``svm preprocess`` per video: probe + keyframes + crop + the picture track (one pass over the
+  reference frames: a perceptual hash and the motion and darkness scores for every 0.5 s) +
+  16 kHz audio + loudness + Silero speech ratio + Chromaprint + the ``imagebind`` and
   ``vggish`` Mel recipes (in-process, one worker), with its defaults ("default") and without
   the speech filter ("no speech": the issue's probe + crop + audio + mel + fingerprints);
 * the baseline: ``ffmpeg -threads 1 -i F -an -f null -``, one full decode of every video frame.
 
-Issue target: preprocessing <= 25% of the full decode. Then the time of each step on one 360p clip.
+Issue target: preprocessing <= 25% of the full decode. Then the picture track alone against the
+full decode, per resolution, and the time of each step on one 360p clip.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.preprocess.audio import load_audio
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.crop import detect_crop, read_frames
-from svm_toolkit.preprocess.fingerprint import chromaprint
+from svm_toolkit.preprocess.fingerprint import chromaprint, picture_track
 from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor
 from svm_toolkit.probe import probe_media
 from svm_toolkit.testing import MediaSpec, make_media
@@ -81,9 +83,11 @@ def breakdown(preprocessor: Preprocessor, path: Path, repeat: int) -> dict[str, 
     """Seconds of each step of ``Preprocessor`` on one clip, run alone (best of ``repeat``)."""
     config = preprocessor.config
     audio = load_audio(path)
+    crop = detect_crop(read_frames(path, config.frames).luma)
     steps: dict[str, Callable[[], object]] = {
         "probe": functools.partial(probe_media, path),
         "keyframes + crop": lambda: detect_crop(read_frames(path, config.frames).luma),
+        "picture track": functools.partial(picture_track, path, crop),
         "audio decode to 16 kHz": functools.partial(load_audio, path),
         "speech ratio (Silero)": functools.partial(preprocessor.speech.speech_ratio, audio),
         "Chromaprint": functools.partial(chromaprint, audio, max_seconds=config.fingerprint_s),
@@ -119,6 +123,7 @@ def main() -> None:
         warm = make_media(root / "warm.mp4", MediaSpec(seconds=4, size=(320, 240)))
         for preprocessor in variants.values():
             preprocessor(PreprocessJob("warm", warm.name))  # model load, imports
+        tracks: dict[str, tuple[float, float]] = {}
         print(f"{'':16} {'video h':>8} {'preprocess s/h':>15} {'full decode s/h':>16} {'ratio':>7}")
         for label, size in SIZES.items():
             paths = []
@@ -138,9 +143,20 @@ def main() -> None:
                     f"{label + ' ' + name:16} {hours:8.3f} {pre / hours:15.1f} "
                     f"{decode / hours:16.1f} {pre / decode:7.1%}"
                 )
+            track = 0.0
+            for p in paths:
+                crop = detect_crop(read_frames(p).luma)
+                track += best_of(args.repeat, functools.partial(picture_track, p, crop))
+            tracks[label] = (track / hours, decode / hours)
             if label == "360p":
                 steps = breakdown(variants["default"], paths[0], args.repeat)
         print("\ntarget: preprocess <= 25% of the full decode")
+        print(
+            "\nthe picture track alone (reference frames decoded, hashes, motion), s per video-h:"
+        )
+        for label, (track, decode) in tracks.items():
+            share = track / decode
+            print(f"  {label}: {track:7.1f} against a full decode of {decode:7.1f} ({share:.1%})")
         print(f"\nwhere the time goes, one {args.seconds:g} s 360p clip (s per video-hour):")
         for step, seconds in steps.items():
             print(f"  {step:28} {seconds * 3600 / args.seconds:6.1f}")

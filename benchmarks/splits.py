@@ -4,10 +4,12 @@
 
 Writes a dataset of generated fingerprints (a manifest, a preprocess ledger and
 ``preprocess/fingerprints/``): per sample a Chromaprint-like fingerprint of ``--seconds``
-(8 random 32-bit sub-fingerprints a second) and 6 random 64-bit frame hashes. 1 % of the
-samples are planted copies of another sample: the soundtrack shifted by 0-10 s with 3 % of its
-bits flipped (a re-encode), and the frame hashes with 0-4 bits flipped. The samples have no
-music ids, so only the fingerprint index can find the copies.
+(8 random 32-bit sub-fingerprints a second) and a picture track of the same length (a 64-bit
+hash every 0.5 s, as preprocessing writes them: shots of 2-10 s, each a random hash whose
+moments move 0-6 bits from it, as a moving picture does). 1 % of the samples are planted copies
+of another sample: the soundtrack shifted by 0-10 s with 3 % of its bits flipped (a re-encode),
+and the picture track cut at the same point with 0-4 bits of every hash flipped. The samples
+have no music ids, so only the fingerprint index can find the copies.
 
 It prints, in one run:
 
@@ -49,6 +51,7 @@ from svm_toolkit.schema import (
 from svm_toolkit.splits import SplitConfig, ValidateConfig, make_splits, validate_splits
 
 RATE = 8  # sub-fingerprints per second
+STEP_S = 0.5  # seconds per picture-track hash
 
 
 def flip_bits(values: npt.NDArray[np.uint64], share: float, rng: np.random.Generator) -> None:
@@ -58,13 +61,37 @@ def flip_bits(values: npt.NDArray[np.uint64], share: float, rng: np.random.Gener
         values[hit] ^= np.uint64(1 << bit)
 
 
+def flip_hashes(
+    values: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64], rng: np.random.Generator
+) -> None:
+    """Flip ``counts[k]`` random bits of hash ``k``, in place."""
+    for _ in range(int(counts.max(initial=0))):
+        bits = rng.integers(0, 64, len(values)).astype(np.uint64)
+        hit = counts > 0
+        values[hit] ^= np.uint64(1) << bits[hit]
+        counts = counts - 1
+
+
+def picture_tracks(n: int, moments: int, rng: np.random.Generator) -> list[npt.NDArray[np.uint64]]:
+    """``n`` picture tracks of ``moments`` hashes: shots of 2-10 s of hashes near the shot's."""
+    shots = rng.integers(int(2 / STEP_S), int(10 / STEP_S) + 1, (n, moments))
+    starts = np.cumsum(shots, axis=1) - shots  # each sample's shot boundaries, in moments
+    tracks = np.zeros((n, moments), np.uint64)
+    for i in range(n):
+        shot = np.searchsorted(starts[i], np.arange(moments), side="right") - 1
+        tracks[i] = rng.integers(0, 2**63, shot.max() + 1, dtype=np.int64).astype(np.uint64)[shot]
+    flat = tracks.reshape(-1)
+    flip_hashes(flat, rng.integers(0, 7, len(flat)), rng)
+    return list(flat.reshape(n, moments))
+
+
 def fingerprints(
     n: int, seconds: float, rng: np.random.Generator
 ) -> tuple[list[npt.NDArray[np.uint32]], list[npt.NDArray[np.uint64]], list[tuple[int, int]]]:
     """Random fingerprints with 1 % planted copies; returns them and the (source, copy) pairs."""
     length = int(seconds * RATE)
     prints = list(rng.integers(0, 2**32, (n, length), dtype=np.uint64).astype(np.uint32))
-    hashes = list(rng.integers(0, 2**63, (n, 6), dtype=np.int64).astype(np.uint64))
+    hashes = picture_tracks(n, int(seconds / STEP_S), rng)
     planted = []
     copies = rng.choice(n, size=n // 100, replace=False)
     sources = rng.choice(np.setdiff1d(np.arange(n), copies), size=len(copies), replace=False)
@@ -73,10 +100,8 @@ def fingerprints(
         audio = prints[source][shift:].astype(np.uint64)
         flip_bits(audio, 0.03, rng)
         prints[copy] = audio.astype(np.uint32)
-        picture = hashes[source].copy()
-        for k in range(len(picture)):
-            for bit in rng.choice(64, size=int(rng.integers(0, 5)), replace=False).tolist():
-                picture[k] ^= np.uint64(1 << bit)
+        picture = hashes[source][round(shift / RATE / STEP_S) :].copy()
+        flip_hashes(picture, rng.integers(0, 5, len(picture)), rng)
         hashes[copy] = picture
         planted.append((min(source, copy), max(source, copy)))
     return prints, hashes, planted
@@ -129,8 +154,8 @@ def write_dataset(
             w.write(
                 [
                     {COL.sample_id: ids[i], COL.phash: hashes[i].tolist(),
-                     COL.phash_times_s: [0.0] * len(hashes[i]),
-                     COL.chromaprint: prints[i].tolist()}
+                     COL.phash_times_s: (np.arange(len(hashes[i])) * STEP_S).tolist(),
+                     COL.phash_step_s: STEP_S, COL.chromaprint: prints[i].tolist()}
                     for i in range(start, min(n, start + 20_000))
                 ]
             )  # fmt: skip
@@ -145,7 +170,7 @@ def pairwise_seconds_per_pair(
     for i in range(k):
         for j in range(i + 1, k):
             chromaprint_similarity(prints[i], prints[j])
-            np.bitwise_count(hashes[i][:, None] ^ hashes[j][None, :]).min()
+            np.bitwise_count(hashes[i][:, None] ^ hashes[j][None, :]).min()  # every alignment
             pairs += 1
     return (time.perf_counter() - started) / pairs
 
@@ -178,8 +203,8 @@ def main() -> None:
     per_pair = pairwise_seconds_per_pair(prints, hashes, args.pairwise)
     all_pairs = n * (n - 1) / 2
     found = made.links.get("audio", 0)
-    print(f"svm splits make      {make_s:8.1f} s   audio links {found:,} of {len(planted):,} "
-          f"planted, picture links {made.links.get('picture', 0):,}")  # fmt: skip
+    print(f"svm splits make      {make_s:8.1f} s   audio links {found:,}, picture links "
+          f"{made.links.get('picture', 0):,}, of {len(planted):,} planted")  # fmt: skip
     print(f"svm splits validate  {validate_s:8.1f} s   {report.describe()}")
     print(f"peak memory          {peak_gb:8.2f} GB")
     print(f"all pairs, one by one: {per_pair * 1e6:.0f} us/pair x {all_pairs:.3g} pairs = "
