@@ -158,9 +158,9 @@ def _drop_keyframe_hashes(
             problems.append(
                 (
                     str(shard),
-                    f"{len(stale)} samples have the keyframe hashes of an older version, not a "
-                    f"picture track: their pictures are not searched for copies; to redo them, "
-                    f"{REDO_OK['preprocess']}",
+                    f"keyframe hashes of an older version, not a picture track, for "
+                    f"{len(stale)} sample(s): their pictures are not searched for copies; to "
+                    f"redo them, {REDO_OK['preprocess']}",
                 )
             )
 

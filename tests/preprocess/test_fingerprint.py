@@ -10,7 +10,9 @@ import pytest
 from svm_toolkit import ffmpeg
 from svm_toolkit.demo.corpus import CorpusConfig, plan_corpus, song_audio
 from svm_toolkit.preprocess import chromaprint, chromaprint_similarity, hamming, load_audio, phash
-from svm_toolkit.preprocess.crop import read_frames
+from svm_toolkit.preprocess.crop import detect_crop, read_frames
+from svm_toolkit.preprocess.fingerprint import FLAT_HASH, picture_track
+from svm_toolkit.preprocess.signals import video_signals
 from svm_toolkit.testing import MediaSpec, make_media
 from svm_toolkit.testing.speech import write_wav
 
@@ -68,3 +70,28 @@ def test_phash_of_tiny_and_flat_images() -> None:
     assert phash(np.full((8, 8), 16, np.uint8)) == 1 << 63  # only the DC term is above 0
     tiny = np.arange(100, dtype=np.uint8).reshape(10, 10)
     assert phash(tiny) == phash(tiny.copy())
+
+
+def test_picture_track_samples_the_timeline_not_the_keyframes(tmp_path: Path) -> None:
+    """A moving 2 s loop with a keyframe at each repeat: keyframes all show the same picture."""
+    once = make_media(tmp_path / "once.mp4", MediaSpec(seconds=2, fps=10, audio=None, gop=20))
+    looped = tmp_path / "looped.mp4"
+    ffmpeg.run(["-loglevel", "error", "-stream_loop", "3", "-i", str(once), "-c", "copy",
+                str(looped)])  # fmt: skip
+    frames = read_frames(looped, 8)
+    keyframe_motion, _ = video_signals(frames.luma)
+    assert keyframe_motion < 0.5  # the old measure: 8 keyframes, 4 distinct times, one picture
+    track = picture_track(looped, detect_crop(frames.luma))
+    assert track.motion > 2.0  # consecutive 0.5 s moments differ
+    assert len(track.hashes) == 16 and track.times_s.tolist() == [k * 0.5 for k in range(16)]
+    assert track.hashes.dtype == np.uint64 and FLAT_HASH not in track.hashes.tolist()
+    # the loop repeats every 4 moments, and so does its track
+    assert (np.bitwise_count(track.hashes[4:] ^ track.hashes[:-4]) <= 6).all()
+
+
+def test_a_black_picture_has_a_flat_track(tmp_path: Path) -> None:
+    black = make_media(tmp_path / "b.mp4", MediaSpec(seconds=2, video="black", audio=None))
+    frames = read_frames(black, 4)
+    track = picture_track(black, detect_crop(frames.luma))
+    assert set(track.hashes.tolist()) == {FLAT_HASH}
+    assert track.motion == 0.0 and track.black_ratio == 1.0
