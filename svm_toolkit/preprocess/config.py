@@ -24,7 +24,8 @@ class PreprocessConfig:
         channels: which channels each Mel recipe reads, ``mean`` or ``first`` (defaults: each
             reference's; ``imagebind: first``, ``vggish: mean``, ``librosa: mean``).
         speech: how the speech ratio is measured.
-        frames: frames sampled per video for the crop, the picture signals and the hashes.
+        frames: keyframes sampled per video for the crop box (the hashes and the motion and
+            darkness scores come from the picture track, every 0.5 s of the timeline).
         crop_limit: brightest 8-bit luma still counted as a black border (cropdetect's 24).
         fingerprint_s: audio fingerprinted from the start, seconds (fpcalc's 120).
         write_cropped: also write each passing video, cropped, to ``preprocess/cropped/``.

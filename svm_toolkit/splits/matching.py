@@ -16,11 +16,13 @@ when it starts at another point, so a few votes at one offset always appear. The
 ``audio_min_similarity`` of the bits equal over the overlap (re-encoded: > 0.95; different songs
 of the demo corpus: up to 0.80).
 
-Pictures (64-bit DCT perceptual hashes of a few frames per video): a key is 24 fixed bit positions
-of one hash, in 16 tables with different positions (locality-sensitive hashing by bit sampling).
-A re-encoded copy moves only a few bits, so its frames share keys in some table; unrelated
-frames almost never do. The check needs ``picture_min_share`` of the frames of the video with
-fewer frames to lie within ``picture_max_bits`` of some frame of the other.
+Pictures (picture tracks: a 64-bit DCT perceptual hash for every 0.5 s of a video's timeline,
+:func:`svm_toolkit.preprocess.fingerprint.picture_track`): a key is 24 fixed bit positions of one
+hash, in 6 tables with different positions (locality-sensitive hashing by bit sampling), and
+a vote carries the offset between the two moments, as for audio. A re-encoded copy moves only a
+few bits, so many of its moments share keys at one offset; the check compares the tracks at
+that offset: ``picture_min_share`` of the overlapping moments within ``picture_max_bits``, over
+at least ``picture_min_overlap_s``. Flat moments (hash 0: black, fades) count neither way.
 
 Cost: sorting the keys. For 200,000 samples of 30 s (48 M audio keys), `svm splits make` took
 50 s on a 2-core VM (``benchmarks/splits.py``).
@@ -56,7 +58,9 @@ class MatchConfig:
         audio_min_similarity: share of equal bits over the overlap for the same song, in [0, 1].
         audio_min_overlap: sub-fingerprints the aligned soundtracks must overlap (24 = ~3 s).
         picture_max_bits: Hamming distance (of 64 bits) under which two hashes are the same
-            picture.
+            picture (10: on the planted-copy corpus the 30 s cut matched 0.58 of its moments
+            at 8 bits and 0.68 at 10, while the closest pair of 200 distinct videos stayed at
+            0.57 at either; ``benchmarks/copies.py``).
         picture_min_share: share of the overlapping moments of two picture tracks that must
             match, at their offset.
         picture_min_votes: shared hash keys at one offset before two picture tracks are
@@ -237,9 +241,10 @@ def picture_matches(
     timeline (:func:`svm_toolkit.preprocess.fingerprint.picture_track`; 0 = a flat picture,
     never matched). Keys sample ``PICTURE_KEY_BITS`` fixed bit positions of each hash, in
     ``PICTURE_TABLES`` tables; a sample votes once per key (a still scene repeats its keys), and
-    a vote carries the offset between the two samples. Two hashes 4 bits apart share a table's
-    key with probability 0.14, 8 bits apart 0.018, so a 30 s copy (60 hashes) collects several
-    votes at its offset; unrelated hashes share a key with probability 2^-24 per table.
+    a vote carries the offset between the two samples. Two hashes 4 bits apart share a key in
+    one of the 6 tables with probability 0.61, 8 bits apart 0.10, so a 30 s copy (60 hashes,
+    most within a few bits) collects several votes at its offset; unrelated hashes share a key
+    with probability 2^-24 per table.
 
     The pair is then checked at the offset most votes agree on, and one step either side: a
     hash of one video matches when it lies within ``picture_max_bits`` of the other's hash at
