@@ -313,6 +313,8 @@ def test_fingerprint_similarities() -> None:
     hashes = rng.integers(0, 2**63, 8, dtype=np.uint64)
     flipped = hashes ^ np.uint64(0b111)  # 3 bits moved by a re-encode
     assert picture_share(hashes, flipped, 8) == 1.0
+    assert picture_share(hashes, flipped[2:], 8) == 1.0  # starts two frames later
+    assert picture_share(hashes, hashes[::-1], 8) < 0.5  # the frames, in another order
     assert picture_share(hashes, rng.integers(0, 2**63, 8, dtype=np.uint64), 8) == 0.0
     assert picture_share(hashes, np.zeros(0, np.uint64), 8) == 0.0
     assert CompareConfig().feature_threshold == 0.9
