@@ -179,6 +179,14 @@ class Comparison:
             lines.append(
                 f"  {split:<5} {n['survived']:>6,} of {n['released']:,} ({100 * share:.1f} %)"
             )
+        if self.by_group:
+            counts = [(n["survived"], n["released"]) for n in self.by_group.values()]
+            whole = sum(kept == released for kept, released in counts)
+            lost = sum(kept == 0 for kept, _ in counts)
+            lines.append(
+                f"  groups of 2 or more: {whole} whole, {len(counts) - whole - lost} partial, "
+                f"{lost} lost (of {len(counts)})"
+            )
         for status in self.missing_by_status:
             ids = [m["sample_id"] for m in self.missing if m["status"] == status]
             more = f", +{len(ids) - shown} more" if len(ids) > shown else ""
