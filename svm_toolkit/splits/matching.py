@@ -24,8 +24,10 @@ few bits, so many of its moments share keys at one offset; the check compares th
 that offset: ``picture_min_share`` of the overlapping moments within ``picture_max_bits``, over
 at least ``picture_min_overlap_s``. Flat moments (hash 0: black, fades) count neither way.
 
-Cost: sorting the keys. For 200,000 samples of 30 s (48 M audio keys), `svm splits make` took
-50 s on a 2-core VM (``benchmarks/splits.py``).
+Cost: sorting the keys. For 200,000 samples of 30 s (48 M audio keys, and 60-hash picture
+tracks: 72 M picture keys before each sample's repeats are dropped), `svm splits make` took 58 s
+and `svm splits validate` 51 s on a 2-core VM, peak memory 5.75 GB (with 6 keyframe hashes per
+sample: 32 s, 32 s, 5.40 GB; ``benchmarks/splits.py``).
 """
 
 from __future__ import annotations
