@@ -92,7 +92,7 @@ def main() -> None:
             offset = offset if first == index[copy.original] else -offset
             shown = f"{also[0]:.3f}" if also else "none"
             print(f"{copy.kind:20} {copy.link:8} {'yes':>6} {score:6.3f} {offset:9.2f} "
-                  f"{-copy.offset_s:8.2f}  {other}: {shown}")  # fmt: skip
+                  f"{0.0 - copy.offset_s + 0.0:8.2f}  {other}: {shown}")  # fmt: skip
         else:
             print(f"{copy.kind:20} {copy.link:8} {'NO':>6}")
     print(f"\nrecall: {recalled} of {len(copies)} planted copies linked by the right kind")
