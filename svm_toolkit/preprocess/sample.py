@@ -35,7 +35,7 @@ from svm_toolkit.preprocess.crop import (
 from svm_toolkit.preprocess.filters import judge
 from svm_toolkit.preprocess.fingerprint import PictureTrack, chromaprint, picture_track
 from svm_toolkit.preprocess.recipes import MelUnits, get_recipes
-from svm_toolkit.preprocess.signals import Signals, audio_signals
+from svm_toolkit.preprocess.signals import Signals, audio_signals, video_signals
 from svm_toolkit.preprocess.speech import SpeechDetector
 from svm_toolkit.probe import MediaFacts, TruncatedMedia, probe_media
 from svm_toolkit.schema import Status
@@ -141,8 +141,12 @@ class Preprocessor:
             frames = read_frames(path, self.config.frames)
             facts = dataclasses.replace(facts, rotation=frames.rotation)
             crop = detect_crop(frames.luma, limit=self.config.crop_limit)
-            track = picture_track(path, crop, max_seconds=limit)
-            motion, black = track.motion, track.black_ratio
+            if self.config.picture_track:
+                track = picture_track(path, crop, max_seconds=limit)
+                motion, black = track.motion, track.black_ratio
+            else:  # keyframes only: no picture hashes
+                box = frames.luma[:, crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
+                motion, black = video_signals(box)
         wanted = {MEAN, *(r.take for r in self.recipes)}  # decoded once, mixed per recipe
         audio_failure = None
         try:

@@ -9,9 +9,13 @@ import pytest
 
 from svm_toolkit import ffmpeg
 from svm_toolkit.demo.corpus import CorpusConfig, plan_corpus, song_audio
+from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.preprocess import chromaprint, chromaprint_similarity, hamming, load_audio, phash
+from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.crop import detect_crop, read_frames
+from svm_toolkit.preprocess.filters import FilterConfig
 from svm_toolkit.preprocess.fingerprint import FLAT_HASH, picture_track
+from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor
 from svm_toolkit.preprocess.signals import video_signals
 from svm_toolkit.testing import MediaSpec, make_media
 from svm_toolkit.testing.speech import write_wav
@@ -95,3 +99,19 @@ def test_a_black_picture_has_a_flat_track(tmp_path: Path) -> None:
     track = picture_track(black, detect_crop(frames.luma))
     assert set(track.hashes.tolist()) == {FLAT_HASH}
     assert track.motion == 0.0 and track.black_ratio == 1.0
+
+
+def test_without_the_picture_track_motion_comes_from_keyframes(tmp_path: Path) -> None:
+    clip = make_media(tmp_path / "c.mp4", MediaSpec(seconds=2, fps=10, audio=None))
+    filters = FilterConfig(require_audio=False, min_motion=None, max_speech_ratio=None)
+    results = {
+        on: Preprocessor(
+            DatasetLayout(tmp_path), PreprocessConfig(filters=filters, picture_track=on, workers=1)
+        )(PreprocessJob("c", "c.mp4"))
+        for on in (True, False)
+    }
+    assert results[True].phash_step_s == 0.5 and len(results[True].phash) == 4
+    assert results[False].phash == () and results[False].phash_step_s is None
+    frames = read_frames(clip, 8)
+    signals = results[False].signals
+    assert signals is not None and signals.motion == video_signals(frames.luma)[0]
