@@ -99,17 +99,6 @@ JSON_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
         "stage", "release", "dataset", "samples", "survived", "availability", "by_split",
         "missing_by_status", "changed", "features", "splits_check", "written", "exit_code",
     ),
-    "release": (
-        "stage", "path", "samples", "by_split", "fingerprints", "extractors", "files", "seconds",
-    ),
-    "rebuild": (
-        "stage", "release", "dataset", "samples", "steps", "extractors", "skipped_extractors",
-        "seconds",
-    ),
-    "compare": (
-        "stage", "release", "dataset", "samples", "survived", "availability", "by_split",
-        "missing_by_status", "changed", "features", "splits_check", "written", "exit_code",
-    ),
 }  # fmt: skip
 """The keys of each command's ``--json`` object (more may follow; none is ever left out)."""
 
