@@ -99,6 +99,7 @@ def demo(directory: Path, clips: int, seconds: float, overwrite: bool) -> None:
     click.echo(f"\ndemo: {len(report.stages)} stages in {total:.1f} s; dataset at {report.dataset}")
     click.echo(f"  samples {report.info.samples:,}: {render.counts(report.info.by_status)}")
     click.echo(f"next: svm manifest info {report.dataset}")
+    click.echo(f"      open {report.dataset / 'report.html'} (svm report, a page to look at)")
     if report.comparison is not None:
         click.echo(f"      svm compare {directory / 'release'} {directory / 'rebuilt'}")
     if report.evaluation is not None:

@@ -43,6 +43,7 @@ from svm_toolkit.release.compare import Comparison, compare_release
 from svm_toolkit.release.format import SAMPLES
 from svm_toolkit.release.rebuild import RebuildConfig, rebuild_release
 from svm_toolkit.release.write import write_release
+from svm_toolkit.report.build import write_report
 from svm_toolkit.schema import COL, Split
 from svm_toolkit.splits import SplitConfig, ValidateConfig, make_splits, validate_splits
 from svm_toolkit.testing.server import LoopbackServer, Route
@@ -228,6 +229,10 @@ def run_demo(
     comparison = compare_release(released.path, rebuilt.dataset)
     comparison.write(directory / "rebuilt" / "compare")
     done("compare", comparison.describe(), started)
+
+    started = time.perf_counter()
+    pages = (write_report(dataset), write_report(rebuilt.dataset, release=released.path))
+    done("report", "; ".join(page.describe() for page in pages), started)
 
     refresh_card(dataset)  # DIR/dataset/README.md: configs for load_dataset and a datasheet
     return DemoReport(

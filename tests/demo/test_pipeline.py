@@ -12,7 +12,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     lines = []
     report = run_demo(tmp_path, config, on_stage=lines.append)
     stages = ["corpus", "manifest", "download", "preprocess", "extract", "splits", "validate"]
-    stages += ["train", "evaluate", "yt8m", "release", "rebuild", "compare"]
+    stages += ["train", "evaluate", "yt8m", "release", "rebuild", "compare", "report"]
     assert [s.stage for s in report.stages] == stages == [s.stage for s in lines]
     assert report.stages[2].summary.startswith("6 videos (0 done before): 5 ok, 1 unavailable;")
     assert report.stages[3].summary.startswith(
@@ -70,6 +70,9 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
         "3 of 4 samples survived (75.0 %): 1 unavailable missing; 1 changed;"
     )
     assert (tmp_path / "rebuilt" / "compare" / "report.json").exists()
+    for page in (tmp_path / "dataset" / "report.html", tmp_path / "rebuilt" / "report.html"):
+        assert page.stat().st_size > 10_000, page  # the pages themselves are checked in tests/report
+    assert "with the compare section" in report.stages[13].summary
     assert not any(p.suffix == ".mp4" for p in (tmp_path / "release").rglob("*"))
 
     again = run_demo(tmp_path, config)
