@@ -71,7 +71,7 @@ def test_demo_runs_every_stage_and_reruns(tmp_path: Path) -> None:
     )
     assert (tmp_path / "rebuilt" / "compare" / "report.json").exists()
     for page in (tmp_path / "dataset" / "report.html", tmp_path / "rebuilt" / "report.html"):
-        assert page.stat().st_size > 10_000, page  # the pages themselves are checked in tests/report
+        assert page.stat().st_size > 10_000, page  # the pages are checked in tests/report
     assert "with the compare section" in report.stages[13].summary
     assert not any(p.suffix == ".mp4" for p in (tmp_path / "release").rglob("*"))
 
