@@ -146,7 +146,13 @@ def test_demo_command(tmp_path: Path) -> None:
     assert lines[7].startswith("train      ")
     assert lines[8].startswith("evaluate   skipped: ")
     assert lines[9].startswith("yt8m       60 records in 2 file(s) -> ")
-    assert lines[-1] == f"next: svm manifest info {tmp_path / 'demo' / 'dataset'}"
+    dataset = tmp_path / "demo" / "dataset"
+    assert f"next: svm manifest info {dataset}" in lines
+    assert f"      open {dataset / 'report.html'} (svm report, a page to look at)" in lines
+    assert (
+        lines[-1]
+        == f"      svm compare {tmp_path / 'demo' / 'release'} {tmp_path / 'demo' / 'rebuilt'}"
+    )
 
 
 def test_preprocess_before_download_and_bad_options_exit_2(tmp_path: Path) -> None:
