@@ -9,6 +9,7 @@
 # Safe to re-run: every step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+exec 3>&2  # the terminal's stderr, for messages from inside redirected apt-get steps
 
 extras=""
 case "${1:-}" in
@@ -21,7 +22,7 @@ as_root() {  # run an apt-get command as root, or explain what to run
   if [ "$(id -u)" = 0 ]; then "$@"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
   else
-    echo "setup: '$*' needs root. Run it yourself (with sudo), then re-run scripts/setup.sh." >&2
+    echo "setup: '$*' needs root. Run it yourself (with sudo), then re-run scripts/setup.sh." >&3
     exit 1
   fi
 }
@@ -60,15 +61,23 @@ missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 { ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libchromaprint\.so\.1' || missing+=(libchromaprint1)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
-# (--dev) headless Chromium and ChromeDriver: tests/report opens `svm report`'s page in them
-if [ -n "$extras" ]; then
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt-get)"
   apt_install "${missing[@]}"
   command -v ffprobe >/dev/null 2>&1 || { echo "setup: ffmpeg is still missing after apt-get." >&2; exit 1; }
+fi
+# (--dev) headless Chromium and ChromeDriver: tests/report opens `svm report`'s page in them.
+# Debian's packages; installed on their own so that a system without them (Ubuntu ships snaps)
+# still gets everything else: the report tests then fail and name what is missing.
+if [ -n "$extras" ]; then
+  browser=()
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || browser+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)
+  if [ ${#browser[@]} -gt 0 ]; then
+    echo "setup: installing ${browser[*]} (apt-get)"
+    ( apt_install "${browser[@]}" ) ||
+      echo "setup: could not install ${browser[*]}; tests/report needs a Chromium and its chromedriver on PATH." >&2
+  fi
 fi
 if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
   apt_install "python3-venv"
