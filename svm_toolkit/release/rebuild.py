@@ -30,7 +30,7 @@ from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.build import write_manifest
 from svm_toolkit.release import format as fmt
-from svm_toolkit.release.write import MACHINE_FIELDS
+from svm_toolkit.release.write import DOWNLOAD_FIELDS, EXTRACT_FIELDS, PREPROCESS_FIELDS
 from svm_toolkit.schema import (
     COL,
     MANIFEST_SCHEMA,
@@ -201,18 +201,24 @@ def rebuild_release(
 
     if wanted("download"):
         since = time.perf_counter()
-        download = _settings(config.download, stages.get("download", {}), "download")
+        download = _settings(
+            config.download, stages.get("download", {}), "download", DOWNLOAD_FIELDS
+        )
         done("download", run_download(layout.root, download).describe(), since)
     if wanted("preprocess"):
         since = time.perf_counter()
         preprocess = _settings(
-            _workers(PreprocessConfig(), config.workers), stages.get("preprocess", {}), "preprocess"
+            _workers(PreprocessConfig(), config.workers),
+            stages.get("preprocess", {}),
+            "preprocess",
+            PREPROCESS_FIELDS,
         )
         done("preprocess", run_preprocess(layout.root, preprocess).describe(), since)
     if wanted("extract") and names:
         since = time.perf_counter()
-        stored = release.extractors[names[0]].get("provenance", {}).get("config", {})
-        keep = {k: v for k, v in stored.items() if k in ("fps", "precision", "vggish_pca")}
+        stored = _mapping(release.extractors[names[0]].get("provenance"), "provenance")
+        stored = _mapping(stored.get("config"), "provenance.config")
+        keep = {k: v for k, v in stored.items() if k in EXTRACT_FIELDS}
         extract = _settings(
             ExtractConfig(
                 extractors=names,
@@ -222,6 +228,7 @@ def rebuild_release(
             ),
             keep,
             "extract",
+            EXTRACT_FIELDS,
         )
         done("extract", run_extract(layout.root, extract).describe(), since)
     if wanted("splits"):
@@ -317,15 +324,43 @@ def _extractors(
     return names, skipped
 
 
-def _settings(base: C, stored: Mapping[str, Any], stage: str) -> C:
-    """``base`` with the release's stored settings of ``stage`` (machine fields left out).
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object (or absent: empty).
 
     Raises:
+        InputError: it is something else (the field of ``release.json`` is named).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(
+            f"{fmt.RELEASE_JSON}: {where} is {type(value).__name__}, not an object; the release "
+            "is damaged, get it again"
+        )
+    return value
+
+
+def _settings(base: C, stored: Any, stage: str, allowed: tuple[str, ...]) -> C:
+    """``base`` with the release's stored settings of ``stage`` that ``allowed`` names.
+
+    Only the allow-listed settings of a stage (those that change its results) are taken from
+    a release: anything else (``ytdlp_options``, ``proxy``, cookies, host policy, paths,
+    workers) belongs to the machine that runs the rebuild, and is ignored with a warning.
+
+    Raises:
+        InputError: the stored settings are not a JSON object.
         ConfigError: a stored value this toolkit's config refuses (the key is named).
     """
+    stored = _mapping(stored, f"stages.{stage}")
     known = {f.name for f in dataclasses.fields(base)}  # type: ignore[arg-type]
-    overrides = {k: v for k, v in stored.items() if k in known and k not in MACHINE_FIELDS}
-    dropped = sorted(set(stored) - known)
-    if dropped:
-        logger.warning("rebuild %s: settings this toolkit does not know: %s", stage, dropped)
+    overrides = {k: v for k, v in stored.items() if k in allowed and k in known}
+    ignored = sorted(k for k in stored if k not in overrides)
+    if ignored:
+        logger.warning(
+            "rebuild %s: settings of %s ignored (a rebuild takes only %s from a release): %s",
+            stage,
+            fmt.RELEASE_JSON,
+            ", ".join(allowed),
+            ", ".join(map(str, ignored)),
+        )
     return replace_config(base, overrides, where=f"{fmt.RELEASE_JSON} stages.{stage}")

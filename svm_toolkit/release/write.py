@@ -41,10 +41,35 @@ from svm_toolkit.schema import COL, METADATA_KEY, SPLITS_SCHEMA, check_columns, 
 logger = logging.getLogger(__name__)
 
 STAGE: Final = "release"
-#: Fields of a stage config that belong to the machine that ran it, not to the dataset.
 #: The download settings a release records: those that decide which media file is fetched.
 DOWNLOAD_FIELDS: Final = ("max_height",)
-MACHINE_FIELDS: Final = ("workers", "retry", "commit_every_s", "device", "batch_size", "weights")
+#: The preprocess settings a release records and a rebuild applies: those that change its
+#: results (filters, Mel recipes, frames, fingerprints); never paths, workers or pacing.
+PREPROCESS_FIELDS: Final = (
+    "filters",
+    "mel",
+    "librosa",
+    "channels",
+    "speech",
+    "frames",
+    "picture_track",
+    "crop_limit",
+    "fingerprint_s",
+    "max_media_s",
+)
+#: The extract settings a rebuild applies from an extractor's provenance.
+EXTRACT_FIELDS: Final = ("fps", "precision")
+#: Fields of a stage config that belong to the machine that ran it, not to the dataset
+#: (absolute paths of that machine among them: they never enter ``release.json``).
+MACHINE_FIELDS: Final = (
+    "workers",
+    "retry",
+    "commit_every_s",
+    "device",
+    "batch_size",
+    "weights",
+    "vggish_pca",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +134,7 @@ def write_release(
     started = time.perf_counter()
     layout = DatasetLayout(Path(dataset))
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError(
-            f"{out} exists and is not empty; pass --overwrite to replace it or pick another -o"
-        )
+    _check_out(layout.root, out, overwrite=overwrite)
     samples = _samples(layout)
     ids = samples.column(COL.sample_id)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -187,6 +209,37 @@ def _name(line: str) -> str:
 
 def _files(root: Path) -> list[str]:
     return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+
+
+def _check_out(dataset: Path, out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``out`` that a release must not replace.
+
+    Raises:
+        InputError: ``out`` is the dataset, a folder above it or inside it; or ``out`` exists
+            and is not empty, without ``overwrite``; or, with it, holds files but no
+            ``release.json`` (it is not a release: it is not deleted).
+    """
+    where, data = out.resolve(), dataset.resolve()
+    if where == data or where in data.parents or data in where.parents:
+        raise InputError(
+            f"{out}: is the dataset {dataset}, a folder above it or inside it; a release "
+            "replaces its folder, so pick an -o outside the dataset"
+        )
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; pick another -o")
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise InputError(
+            f"{out} exists and is not empty; pass --overwrite to replace it or pick another -o"
+        )
+    if not (out / fmt.RELEASE_JSON).is_file():
+        raise InputError(
+            f"{out}: holds files but no {fmt.RELEASE_JSON}, so it is not a release and "
+            "--overwrite does not delete it; empty it or pick another -o"
+        )
 
 
 def _put_in_place(tmp: Path, out: Path) -> None:
@@ -398,8 +451,9 @@ def _stage_configs(layout: DatasetLayout) -> dict[str, Any]:
         if shards:
             meta = read_provenance(read_schema(shards[-1]), where=str(shards[-1]))
             config = _portable(meta.get("config", {}))
-            if stage == "download":  # no cookies, proxies or pacing: only what shapes media
-                config = {k: v for k, v in config.items() if k in DOWNLOAD_FIELDS}
+            # no cookies, proxies, paths or pacing: only what shapes the results
+            allowed = DOWNLOAD_FIELDS if stage == "download" else PREPROCESS_FIELDS
+            config = {k: v for k, v in config.items() if k in allowed}
             out[stage] = config
     meta = read_provenance(read_schema(layout.splits), where=str(layout.splits))
     out["splits"] = _portable(meta.get("config", {}))

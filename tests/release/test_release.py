@@ -8,9 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -25,7 +26,7 @@ from svm_toolkit.errors import InputError
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.runner import run_extract
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, read_manifest
-from svm_toolkit.preprocess.config import PREPROCESS_PRESETS
+from svm_toolkit.preprocess.config import PREPROCESS_PRESETS, PreprocessConfig
 from svm_toolkit.preprocess.runner import run_preprocess
 from svm_toolkit.release import format as fmt
 from svm_toolkit.release.compare import (
@@ -35,8 +36,13 @@ from svm_toolkit.release.compare import (
     compare_release,
     picture_share,
 )
-from svm_toolkit.release.rebuild import RebuildConfig, rebuild_release
-from svm_toolkit.release.write import write_release
+from svm_toolkit.release.rebuild import RebuildConfig, _settings, rebuild_release
+from svm_toolkit.release.write import (
+    DOWNLOAD_FIELDS,
+    PREPROCESS_FIELDS,
+    _portable,
+    write_release,
+)
 from svm_toolkit.splits import SplitConfig, make_splits
 from svm_toolkit.testing.server import LoopbackServer
 
@@ -148,6 +154,10 @@ def test_release_refuses_a_folder_that_is_not_empty(built: Built, tmp_path: Path
     (tmp_path / "old.txt").write_text("mine")
     with pytest.raises(InputError, match="not empty; pass --overwrite"):
         write_release(built.dataset, tmp_path)
+    with pytest.raises(InputError, match=r"no release\.json, so it is not a release"):
+        write_release(built.dataset, tmp_path, overwrite=True)
+    assert (tmp_path / "old.txt").read_text() == "mine"
+    (tmp_path / fmt.RELEASE_JSON).write_text("{}")  # an old release: --overwrite replaces it
     summary = write_release(built.dataset, tmp_path, overwrite=True)
     assert summary.samples == 7 and not (tmp_path / "old.txt").exists()
     assert not list(tmp_path.parent.glob(f".{tmp_path.name}.*"))  # no temp folder left
@@ -318,3 +328,70 @@ def test_fingerprint_similarities() -> None:
     assert picture_share(hashes, rng.integers(0, 2**63, 8, dtype=np.uint64), 8) == 0.0
     assert picture_share(hashes, np.zeros(0, np.uint64), 8) == 0.0
     assert CompareConfig().feature_threshold == 0.9
+
+
+def _edit_meta(release: Path, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Edit ``release.json`` with ``edit`` and re-make its line of ``SHA256SUMS`` to match."""
+    path = release / fmt.RELEASE_JSON
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    sums = release / fmt.CHECKSUMS
+    lines = [
+        f"{fmt.sha256_file(path)}  {fmt.RELEASE_JSON}"
+        if line.endswith(f"  {fmt.RELEASE_JSON}")
+        else line
+        for line in sums.read_text().splitlines()
+    ]
+    sums.write_text("\n".join(lines) + "\n")
+    return meta
+
+
+def test_a_release_cannot_set_machine_or_network_settings(
+    built: Built, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    hostile = {
+        "ytdlp_options": {"postprocessors": [{"key": "Exec", "exec_cmd": "touch /tmp/pwned"}]},
+        "proxy": "http://attacker.example:8080",
+        "allow_private_hosts": True,
+        "cookies_from_browser": "firefox",
+        "max_height": 360,
+    }
+
+    def edit(meta: dict[str, Any]) -> None:
+        meta["stages"]["download"] = hostile
+        meta["stages"]["preprocess"] |= {"workers": 64, "write_cropped": True, "frames": 6}
+
+    _edit_meta(copy, edit)
+    release = fmt.read_release(copy)  # checksums verified
+    with caplog.at_level("WARNING", logger="svm_toolkit.release.rebuild"):
+        download = _settings(
+            DownloadConfig(), release.stages["download"], "download", DOWNLOAD_FIELDS
+        )
+        preprocess = _settings(
+            PreprocessConfig(workers=2),
+            release.stages["preprocess"],
+            "preprocess",
+            PREPROCESS_FIELDS,
+        )
+    assert download == DownloadConfig(max_height=360)  # nothing else taken
+    assert not download.ytdlp_options and download.proxy is None
+    assert not download.allow_private_hosts and download.cookies_from_browser is None
+    assert preprocess.frames == 6 and preprocess.workers == 2 and not preprocess.write_cropped
+    assert "ytdlp_options" in caplog.text and "proxy" in caplog.text
+    assert "allow_private_hosts" in caplog.text and "write_cropped" in caplog.text
+
+
+def test_release_never_replaces_the_dataset_or_a_folder_around_it(built: Built) -> None:
+    before = sorted(p.relative_to(built.root) for p in built.root.rglob("*"))
+    for out in (built.dataset, built.root, built.dataset / "release", built.dataset / "."):
+        with pytest.raises(InputError, match="a folder above it or inside it"):
+            write_release(built.dataset, out, overwrite=True)
+    assert sorted(p.relative_to(built.root) for p in built.root.rglob("*")) == before
+
+
+def test_machine_paths_never_enter_the_release() -> None:
+    config = {"fps": 1.0, "vggish_pca": "/home/me/vggish_pca.npz", "device": "cuda"}
+    assert _portable(config) == {"fps": 1.0}
