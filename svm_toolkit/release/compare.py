@@ -241,7 +241,7 @@ def compare_release(
     """
     opened = fmt.read_release(Path(release))
     layout = DatasetLayout(Path(dataset))
-    samples = read_table(opened.path(fmt.SAMPLES)).to_pylist()
+    samples = opened.samples().to_pylist()
     statuses = _statuses(layout)
     survived: set[str] = set()
     missing: list[dict[str, Any]] = []
@@ -395,7 +395,9 @@ def _changed(
     config: CompareConfig,
 ) -> list[dict[str, Any]]:
     """The surviving samples whose duration or fingerprints differ from the release's."""
-    ours = _fingerprints(release.path(fmt.FINGERPRINTS), None)
+    ours = (
+        _fingerprints(release.path(fmt.FINGERPRINTS), None) if release.has(fmt.FINGERPRINTS) else {}
+    )
     theirs = _fingerprints(None, layout)
     ledger = read_shards(layout.ledger_dir, "preprocess", columns=[fmt.MEDIA_DURATION])
     durations = (

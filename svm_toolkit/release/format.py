@@ -44,6 +44,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.schema import COL
 
 FORMAT_NAME: Final = "svm-release"
@@ -158,18 +159,68 @@ class Release:
         """The stage configs recorded at release time (``preprocess``, ``splits``, ...)."""
         return dict(self.meta.get("stages", {}))
 
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Release-relative file name -> its ``bytes``, ``sha256`` (and ``rows``)."""
+        return dict(self.meta.get("files", {}))
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is one of the files ``release.json`` lists."""
+        return name in self.files
+
     def path(self, name: str) -> Path:
-        """The path of a file listed in ``release.json``."""
+        """The path of a file listed in ``release.json`` (checked and hashed when read).
+
+        Raises:
+            InputError: ``name`` is not listed in ``files`` (or is absolute or climbs out
+                with ``..``): a name taken from ``release.json`` never opens another file.
+        """
+        if not isinstance(name, str) or not self.has(name) or not _inside(name):
+            raise InputError(
+                f"{self.root / RELEASE_JSON}: {name!r} is not one of the files it lists; "
+                "the release was edited or damaged, get it again"
+            )
         return self.root / name
+
+    def samples(self, columns: list[str] | None = None) -> pa.Table:
+        """``samples.parquet`` (or ``columns`` of it), its columns checked.
+
+        Raises:
+            InputError: the file lacks a column of :data:`SAMPLES_SCHEMA` that is read, or holds
+                it with another type (the file and the columns are named).
+        """
+        path = self.path(SAMPLES)
+        wanted = [f for f in SAMPLES_SCHEMA if columns is None or f.name in columns]
+        schema = read_schema(path)
+        missing = [f.name for f in wanted if schema.get_field_index(f.name) < 0]
+        wrong = [
+            f"{f.name} ({schema.field(f.name).type}, expected {f.type})"
+            for f in wanted
+            if f.name not in missing and not schema.field(f.name).type.equals(f.type)
+        ]
+        if missing or wrong:
+            problems = ", ".join([*(f"missing column {m}" for m in missing), *wrong])
+            raise InputError(
+                f"{path}: {problems}; not a {FORMAT_NAME} samples file, get the release again"
+            )
+        return read_table(path, columns=columns)
+
+
+def _inside(name: str) -> bool:
+    """Whether a release-relative name stays inside the release (relative, no ``..``)."""
+    path = Path(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts
 
 
 def read_release(root: Path, *, verify: bool = True) -> Release:
     """Open a release: check its format and version, then (``verify``) every file's sha256.
 
     Raises:
-        InputError: no ``release.json`` or ``SHA256SUMS``, not this format, a newer version, a
-            file listed that is missing or whose checksum differs, or a file that is not listed
-            (each message names the file and the fix).
+        InputError: no ``release.json`` or ``SHA256SUMS``, not this format, a newer version,
+            ``release.json`` of another shape (:func:`check_shape`), a file listed that is
+            missing or whose checksum differs, or a file listed in only one of ``release.json``
+            and ``SHA256SUMS`` (each message names the file and the fix). Files in the folder
+            that neither lists are not looked for; readers open only listed files.
     """
     root = Path(root)
     meta_path = root / RELEASE_JSON
@@ -196,16 +247,55 @@ def read_release(root: Path, *, verify: bool = True) -> Release:
             f"reads versions 1 to {FORMAT_VERSION}; install the svm_toolkit that wrote it "
             f"({meta.get('toolkit_version', 'unknown')}) or newer"
         )
+    check_shape(meta_path, meta)
     if verify:
         verify_checksums(root, meta)
     return Release(root, meta)
+
+
+def check_shape(meta_path: Path, meta: dict[str, Any]) -> None:
+    """Check the parts of ``release.json`` that readers index into.
+
+    ``files`` is an object of objects, each with a ``sha256`` string, and lists
+    ``samples.parquet``; ``stages`` and ``extractors`` are objects of objects; each extractor
+    has a ``check`` object naming its ``file`` and ``projection``.
+
+    Raises:
+        InputError: naming the file and the field that has another shape.
+    """
+
+    def bad(field: str, what: str) -> InputError:
+        return InputError(f"{meta_path}: {field} {what}; the release is damaged, get it again")
+
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise bad("files", "is not an object of file name -> size and sha256")
+    for name, entry in files.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise bad(f"files[{name!r}]", "is not an object with a sha256 string")
+    if SAMPLES not in files:
+        raise bad("files", f"does not list {SAMPLES}")
+    for key in ("stages", "extractors"):
+        value = meta.get(key, {})
+        if not isinstance(value, dict):
+            raise bad(key, "is not an object")
+        for name, entry in value.items():
+            if not isinstance(entry, dict):
+                raise bad(f"{key}[{name!r}]", "is not an object")
+    for name, entry in meta.get("extractors", {}).items():
+        check = entry.get("check")
+        if not isinstance(check, dict) or not all(
+            isinstance(check.get(k), str) for k in ("file", "projection")
+        ):
+            raise bad(f"extractors[{name!r}].check", "is not an object naming file and projection")
 
 
 def verify_checksums(root: Path, meta: dict[str, Any]) -> None:
     """Check ``SHA256SUMS`` against the files, and ``release.json``'s list against it.
 
     Raises:
-        InputError: a listed file is missing or differs, or a file is not listed.
+        InputError: a listed file is missing or differs, or a file is listed in only one of
+            ``release.json`` and ``SHA256SUMS`` (the folder is not scanned for other files).
     """
     sums_path = root / CHECKSUMS
     if not sums_path.is_file():

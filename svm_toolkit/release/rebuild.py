@@ -37,7 +37,6 @@ from svm_toolkit.schema import (
     SPLITS_SCHEMA,
     Split,
     Status,
-    check_columns,
     with_provenance,
 )
 
@@ -123,8 +122,7 @@ def release_manifest(release: fmt.Release) -> pa.Table:
             duplicate id (the message names the file and the row).
     """
     path = release.path(fmt.SAMPLES)
-    table = read_table(path)
-    check_columns(table.schema, fmt.SAMPLES_SCHEMA, where=str(path))
+    table = release.samples()
     seen: set[str] = set()
     columns: dict[str, list[Any]] = {f.name: [] for f in MANIFEST_SCHEMA}
     for row_number, row in enumerate(table.to_pylist()):
@@ -279,7 +277,7 @@ def write_surviving_splits(release: fmt.Release, layout: DatasetLayout) -> str:
     from svm_toolkit.splits.inputs import load_inputs
 
     usable = load_inputs(layout.root).samples["usable"]
-    table = read_table(release.path(fmt.SAMPLES), columns=[COL.sample_id, COL.split, COL.group])
+    table = release.samples(columns=[COL.sample_id, COL.split, COL.group])
     rows = [r for r in table.to_pylist() if bool(usable.get(r[COL.sample_id], False))]
     rows.sort(key=lambda r: r[COL.sample_id])
     stored = release.stages.get("splits", {})

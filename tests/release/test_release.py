@@ -331,19 +331,14 @@ def test_fingerprint_similarities() -> None:
 
 
 def _edit_meta(release: Path, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Edit ``release.json`` with ``edit`` and re-make its line of ``SHA256SUMS`` to match."""
+    """Edit ``release.json`` with ``edit``, then re-make every line of ``SHA256SUMS``."""
     path = release / fmt.RELEASE_JSON
     meta = json.loads(path.read_text())
     edit(meta)
     path.write_text(json.dumps(meta))
     sums = release / fmt.CHECKSUMS
-    lines = [
-        f"{fmt.sha256_file(path)}  {fmt.RELEASE_JSON}"
-        if line.endswith(f"  {fmt.RELEASE_JSON}")
-        else line
-        for line in sums.read_text().splitlines()
-    ]
-    sums.write_text("\n".join(lines) + "\n")
+    names = [line.partition("  ")[2] for line in sums.read_text().splitlines()]
+    sums.write_text("".join(f"{fmt.sha256_file(release / n)}  {n}\n" for n in names))
     return meta
 
 
@@ -395,3 +390,55 @@ def test_release_never_replaces_the_dataset_or_a_folder_around_it(built: Built) 
 def test_machine_paths_never_enter_the_release() -> None:
     config = {"fps": 1.0, "vggish_pca": "/home/me/vggish_pca.npz", "device": "cuda"}
     assert _portable(config) == {"fps": 1.0}
+
+
+def test_only_the_files_a_release_lists_are_opened(built: Built, tmp_path: Path) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    outside = (built.release / fmt.check_path(EXTRACTOR)).resolve()  # a real file elsewhere
+
+    def edit(meta: dict[str, Any]) -> None:
+        meta["extractors"][EXTRACTOR]["check"]["file"] = str(outside)
+
+    _edit_meta(copy, edit)
+    release = fmt.read_release(copy)
+    for name in (str(outside), "../release/samples.parquet", "unlisted.parquet"):
+        with pytest.raises(InputError, match="is not one of the files it lists"):
+            release.path(name)
+    with pytest.raises(InputError, match=r"release\.json: .* is not one of the files it lists"):
+        compare_release(copy, built.dataset, CompareConfig(validate_splits=False))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("files", ["samples.parquet"], "files is not an object"),
+        ("files", {"samples.parquet": "abc"}, r"files\['samples\.parquet'\] is not an object"),
+        ("extractors", {EXTRACTOR: {"samples": 7}}, rf"extractors\['{EXTRACTOR}'\]\.check"),
+        ("stages", {"download": [1]}, r"stages\['download'\] is not an object"),
+    ],
+)
+def test_a_malformed_release_json_is_named(
+    built: Built, tmp_path: Path, field: str, value: object, named: str
+) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    _edit_meta(copy, lambda meta: meta.update({field: value}))
+    with pytest.raises(InputError, match=rf"release\.json: {named}"):
+        fmt.read_release(copy, verify=False)
+
+
+def test_samples_without_split_or_group_are_named(built: Built, tmp_path: Path) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    samples = pq.read_table(copy / fmt.SAMPLES).drop_columns(["split", "group"])
+    pq.write_table(samples, copy / fmt.SAMPLES)
+    digest = fmt.sha256_file(copy / fmt.SAMPLES)
+    _edit_meta(copy, lambda meta: meta["files"][fmt.SAMPLES].update(sha256=digest))
+    release = fmt.read_release(copy)
+    with pytest.raises(InputError, match=r"samples\.parquet: missing column split, missing"):
+        release.samples()
+    with pytest.raises(InputError, match=r"samples\.parquet: missing column split"):
+        compare_release(copy, built.dataset, CompareConfig(validate_splits=False))
+    with pytest.raises(InputError, match=r"samples\.parquet: missing column split"):
+        rebuild_release(copy, tmp_path / "rebuilt", RebuildConfig(until="manifest"))
