@@ -8,8 +8,10 @@ checked against the release's facts:
   picture or audio fingerprints no longer match the released ones (re-uploaded, edited or
   replaced). Pictures match when ``picture_min_share`` (0.8) of the frames lie within
   ``match.picture_max_bits`` bits of the frame at the same place, at the best shift within
-  ``picture_max_shift`` frames; audio when ``match.audio_min_similarity`` of the Chromaprint bits
-  agree at the best offset (within ``max_offset`` sub-fingerprints, about 1 s per 8). On the
+  ``picture_max_shift`` frames (flat frames, hash 0, of either side count neither way; keyframe
+  hashes of an older version, tracks of other steps and flat tracks are not compared); audio
+  when ``match.audio_min_similarity`` of the Chromaprint bits agree at the best offset (within
+  ``max_offset`` sub-fingerprints, about 1 s per 8). On the
   200-clip demo, two different clips reach 0.8 of their frames in 0.3 % of 297 random pairs
   (with any frame allowed to match any other: 9 %); the same clip re-downloaded scores 1.0.
 * *feature agreement*, per extractor both sides have: the rebuilt pooled feature is centred and
@@ -315,7 +317,11 @@ def _statuses(layout: DatasetLayout) -> dict[str, tuple[str, str | None]]:
 
 
 def _fingerprints(path: Path | None, layout: DatasetLayout | None) -> dict[str, dict[str, Any]]:
-    """sample_id -> {"phash": uint64 array, "chromaprint": uint32 array} (those present)."""
+    """sample_id -> {"phash": uint64 array, "chromaprint": uint32 array, "phash_step_s"}.
+
+    ``phash_step_s`` is the picture track's step, seconds, or ``None`` where the file has no
+    such column or value (an older version's keyframe hashes, not a picture track).
+    """
     table: pa.Table | None
     if path is not None:
         table = read_table(path) if path.exists() else None
@@ -331,6 +337,13 @@ def _fingerprints(path: Path | None, layout: DatasetLayout | None) -> dict[str, 
     for column, dtype in present:
         for sample_id, values in zip(ids, table.column(column).to_pylist(), strict=True):
             out.setdefault(sample_id, {})[column] = np.asarray(values or [], dtype)
+    steps = (
+        table.column(COL.phash_step_s).to_pylist()
+        if COL.phash_step_s in table.column_names
+        else [None] * len(ids)
+    )
+    for sample_id, step in zip(ids, steps, strict=True):
+        out.setdefault(sample_id, {})[COL.phash_step_s] = step
     return out
 
 
@@ -350,9 +363,16 @@ def picture_share(
 
     The frames are compared in order (frame ``i`` of one with frame ``i + k`` of the other),
     for every shift ``k`` within ``max_shift`` frames either way that overlaps at least half
-    of the shorter sequence; the share is of the shorter sequence's frames.
+    of the shorter sequence. Flat moments (hash 0: black, fades) of either side count neither
+    as a match nor in the total, as in :mod:`svm_toolkit.splits.matching`: the share is of the
+    non-flat frames of the side with fewer of them (0.0 when either has none).
     """
+    released = np.asarray(released, np.uint64)
+    rebuilt = np.asarray(rebuilt, np.uint64)
     shorter = min(len(released), len(rebuilt))
+    total = min(int(np.count_nonzero(released)), int(np.count_nonzero(rebuilt)))
+    if total == 0:
+        return 0.0
     best = 0.0
     for shift in range(-max_shift, max_shift + 1):
         a = released[max(0, -shift) :]
@@ -360,8 +380,9 @@ def picture_share(
         n = min(len(a), len(b))
         if n < 1 or n < shorter / 2:
             continue
-        same = int((bits_different(a[:n], b[:n]) <= max_bits).sum())
-        best = max(best, same / shorter)
+        usable = (a[:n] != 0) & (b[:n] != 0)
+        same = int(((bits_different(a[:n], b[:n]) <= max_bits) & usable).sum())
+        best = max(best, same / total)
     return best
 
 
@@ -419,15 +440,19 @@ def _changed(
             detail.append(f"duration {before:.2f} s -> {after:.2f} s")
         a, b = ours.get(sample_id, {}), theirs.get(sample_id, {})
         if len(a.get(COL.phash, ())) and len(b.get(COL.phash, ())):
-            share = picture_share(
-                a[COL.phash], b[COL.phash], match.picture_max_bits, config.picture_max_shift
-            )
-            if share < config.picture_min_share:
-                what.append("picture")
-            detail.append(
-                f"picture {share:.2f} of frames within {match.picture_max_bits} bits "
-                f"({config.picture_min_share:g} needed)"
-            )
+            skipped = _picture_not_comparable(a, b)
+            if skipped:
+                detail.append(f"picture not compared: {skipped}")
+            else:
+                share = picture_share(
+                    a[COL.phash], b[COL.phash], match.picture_max_bits, config.picture_max_shift
+                )
+                if share < config.picture_min_share:
+                    what.append("picture")
+                detail.append(
+                    f"picture {share:.2f} of non-flat frames within {match.picture_max_bits} "
+                    f"bits ({config.picture_min_share:g} needed)"
+                )
         if len(a.get(COL.chromaprint, ())) and len(b.get(COL.chromaprint, ())):
             similar = audio_similarity(
                 a[COL.chromaprint], b[COL.chromaprint], config.max_offset, match.audio_min_overlap
@@ -449,6 +474,24 @@ def _changed(
                 }
             )
     return out
+
+
+def _picture_not_comparable(released: dict[str, Any], rebuilt: dict[str, Any]) -> str | None:
+    """Why two samples' picture hashes cannot be compared (``None``: they can).
+
+    Keyframe hashes of an older version (no ``phash_step_s``) are not a picture track, tracks
+    of different steps do not line up, and a track that is flat throughout (all 0) holds
+    nothing to compare.
+    """
+    steps = released.get(COL.phash_step_s), rebuilt.get(COL.phash_step_s)
+    if steps[0] is None or steps[1] is None:
+        side = "release" if steps[0] is None else "rebuild"
+        return f"the {side} holds keyframe hashes of an older version, not a picture track"
+    if abs(float(steps[0]) - float(steps[1])) > 1e-6:
+        return f"picture tracks of different steps ({steps[0]:g} s and {steps[1]:g} s)"
+    if not np.count_nonzero(released[COL.phash]) or not np.count_nonzero(rebuilt[COL.phash]):
+        return "a picture flat throughout (black)"
+    return None
 
 
 def _features(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
@@ -25,6 +26,7 @@ from svm_toolkit.download import DownloadConfig, run_download
 from svm_toolkit.errors import InputError
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.runner import run_extract
+from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.manifest import MANIFEST_PRESETS, build_manifest, read_manifest
 from svm_toolkit.preprocess.config import PREPROCESS_PRESETS, PreprocessConfig
 from svm_toolkit.preprocess.runner import run_preprocess
@@ -32,6 +34,8 @@ from svm_toolkit.release import format as fmt
 from svm_toolkit.release.compare import (
     CompareConfig,
     Comparison,
+    _fingerprints,
+    _picture_not_comparable,
     audio_similarity,
     compare_release,
     picture_share,
@@ -442,3 +446,36 @@ def test_samples_without_split_or_group_are_named(built: Built, tmp_path: Path) 
         compare_release(copy, built.dataset, CompareConfig(validate_splits=False))
     with pytest.raises(InputError, match=r"samples\.parquet: missing column split"):
         rebuild_release(copy, tmp_path / "rebuilt", RebuildConfig(until="manifest"))
+
+
+def test_flat_pictures_are_not_the_same_picture() -> None:
+    rng = np.random.default_rng(1)
+    dark, other = np.zeros(40, np.uint64), np.zeros(40, np.uint64)
+    dark[::10] = rng.integers(1, 2**63, 4, dtype=np.uint64)  # black but for 4 moments
+    other[::10] = rng.integers(1, 2**63, 4, dtype=np.uint64)
+    assert picture_share(dark, other, 10) == 0.0  # the 36 black moments count neither way
+    assert picture_share(dark, dark, 10) == 1.0
+    assert picture_share(np.zeros(40, np.uint64), np.zeros(40, np.uint64), 10) == 0.0
+
+
+def test_old_keyframe_hashes_are_not_compared_with_a_picture_track(
+    built: Built, tmp_path: Path
+) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    prints = pq.read_table(copy / fmt.FINGERPRINTS)
+    rng = np.random.default_rng(2)
+    keyframes = [rng.integers(1, 2**63, 8, dtype=np.uint64).tolist() for _ in range(len(prints))]
+    column = prints.schema.get_field_index("phash")
+    field = prints.schema.field(column)
+    prints = prints.set_column(column, field, pa.array(keyframes, field.type))
+    pq.write_table(prints.drop_columns(["phash_step_s"]), copy / fmt.FINGERPRINTS)
+    digest = fmt.sha256_file(copy / fmt.FINGERPRINTS)
+    _edit_meta(copy, lambda meta: meta["files"][fmt.FINGERPRINTS].update(sha256=digest))
+    comparison = compare_release(copy, built.dataset, CompareConfig(validate_splits=False))
+    assert comparison.survived == 7 and comparison.changed == []
+    ours = _fingerprints(copy / fmt.FINGERPRINTS, None)
+    theirs = _fingerprints(None, DatasetLayout(built.dataset))
+    sample = built.ids[0]
+    assert "older version" in str(_picture_not_comparable(ours[sample], theirs[sample]))
+    assert _picture_not_comparable(theirs[sample], theirs[sample]) is None
