@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from svm_toolkit import __version__
 from svm_toolkit.card import card_facts, render_datasheet
 from svm_toolkit.errors import InputError, SchemaMismatchError
-from svm_toolkit.io.atomic import write_bytes_atomic, write_json
+from svm_toolkit.io.atomic import fsync_dir, fsync_file, write_bytes_atomic, write_json
 from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards, read_shards
@@ -243,11 +243,22 @@ def _check_out(dataset: Path, out: Path, *, overwrite: bool) -> None:
 
 
 def _put_in_place(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp``: the old folder moves aside first, then goes."""
+    """Replace ``out`` by ``tmp``: the old folder moves aside first, then goes.
+
+    Every file and folder of ``tmp`` is fsynced before the rename, and the parent folder
+    after it, so a power cut leaves either the old release or the whole new one on disk.
+    """
+    written = sorted(tmp.rglob("*"))
+    for path in written:
+        if path.is_file():
+            fsync_file(path)
+    for folder in [p for p in written if p.is_dir()] + [tmp]:
+        fsync_dir(folder)
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         os.replace(out, old)
     os.replace(tmp, out)
+    fsync_dir(out.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -479,3 +479,30 @@ def test_old_keyframe_hashes_are_not_compared_with_a_picture_track(
     sample = built.ids[0]
     assert "older version" in str(_picture_not_comparable(ours[sample], theirs[sample]))
     assert _picture_not_comparable(theirs[sample], theirs[sample]) is None
+
+
+def test_release_files_and_folders_are_synced_before_and_after_the_rename(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from svm_toolkit.release import write as write_module
+
+    synced: list[tuple[str, Path]] = []
+    real_file, real_dir = write_module.fsync_file, write_module.fsync_dir
+
+    def sync_file(path: Path) -> None:
+        synced.append(("file", path))
+        real_file(path)
+
+    def sync_dir(path: Path) -> None:
+        synced.append(("dir", path))
+        real_dir(path)
+
+    monkeypatch.setattr(write_module, "fsync_file", sync_file)
+    monkeypatch.setattr(write_module, "fsync_dir", sync_dir)
+    out = tmp_path / "release"
+    write_release(built.dataset, out)
+    tmp = tmp_path / f".release.tmp-{os.getpid()}"
+    files = {("file", tmp / p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert files <= set(synced)
+    assert ("dir", tmp) in synced and ("dir", tmp / fmt.FEATURES_DIR) in synced
+    assert synced[-1] == ("dir", tmp_path)  # the rename itself, after it
