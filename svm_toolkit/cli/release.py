@@ -25,7 +25,11 @@ _STEPS = ("manifest", "download", "preprocess", "extract", "splits")
     type=click.Path(file_okay=False, path_type=Path),
     help="The release folder (must not exist or be empty, unless --overwrite).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace a release folder that is not empty.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an earlier release (a folder holding release.json); never the dataset.",
+)
 @render.json_option("release")
 def release(dataset: Path, out: Path, overwrite: bool, as_json: bool) -> None:
     """Write what another lab needs to rebuild DATASET, and nothing they may not share.

@@ -128,8 +128,10 @@ def write_release(
     """Write the release of ``dataset`` into ``out`` (atomically: temp folder, then rename).
 
     Raises:
-        InputError: no manifest or no ``splits.parquet``; ``out`` exists and is not an empty
-            folder (without ``overwrite``); a committed file of the dataset is damaged.
+        InputError: no manifest or no ``splits.parquet``; ``out`` is the dataset, above it or
+            inside it; ``out`` exists and is not an empty folder (without ``overwrite``; with
+            it, when ``out`` holds no ``release.json``); a committed file of the dataset is
+            damaged.
     """
     started = time.perf_counter()
     layout = DatasetLayout(Path(dataset))
