@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.checked import read_schema, read_table
-from svm_toolkit.schema import COL
+from svm_toolkit.schema import COL, MANIFEST_SCHEMA
 
 FORMAT_NAME: Final = "svm-release"
 FORMAT_VERSION: Final = 1
@@ -67,21 +67,30 @@ MEDIA_DURATION: Final = "media_duration_s"
 WIDTH: Final = "width"
 HEIGHT: Final = "height"
 
+#: Columns every released row has (the manifest allows them empty).
+_REQUIRED: Final = frozenset({COL.sample_id, COL.url, COL.source, COL.split})
+
 #: ``samples.parquet``: one row per released sample.
 SAMPLES_SCHEMA: Final = pa.schema(
     [
-        pa.field(COL.sample_id, pa.string(), nullable=False),
-        pa.field(COL.video_id, pa.string()),
-        pa.field(COL.url, pa.string(), nullable=False),
-        pa.field(COL.source, pa.string(), nullable=False),
-        pa.field(COL.start_s, pa.float64()),
-        pa.field(COL.end_s, pa.float64()),
-        pa.field(COL.likes, pa.int64()),
-        pa.field(COL.theme, pa.string()),
-        pa.field(COL.author, pa.string()),
-        pa.field(COL.duration_s, pa.float64()),
-        pa.field(COL.music_id, pa.string()),
-        pa.field(COL.split, pa.string(), nullable=False),
+        # the manifest's public columns, as the manifest types them (URL and split required here)
+        *(
+            MANIFEST_SCHEMA.field(name).with_nullable(name not in _REQUIRED)
+            for name in (
+                COL.sample_id,
+                COL.video_id,
+                COL.url,
+                COL.source,
+                COL.start_s,
+                COL.end_s,
+                COL.likes,
+                COL.theme,
+                COL.author,
+                COL.duration_s,
+                COL.music_id,
+                COL.split,
+            )
+        ),
         pa.field(COL.group, pa.string(), nullable=False),
         pa.field(MEDIA_DURATION, pa.float64()),
         pa.field(WIDTH, pa.int32()),
