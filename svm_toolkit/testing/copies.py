@@ -84,10 +84,15 @@ def scene(rng: np.random.Generator, size: tuple[int, int], fps: int, seconds: fl
             f"mandelbrot=s={w}x{h}:r={fps}:maxiter=300:start_x={x:.9f}:start_y={y:.9f}:"
             f"start_scale={start:.4f}:end_scale={start / rng.uniform(4, 40):.6f}:end_pts={n}"
         )
-    elif family == 1:
+    elif family == 1:  # colours given: ffmpeg 5.1 draws them at random whatever the seed
+        count = int(rng.integers(3, 8))
+        colours = ":".join(
+            f"c{i}=#" + "".join(f"{int(v):02x}" for v in rng.integers(0, 256, 3))
+            for i in range(count)
+        )
         chain = (
             f"gradients=s={w}x{h}:r={fps}:seed={int(rng.integers(1 << 30))}:"
-            f"n={int(rng.integers(3, 8))}:speed={rng.uniform(0.01, 0.05):.4f}"
+            f"n={count}:{colours}:speed={rng.uniform(0.01, 0.05):.4f}"
         )
     elif family == 2:  # a few generations a second, as a slow time-lapse
         cell = int(rng.choice([3, 4, 6]))
