@@ -60,9 +60,10 @@ class MatchConfig:
         audio_min_similarity: share of equal bits over the overlap for the same song, in [0, 1].
         audio_min_overlap: sub-fingerprints the aligned soundtracks must overlap (24 = ~3 s).
         picture_max_bits: Hamming distance (of 64 bits) under which two hashes are the same
-            picture (10 rather than 8: on the corpus of ``benchmarks/copies.py`` the 30 s cut
-            matched 0.58 of its moments at 8 bits and 0.68-0.72 at 10, while the closest pair
-            of 200 distinct videos stayed at 0.55-0.57 at either).
+            picture (10 rather than 8: on the corpus of ``benchmarks/copies.py``, with hashes of
+            0.5 s windows, the 30 s cut matched 0.58 of its moments at 8 bits and 0.68-0.72 at
+            10, while the closest pair of 200 distinct videos stayed at 0.55-0.57 at either;
+            with today's 1.5 s windows the cut matches 0.97).
         picture_min_share: share of the overlapping moments of two picture tracks that must
             match, at their offset.
         picture_min_votes: shared hash keys at one offset before two picture tracks are
