@@ -12,7 +12,6 @@ Weights are loaded by :meth:`Extractor.load` from a state dict file (``weights_o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pickle
@@ -27,6 +26,7 @@ import numpy.typing as npt
 from svm_toolkit.errors import MissingWeightsError
 from svm_toolkit.extract.contract import InputContract
 from svm_toolkit.extract.precision import Precision, Resolved, resolve_precision
+from svm_toolkit.io.digest import file_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -196,10 +196,5 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "svm_toolkit"
 
 
-def sha256(path: Path, *, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file (weights provenance)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: Hex SHA-256 of a file (weights provenance).
+sha256 = file_sha256

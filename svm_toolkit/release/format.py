@@ -35,7 +35,6 @@ with a message naming the file and the toolkit version to install.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ import pyarrow as pa
 
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.checked import read_schema, read_table
+from svm_toolkit.io.digest import file_sha256
 from svm_toolkit.schema import COL, MANIFEST_SCHEMA
 
 FORMAT_NAME: Final = "svm-release"
@@ -137,13 +137,8 @@ def projection_path(extractor: str) -> str:
     return f"{FEATURES_DIR}/{extractor}.projection.parquet"
 
 
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+#: The hex sha256 of a file (the checksums of ``release.json`` and ``SHA256SUMS``).
+sha256_file = file_sha256
 
 
 @dataclass(frozen=True, slots=True)

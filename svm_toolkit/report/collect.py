@@ -26,6 +26,7 @@ from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.manifest.build import read_manifest
 from svm_toolkit.manifest.funnel import Funnel, dataset_funnel
 from svm_toolkit.schema import COL, Status, parse_status
+from svm_toolkit.splits.links import links_belong_to_splits
 
 PREPROCESS: Final = "preprocess"
 #: Link kinds that compare the media themselves (shown before same-value kinds such as a song).
@@ -113,6 +114,9 @@ class Facts:
         groups: the groups shown (capped), fingerprint links first, then the largest.
         groups_total: all groups of two or more.
         groups_source: ``splits_links.parquet``, ``splits.parquet`` or ``None`` (no splits).
+        links_stale: a links file is there but was not written with this ``splits.parquet``
+            (a ``svm splits make`` stopped between its two writes, or an older toolkit's):
+            the groups come from ``splits.parquet`` then.
         split_rows: one row per split sample.
         label_name: what the labels are (``theme``, ``label_names``), ``None`` without labels.
         media: ``sample_id -> (downloaded file, time of the frame to show in seconds)`` of every
@@ -132,6 +136,7 @@ class Facts:
     split_rows: tuple[SplitRow, ...]
     label_name: str | None
     media: Mapping[str, tuple[Path, float]]
+    links_stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +207,7 @@ def collect(dataset: Path, caps: Caps = Caps()) -> Facts:
         split_rows=split_rows,
         label_name=label_name,
         media={k: (v.media, v.at_s) for k in by_id if (v := shown(by_id[k], "")).media},
+        links_stale=layout.split_links.is_file() and source != layout.split_links.name,
     )
 
 
@@ -297,11 +303,15 @@ def _splits(layout: DatasetLayout, manifest: Sequence[Mapping[str, Any]]) -> dic
 def _groups(
     layout: DatasetLayout, caps: Caps, member: Callable[[str], Shown]
 ) -> tuple[tuple[Group, ...], int, str | None]:
-    """Groups of two or more: from the links file, else from ``splits.parquet``'s groups."""
+    """Groups of two or more, from the links file or from ``splits.parquet``'s groups.
+
+    The links file is read only where it belongs to ``splits.parquet``
+    (:func:`~svm_toolkit.splits.links.links_belong_to_splits`).
+    """
     members: dict[str, list[str]] = defaultdict(list)
     lines: dict[str, list[tuple[int, str]]] = defaultdict(list)
     kinds: dict[str, set[str]] = defaultdict(set)
-    if layout.split_links.is_file():
+    if links_belong_to_splits(layout.root):
         source = layout.split_links.name
         rows = _links(layout.split_links)
         root = _components([(r[COL.sample_id_a], r[COL.sample_id_b]) for r in rows])

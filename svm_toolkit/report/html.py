@@ -274,7 +274,14 @@ def _crops(facts: Facts, pictures: Pictures) -> str:
 def _groups(facts: Facts, pictures: Pictures) -> str:
     if facts.groups_source is None:
         return "<p>No splits yet: <code>svm splits make DATASET</code> finds the links.</p>"
-    if facts.groups_source == "splits.parquet":
+    if facts.groups_source == "splits.parquet" and facts.links_stale:
+        lead = (
+            "Groups of samples <code>svm splits make</code> kept inside one split, from "
+            "<code>splits.parquet</code>'s groups: <code>splits_links.parquet</code> was not "
+            "written with this <code>splits.parquet</code> (a run stopped between the two, or an "
+            "older toolkit's). Run <code>svm splits make DATASET</code> again to see the links."
+        )
+    elif facts.groups_source == "splits.parquet":
         lead = (
             "Groups of samples <code>svm splits make</code> kept inside one split "
             "(from <code>splits.parquet</code>'s groups; the links themselves are in "

@@ -3,8 +3,10 @@
 Each link kind is a registered function from the dataset's :class:`SplitInputs` to the pairs
 of sample indices it ties, each with a score (:class:`Matches`). ``--group-by`` names families
 of kinds (:data:`GROUP_BY`); the groups are the connected components of the chosen links.
-:func:`links_table` turns the links into the rows of ``splits_links.parquet``, and
-:func:`largest_groups` names the largest groups for the ``splits make`` summary.
+:func:`links_table` turns the links into the rows of ``splits_links.parquet``,
+:func:`links_belong_to_splits` tells whether that file was written with today's
+``splits.parquet``, and :func:`largest_groups` names the largest groups for the ``splits make``
+summary.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -21,8 +24,11 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from svm_toolkit.errors import ConfigError
-from svm_toolkit.schema import COL, SPLIT_LINKS_SCHEMA
+from svm_toolkit.errors import ConfigError, SchemaMismatchError
+from svm_toolkit.io.checked import read_schema
+from svm_toolkit.io.digest import file_sha256
+from svm_toolkit.io.paths import DatasetLayout
+from svm_toolkit.schema import COL, SPLIT_LINKS_SCHEMA, read_provenance
 from svm_toolkit.splits.inputs import SplitInputs
 from svm_toolkit.splits.matching import MatchConfig, Matches, audio_matches, picture_matches
 
@@ -192,6 +198,30 @@ def components(n: int, links: Sequence[Links]) -> IntArray:
     graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return np.asarray(labels, np.int64)
+
+
+def links_belong_to_splits(dataset: Path) -> bool:
+    """Whether ``splits_links.parquet`` was written with the dataset's ``splits.parquet``.
+
+    ``svm splits make`` writes the links file second, with the SHA-256 of the splits file in its
+    provenance (``splits_sha256``). A run killed between the two writes, or a links file from an
+    older toolkit, leaves one that does not match: its links may not be those of the splits.
+
+    Returns:
+        ``False`` when either file is missing, the links file has no provenance of this
+        toolkit's schema version, or the digests differ.
+
+    Raises:
+        InputError: the links file is damaged (named, with the fix).
+    """
+    layout = DatasetLayout(Path(dataset))
+    if not (layout.split_links.is_file() and layout.splits.is_file()):
+        return False
+    try:
+        written = read_provenance(read_schema(layout.split_links), where=layout.split_links.name)
+    except SchemaMismatchError:  # not ours, or from another schema version: not these splits'
+        return False
+    return written.get("splits_sha256") == file_sha256(layout.splits)
 
 
 def links_table(

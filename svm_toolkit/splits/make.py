@@ -8,6 +8,9 @@ the manifest are kept as they are: their groups follow them.
 
 Beside ``splits.parquet`` it writes ``splits_links.parquet``: every link it found, so a user can
 see which samples were tied together and by what (:func:`svm_toolkit.splits.links.links_table`).
+The links file is written second and names the SHA-256 of the ``splits.parquet`` it belongs to,
+so after a run killed between the two writes readers can tell it is stale
+(:func:`svm_toolkit.splits.links.links_belong_to_splits`); the next run rewrites it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,18 @@ import pyarrow.parquet as pq
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import ConfigError, InputError
 from svm_toolkit.io.checked import READ_ERRORS, read_table
+from svm_toolkit.io.digest import file_sha256
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.values import parse_split
-from svm_toolkit.schema import COL, METADATA_KEY, SPLITS_SCHEMA, Split, with_provenance
+from svm_toolkit.schema import (
+    COL,
+    METADATA_KEY,
+    SPLIT_LINKS_SCHEMA,
+    SPLITS_SCHEMA,
+    Split,
+    with_provenance,
+)
 from svm_toolkit.splits.inputs import SplitInputs, load_inputs
 from svm_toolkit.splits.links import (
     GroupInfo,
@@ -127,7 +138,9 @@ def make_splits(dataset: Path, config: SplitConfig, *, overwrite: bool = False) 
     """Group the usable samples of ``dataset``; write ``splits.parquet`` and its links file.
 
     The links file (``splits_links.parquet``, :data:`~svm_toolkit.schema.SPLIT_LINKS_SCHEMA`) is
-    rewritten on each run whose links differ, and left as it is (byte for byte) otherwise.
+    written after ``splits.parquet``, with that file's SHA-256 in its provenance
+    (``splits_sha256``); it is rewritten on each run whose links or splits differ, and left as it
+    is (byte for byte) otherwise.
 
     Raises:
         InputError: no manifest; or ``splits.parquet`` holds other splits and not ``overwrite``.
@@ -157,7 +170,11 @@ def make_splits(dataset: Path, config: SplitConfig, *, overwrite: bool = False) 
     if not unchanged:
         write_table_atomic(table, layout.splits)
     linked = links_table(samples, links, included, representative)
-    linked = linked.replace_schema_metadata(table.schema.metadata)
+    linked = linked.replace_schema_metadata(
+        with_provenance(
+            SPLIT_LINKS_SCHEMA, STAGE, to_dict(config), splits_sha256=file_sha256(layout.splits)
+        ).metadata
+    )
     if not _same_file(layout.split_links, linked):
         write_table_atomic(linked, layout.split_links)
     sizes = np.bincount(group[included]) if included.any() else np.zeros(0, np.int64)

@@ -8,6 +8,7 @@ are in ``test_splits.py``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -25,7 +26,7 @@ from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.schema import COL, MANIFEST_SCHEMA, SPLIT_LINKS_SCHEMA, with_provenance
 from svm_toolkit.splits import SplitConfig, ValidateConfig, make_splits, validate_splits
 from svm_toolkit.splits.checks import short_url
-from svm_toolkit.splits.links import Links, links_table
+from svm_toolkit.splits.links import Links, links_belong_to_splits, links_table
 
 RATIOS = SplitConfig(ratios=(0.5, 0.25, 0.25))
 LONG_URL = "https://www.example.org/videos/" + "x" * 80 + "/s14.mp4"
@@ -263,3 +264,56 @@ def test_large_group_warning_says_what_ties_it(tmp_path: Path) -> None:
     (large,) = [f for f in validate_splits(dataset).warnings if f.check == "large_groups"]
     assert large.message.startswith("13 samples (56.5%) are tied by music_id 'm12'; one group")
     assert large.samples[:2] == ("s03", "s05") and len(large.named) == 13
+
+
+def test_a_run_killed_between_its_two_writes_leaves_links_readers_can_tell(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """splits.parquet is written first; the links file names it, so a stale one is known."""
+    from svm_toolkit.report.collect import collect
+    from svm_toolkit.splits import make
+
+    layout = DatasetLayout(dataset)
+    make_splits(dataset, RATIOS)
+    assert links_belong_to_splits(dataset)
+    written = json.loads(pq.read_schema(layout.split_links).metadata[b"svm_toolkit"])
+    assert written["splits_sha256"] == hashlib.sha256(layout.splits.read_bytes()).hexdigest()
+    manifest = rows()
+    manifest[0][COL.music_id] = "m12"  # s01 joins the song's group: links and splits change
+    write_manifest(dataset, manifest)
+    real = make.write_table_atomic
+
+    def killed_before_the_links(table: pa.Table, path: Path) -> None:
+        if path == layout.split_links:
+            raise KeyboardInterrupt
+        real(table, path)
+
+    monkeypatch.setattr(make, "write_table_atomic", killed_before_the_links)
+    with pytest.raises(KeyboardInterrupt):
+        make_splits(dataset, RATIOS, overwrite=True)
+    monkeypatch.undo()
+    assert not links_belong_to_splits(dataset)  # the old links, beside the new splits
+    facts = collect(dataset)  # the report shows splits.parquet's groups and says why
+    assert (facts.groups_source, facts.links_stale) == ("splits.parquet", True)
+    assert make_splits(dataset, RATIOS).unchanged  # the re-run keeps the splits ...
+    assert links_belong_to_splits(dataset)  # ... and mends the links
+    links = pd.read_parquet(layout.split_links)
+    assert "s01" in set(links["sample_id_a"])
+    facts = collect(dataset)
+    assert (facts.groups_source, facts.links_stale) == ("splits_links.parquet", False)
+
+
+def test_a_links_file_without_the_splits_digest_does_not_belong(dataset: Path) -> None:
+    """A links file from before the digest, or not written by svm_toolkit, is not trusted."""
+    layout = DatasetLayout(dataset)
+    make_splits(dataset, RATIOS)
+    table = pq.read_table(layout.split_links)
+    older = json.loads(table.schema.metadata[b"svm_toolkit"])
+    del older["splits_sha256"]
+    pq.write_table(table.replace_schema_metadata({b"svm_toolkit": json.dumps(older)}),
+                   layout.split_links)  # fmt: skip
+    assert not links_belong_to_splits(dataset)
+    pq.write_table(table.replace_schema_metadata(None), layout.split_links)
+    assert not links_belong_to_splits(dataset)
+    make_splits(dataset, RATIOS)  # the next run writes it again
+    assert links_belong_to_splits(dataset)
