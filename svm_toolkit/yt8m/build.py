@@ -205,12 +205,17 @@ def build_yt8m_manifest(
         logger.warning("labels not in %s, left out: %s", vocab.path.name, ", ".join(missing))
     scan = _Scan(set(wanted), dataset, config)
     scan.run(files)
-    try:
+    try:  # the features are committed meanwhile: their fsyncs and ours overlap
         picks = list(scan.picks.values())
         table = _manifest_table(picks, files, vocab, dataset, config)
         unchanged = write_manifest(table, dataset, overwrite=overwrite)
-    finally:
-        features = scan.wait_features()  # committed meanwhile: their fsyncs and ours overlap
+    except BaseException:
+        try:  # the manifest's error is the one to report; the commit's is logged
+            scan.wait_features()
+        except OSError as late:
+            logger.error("the features' commit failed as well: %s", late)
+        raise
+    features = scan.wait_features()
     summary = Yt8mSummary(
         path=Path(dataset) / "manifest.parquet",
         files=len(files),

@@ -9,6 +9,7 @@ Face ``datasets``.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from svm_toolkit.errors import InputError
 from svm_toolkit.io.shards import (
     ShardLimits,
     committed_shards,
@@ -27,7 +29,12 @@ from svm_toolkit.io.shards import (
 from svm_toolkit.schema import COL, feature_schema, with_provenance
 from svm_toolkit.testing.yt8m import synthetic_videos, write_vocabulary, write_yt8m
 from svm_toolkit.yt8m import Layout, Yt8mConfig, build_yt8m_manifest
-from svm_toolkit.yt8m.features import FLOAT16_OF_BYTE, _QuantizedShardWriter, quantized_schema
+from svm_toolkit.yt8m.features import (
+    FLOAT16_OF_BYTE,
+    Yt8mFeatureWriter,
+    _QuantizedShardWriter,
+    quantized_schema,
+)
 from svm_toolkit.yt8m.parquet import write_frame_shard
 from tests.faults.test_disk_full import disk_fills
 from tests.io.test_outside_readers import assert_readers_agree
@@ -225,3 +232,25 @@ def test_column_chunks_tile_each_row_group(tmp_path: Path) -> None:
             assert start == end, (i, j)  # each chunk starts where the one before ends
             end = start + column.total_compressed_size
         assert group.total_byte_size == end - group.column(0).file_offset
+
+
+def test_a_refused_manifest_is_the_error_reported_when_the_commit_fails_too(
+    tmp_path: Path,
+    records: tuple[list[Path], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two failures in one run: the manifest's (what the user must fix) is raised, and the
+    features' commit's is logged, not the other way round."""
+    files, vocabulary = records
+    dataset = tmp_path / "ds"
+    build_yt8m_manifest(files, vocabulary, dataset, Yt8mConfig(features=True))
+
+    def disk_full(self: Yt8mFeatureWriter) -> dict[str, int]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Yt8mFeatureWriter, "close", disk_full)
+    with pytest.raises(InputError, match="overwrite"):  # fewer samples than the manifest holds
+        build_yt8m_manifest(files[:1], vocabulary, dataset, Yt8mConfig(features=True))
+    assert "the features' commit failed as well" in caplog.text
+    assert "No space left" in caplog.text
