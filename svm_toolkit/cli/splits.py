@@ -76,7 +76,8 @@ def make(
     Output: DATASET/splits.parquet (sample_id, split, group). The same inputs and seed give
     the same file; a different result needs --overwrite. Beside it, splits_links.parquet:
     one row per link found (sample_id_a, sample_id_b, kind, what, value, score, offset_s,
-    in_splits, group), links of left-out samples included; rewritten when the links change.
+    in_splits, group), links of left-out samples included; rewritten when the links or the
+    splits change (it names splits.parquet's SHA-256, so a stale one is known).
     The summary names the three largest groups and what ties each; --json lists ten, with
     every sample.
 

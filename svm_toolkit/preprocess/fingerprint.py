@@ -5,14 +5,13 @@
   colour changes move a handful of bits; a different picture differs in about half of them.
 * :func:`picture_track`: a hash of the cropped picture for every ``PICTURE_STEP_S`` (0.5 s) of
   the media timeline, wherever the encoder put its keyframes: the average of the frames of each
-  moment and its two neighbours (1.5 s), moments counted from the first frame and again from each
-  shot cut, so a re-encode, a copy at another frame rate and a cut from any point hash nearly
-  the same pictures. One pass over the
-  video that decodes reference frames only (``skip_frame = NONREF``) without the deblocking
-  filter: 52-57 % of a plain full decode here (360p and 720p H.264, one core); seeking to each
-  sample would cost as much as the whole decode with a keyframe every 2 s and far more with
-  x264's default of 250 frames. The same moments give the motion and darkness scores of the
-  filters.
+  moment and its two neighbours (1.5 s; the moment's own where that is flat), moments counted
+  from the first frame and again from each shot cut, so a re-encode, a copy at another frame
+  rate and a cut from any point hash nearly the same pictures. One pass over the video that
+  decodes reference frames only (``skip_frame = NONREF``) without the deblocking filter: 52-57 %
+  of a plain full decode here (360p and 720p H.264, one core); seeking to each sample would
+  cost as much as the whole decode with a keyframe every 2 s and far more with x264's default
+  of 250 frames. The same moments give the motion and darkness scores of the filters.
 * :func:`chromaprint`: AcoustID's Chromaprint (``libchromaprint`` through ``pyacoustid``'s
   bindings), the raw 32-bit sub-fingerprints, about 8 a second. The same recording re-encoded
   matches in > 90 % of the bits at the right offset; unrelated audio in about 50 %.
@@ -302,12 +301,14 @@ class _TrackSampler:
     every shot cut, so a copy cut at any point lines up with its original from its first shot
     cut on. Before that first cut its moments fall up to half a step off the original's, so a
     moment's hash is of the average 32 x 32 thumbnail of its own frames and those of the moments
-    either side in the same shot (1.5 s at the 0.5 s step): two such windows a quarter of a step
-    apart still share 5/6 of their frames. On the planted 30 s cut of ``tests/splits/test_copies``
-    (cut 0.3 s into a moment) this raised the share of matching moments from 0.70 to 0.98; the
-    closest pair of 200 distinct videos stayed at 0.50. A copy at another frame rate averages
-    nearly the same frames. A moment without frames around it (a still picture at a low frame
-    rate) repeats the one before. Thumbnails are taken from the crop decimated to 96-191 rows or
+    either side in the same shot (1.5 s at the 0.5 s step): two such windows half a step apart
+    still share 5/6 of their frames. On the planted 30 s cut of ``benchmarks/copies.py`` (cut
+    0.3 s into a moment) this raised the share of matching moments from 0.72 to 0.97; the
+    closest pair of its 200 distinct videos stayed at 0.545. Where that average is flat (a
+    pattern drifting a period per beat, over three beats, as in the demo's clips) the moment's
+    own average is hashed instead. A copy at another frame rate averages nearly the same frames.
+    A moment without frames around it (a still picture at a low frame rate) repeats the one
+    before. Thumbnails are taken from the crop decimated to 96-191 rows or
     columns (every 3rd pixel of 360p, every 7th of 720p): 3 or more pixels a side in each of
     the 32 x 32 cells, whose averages barely move. A shot cut is a frame whose thumbnail differs
     from the frame before by more than ``_CUT_LEVELS`` and ``_CUT_RATIO`` times the running
@@ -412,7 +413,9 @@ class _TrackSampler:
         """Hash the queued moments whose neighbours are known: all of them once the shot is over.
 
         A moment's hash is of the average thumbnail of the frames of it and its neighbours in
-        the shot (``FLAT_HASH`` when that is flat); without any frames, the hash before.
+        the shot; where that is flat, of its own frames' (a pattern that drifts a period per
+        beat averages to flat over three beats, but not over one); ``FLAT_HASH`` when both are
+        flat; without any frames around it, the hash before.
         """
         while len(self.pending) > (0 if shot_over else 1):
             current = self.pending.popleft()
@@ -421,6 +424,9 @@ class _TrackSampler:
             sums = [total for total, _ in around if total is not None]
             if sums:
                 average = np.sum(sums, axis=0) / sum(count for _, count in around)
+                own, frames = current
+                if float(average.std()) < FLAT_LEVELS and own is not None:
+                    average = own / frames
                 flat = float(average.std()) < FLAT_LEVELS
                 value = FLAT_HASH if flat else _thumbnail_hash(average)
             else:

@@ -4,9 +4,9 @@
 * the samples preprocess filtered out, by reason (the ``filtered:<reason>`` statuses of
   ``ledger/preprocess-*``), and the reasons samples were dropped before any media was fetched;
 * the samples whose crop box is not the whole frame;
-* the groups of linked samples that share a split: from ``splits_links.parquet`` (written by
-  ``svm splits make``; the links between samples in the splits) when it is there, else from
-  ``splits.parquet``'s ``group`` column;
+* the groups of linked samples that share a split: from ``splits_links.parquet`` (the links
+  ``svm splits make`` found) where it belongs to ``splits.parquet`` (a run killed between the
+  two writes leaves one that does not), else from ``splits.parquet``'s ``group`` column;
 * one row per split sample for the balance plots: split, duration (seconds) and labels.
 
 Every file is read checked (ids, media paths under ``media/``): a ledger is untrusted input.

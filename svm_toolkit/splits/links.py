@@ -209,10 +209,12 @@ def links_belong_to_splits(dataset: Path) -> bool:
 
     Returns:
         ``False`` when either file is missing, the links file has no provenance of this
-        toolkit's schema version, or the digests differ.
+        toolkit's schema version or damaged provenance, or the digests differ (the next
+        ``svm splits make`` rewrites it in each case).
 
     Raises:
-        InputError: the links file is damaged (named, with the fix).
+        InputError: the links file is not Parquet (truncated, damaged), named with the fix.
+        OSError: ``splits.parquet`` cannot be read.
     """
     layout = DatasetLayout(Path(dataset))
     if not (layout.split_links.is_file() and layout.splits.is_file()):

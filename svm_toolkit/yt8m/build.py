@@ -212,7 +212,7 @@ def build_yt8m_manifest(
     except BaseException:
         try:  # the manifest's error is the one to report; the commit's is logged
             scan.wait_features()
-        except OSError as late:
+        except Exception as late:  # anything the commit's thread raised
             logger.error("the features' commit failed as well: %s", late)
         raise
     features = scan.wait_features()

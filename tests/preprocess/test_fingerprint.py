@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -12,9 +14,15 @@ from svm_toolkit.demo.corpus import CorpusConfig, plan_corpus, song_audio
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.preprocess import chromaprint, chromaprint_similarity, hamming, load_audio, phash
 from svm_toolkit.preprocess.config import PreprocessConfig
-from svm_toolkit.preprocess.crop import detect_crop, read_frames
+from svm_toolkit.preprocess.crop import CropBox, detect_crop, read_frames
 from svm_toolkit.preprocess.filters import FilterConfig
-from svm_toolkit.preprocess.fingerprint import FLAT_HASH, picture_track
+from svm_toolkit.preprocess.fingerprint import (
+    FLAT_HASH,
+    _fast_thumbnail,
+    _thumbnail_hash,
+    _TrackSampler,
+    picture_track,
+)
 from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor
 from svm_toolkit.preprocess.signals import video_signals
 from svm_toolkit.testing import MediaSpec, make_media
@@ -115,3 +123,61 @@ def test_without_the_picture_track_motion_comes_from_keyframes(tmp_path: Path) -
     frames = read_frames(clip, 8)
     signals = results[False].signals
     assert signals is not None and signals.motion == video_signals(frames.luma)[0]
+
+
+def _panning(seconds: float, fps: int, seed: int) -> list[np.ndarray]:
+    """Frames of a smooth random picture (96 x 128 luma) panning right one pixel a frame."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.uniform(0, 255, (6, 12 + int(seconds * fps) // 8))
+    world = np.kron(blocks, np.ones((16, 8)))  # blocks of 16 x 8 pixels
+    return [world[:, i : i + 128].astype(np.uint8) for i in range(int(seconds * fps))]
+
+
+def _sampled(images: list[np.ndarray], fps: int) -> tuple[list[int], list[float]]:
+    """The hashes and times :class:`_TrackSampler` gives for ``images`` shown at ``fps``."""
+    sampler = _TrackSampler(CropBox(0, 0, 128, 96), 0.5)
+    for i, image in enumerate(images):
+        frame = av.VideoFrame.from_ndarray(image, format="gray")
+        frame.pts, frame.time_base = i, Fraction(1, fps)
+        sampler.add(frame, None)
+    track = sampler.finish(Path("synthetic.mp4"))
+    return [int(h) for h in track.hashes], track.times_s.tolist()
+
+
+def _average_hash(images: list[np.ndarray]) -> int:
+    return _thumbnail_hash(np.mean([_fast_thumbnail(image) for image in images], axis=0))
+
+
+def test_each_moment_hashes_itself_and_its_neighbours_in_the_shot() -> None:
+    """Moment k of a shot: the average thumbnail of moments k - 1 to k + 1 (5 frames each)."""
+    images = _panning(3.0, 10, seed=1)
+    hashes, times = _sampled(images, 10)
+    assert times == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    want = [_average_hash(images[5 * max(0, k - 1) : 5 * (k + 2)]) for k in range(6)]
+    assert hashes == want
+    assert want[2] != _average_hash(images[10:15])  # the neighbours do count
+
+
+def test_no_moment_averages_across_a_shot_cut() -> None:
+    """A cut at 1.2 s: the shot before ends with moment 1, the one after starts moment 2."""
+    before, after = _panning(1.2, 10, seed=2), _panning(1.8, 10, seed=3)
+    hashes, times = _sampled(before + after, 10)
+    assert times == pytest.approx([0.0, 0.5, 1.2, 1.7, 2.2, 2.7])
+    # moment 2's first frames (1.0-1.1 s) are dropped: the new shot's first moment takes its place
+    assert hashes[:2] == [_average_hash(before[:10])] * 2
+    want = [_average_hash(after[5 * max(0, k - 1) : 5 * (k + 2)]) for k in range(4)]
+    assert hashes[2:] == want
+
+
+def test_a_moment_whose_neighbours_average_to_flat_keeps_its_own_picture() -> None:
+    """A picture and its negative alternating each half-second average to flat over 1.5 s."""
+    image = _panning(0.1, 10, seed=4)[0]
+    negative = (255 - image).astype(np.uint8)
+    images = [image] * 5 + [negative] * 5 + [image] * 5
+    hashes, _ = _sampled(images, 10)
+    assert hashes[1] == _average_hash([negative]) != FLAT_HASH
+
+
+def test_a_file_that_breaks_off_after_one_frame_has_one_moment() -> None:
+    hashes, times = _sampled(_panning(0.1, 10, seed=5), 10)
+    assert len(hashes) == len(times) == 1 and hashes[0] != FLAT_HASH

@@ -78,7 +78,7 @@ def test_each_planted_copy_is_linked_by_the_right_kind(corpus: Corpus, kind: str
     found = corpus.link(copy.link, copy.original, copy.path)
     assert found is not None, f"{kind}: no {copy.link} link to its original"
     score, offset = found
-    assert score >= 0.6
+    assert score >= 0.9  # 0.6 links; the 30 s cut matched 0.68-0.72 with 0.5 s windows
     # the copy starts offset_s into the original: a moment at t there is at t - offset_s here
     assert offset == pytest.approx(-copy.offset_s, abs=0.5 + 1e-9), kind
     if kind in ("new_soundtrack", "cut_new_soundtrack"):  # the soundtrack cannot link them
