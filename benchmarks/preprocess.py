@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/preprocess.py [--seconds 60] [--clips 3]
 
 For generated 360p and 720p clips (30 fps, H.264 with a keyframe every 2 s as platforms encode,
-AAC audio) it times, on one pinned core, the best of ``--repeat`` runs per clip:
+AAC audio; x264 ultrafast, and at 360p also x264 medium: see :data:`CLIPS`) it times, on one
+pinned core, the best of ``--repeat`` runs per clip:
 
 * ``svm preprocess`` per video: probe + keyframes + crop + the picture track (one pass over the
   reference frames: a perceptual hash and the motion and darkness scores for every 0.5 s) +
@@ -13,7 +14,7 @@ AAC audio) it times, on one pinned core, the best of ``--repeat`` runs per clip:
 * the baseline: ``ffmpeg -threads 1 -i F -an -f null -``, one full decode of every video frame.
 
 Issue target: preprocessing <= 25% of the full decode. Then the picture track alone against the
-full decode, per resolution, and the time of each step on one 360p clip.
+full decode, per kind of clip, and the time of each step on one 360p clip.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ from svm_toolkit.preprocess.sample import PreprocessJob, Preprocessor
 from svm_toolkit.probe import probe_media
 from svm_toolkit.testing import MediaSpec, make_media
 
-SIZES = {"360p": (640, 360), "720p": (1280, 720)}
+#: Clip kinds: frame size, and the x264 options of a re-encode (``None``: ``make_media``'s own
+#: x264 ultrafast, without B-frames or deblocking: every frame is a reference frame, the worst
+#: case for the picture track; ``medium`` CRF 23 has B-frames and deblocking, as platforms'
+#: H.264 does).
+CLIPS: dict[str, tuple[tuple[int, int], tuple[str, ...] | None]] = {
+    "360p": ((640, 360), None),
+    "720p": ((1280, 720), None),
+    "360p medium": ((640, 360), ("-preset", "medium", "-crf", "23")),
+}
 
 
 def full_decode(path: Path) -> None:
@@ -62,6 +71,14 @@ def full_decode(path: Path) -> None:
         ],
         check=True,
     )
+
+
+def reencode(path: Path, x264: tuple[str, ...]) -> Path:
+    """``path`` re-encoded with x264 and ``x264``'s options (a keyframe every 2 s), audio copied."""
+    target = path.with_name(f"{path.stem}_x264.mp4")
+    ffmpeg.run(["-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-c:v", "libx264",
+                *x264, "-g", "60", "-c:a", "copy", str(target)])  # fmt: skip
+    return target
 
 
 def check(preprocessor: Preprocessor, path: Path) -> None:
@@ -100,7 +117,7 @@ def breakdown(preprocessor: Preprocessor, path: Path, repeat: int) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each clip, s")
-    parser.add_argument("--clips", type=int, default=3, help="clips per resolution")
+    parser.add_argument("--clips", type=int, default=3, help="clips per kind")
     parser.add_argument("--repeat", type=int, default=3, help="runs per clip; the best counts")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})  # one core, for us and the ffmpeg we start
@@ -109,7 +126,7 @@ def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, 1 pinned core of {os.cpu_count()}"
     )
-    print(f"clips: {args.clips} x {args.seconds:g} s per resolution, 30 fps, keyframe every 2 s\n")
+    print(f"clips: {args.clips} x {args.seconds:g} s per kind, 30 fps, keyframe every 2 s\n")
     with tempfile.TemporaryDirectory(prefix="svm-bench-pre-") as scratch:
         root = Path(scratch)
         config = PreprocessConfig(mel=("imagebind", "vggish"), workers=1)
@@ -124,15 +141,18 @@ def main() -> None:
         for preprocessor in variants.values():
             preprocessor(PreprocessJob("warm", warm.name))  # model load, imports
         tracks: dict[str, tuple[float, float]] = {}
-        print(f"{'':16} {'video h':>8} {'preprocess s/h':>15} {'full decode s/h':>16} {'ratio':>7}")
-        for label, size in SIZES.items():
+        print(f"{'':22} {'video h':>8} {'preprocess s/h':>15} {'full decode s/h':>16} {'ratio':>7}")
+        for label, (size, x264) in CLIPS.items():
             paths = []
             for i in range(args.clips):
                 spec = MediaSpec(
                     seconds=args.seconds, size=size, content=(size[0], size[1] * 3 // 4 // 2 * 2),
                     fps=30, gop=60, audio="noise",
                 )  # fmt: skip
-                paths.append(make_media(root / f"{label}_{i}.mp4", spec))
+                path = make_media(root / f"{label.replace(' ', '_')}_{i}.mp4", spec)
+                if x264 is not None:
+                    path = reencode(path, x264)
+                paths.append(path)
             hours = args.clips * args.seconds / 3600
             decode = sum(best_of(args.repeat, functools.partial(full_decode, p)) for p in paths)
             for name, preprocessor in variants.items():
@@ -140,7 +160,7 @@ def main() -> None:
                     best_of(args.repeat, functools.partial(check, preprocessor, p)) for p in paths
                 )
                 print(
-                    f"{label + ' ' + name:16} {hours:8.3f} {pre / hours:15.1f} "
+                    f"{label + ' ' + name:22} {hours:8.3f} {pre / hours:15.1f} "
                     f"{decode / hours:16.1f} {pre / decode:7.1%}"
                 )
             track = 0.0
@@ -155,8 +175,8 @@ def main() -> None:
             "\nthe picture track alone (reference frames decoded, hashes, motion), s per video-h:"
         )
         for label, (track, decode) in tracks.items():
-            share = track / decode
-            print(f"  {label}: {track:7.1f} against a full decode of {decode:7.1f} ({share:.1%})")
+            line = f"{track:7.1f} against a full decode of {decode:7.1f} ({track / decode:.1%})"
+            print(f"  {label + ':':12} {line}")
         print(f"\nwhere the time goes, one {args.seconds:g} s 360p clip (s per video-hour):")
         for step, seconds in steps.items():
             print(f"  {step:28} {seconds * 3600 / args.seconds:6.1f}")
