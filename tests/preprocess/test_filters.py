@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from svm_toolkit import ffmpeg
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.preprocess.config import PreprocessConfig
 from svm_toolkit.preprocess.filters import FILTER_PRESETS, FILTERS, FilterConfig, judge
@@ -96,3 +97,26 @@ def test_inverted_bounds_are_refused() -> None:
 
     with pytest.raises(ConfigError, match="inverted"):
         FilterConfig(min_duration_s=10, max_duration_s=5)
+
+
+@pytest.mark.parametrize(
+    ("name", "motion", "expected"),
+    [
+        ("grain", "noise=alls=6:allf=t:all_seed=7", "filtered:static"),  # measured 0.09 levels
+        ("slow_zoom", "zoompan=z='1+0.0005*on':d=1:s=320x180:fps=30", None),  # 2.77 levels
+    ],
+)
+def test_the_static_threshold_sits_between_a_grainy_still_and_a_slow_zoom(
+    tmp_path: Path, name: str, motion: str, expected: str | None
+) -> None:
+    """A Mandelbrot still, x264 medium CRF 28 as platforms encode, 6 s at 30 fps."""
+    still = (
+        "mandelbrot=s=320x180:maxiter=200:start_scale=1.5:end_scale=1.5,trim=end_frame=1,"
+        "loop=180:1:0,setpts=N/30/TB,format=yuv420p"
+    )
+    path = tmp_path / f"{name}.mp4"
+    ffmpeg.run(["-hide_banner", "-loglevel", "error", "-y", "-filter_complex",
+                f"{still},{motion}", "-f", "lavfi", "-i", "sine=duration=6", "-t", "6", "-r",
+                "30", "-c:v", "libx264", "-preset", "medium", "-crf", "28", "-c:a", "aac",
+                str(path)])  # fmt: skip
+    assert status(path) == expected
