@@ -205,8 +205,9 @@ class PictureTrack:
     """The picture of one video sampled on its timeline.
 
     Attributes:
-        hashes: uint64, shape (samples,): :func:`phash` of the cropped picture at each time,
-            ``FLAT_HASH`` (0) for a flat one.
+        hashes: uint64, shape (samples,): the DCT perceptual hash of the cropped picture
+            around each moment (the average thumbnail of it and its neighbours in the shot, or
+            of its own frames where that is flat), ``FLAT_HASH`` (0) for a flat one.
         times_s: float64, shape (samples,): when each moment starts, seconds from the first
             frame: ``step_s`` apart within a shot, restarted at each shot cut (so within half a
             step of ``k * step_s``).
@@ -234,9 +235,9 @@ def picture_track(
 
     Moment ``k`` starts within half a step of ``t0 + k * step_s`` (``t0``: the first frame's
     time); its hash is of the average thumbnail of the frames of moments ``k - 1`` to ``k + 1``
-    of its shot (see :class:`_TrackSampler`). Only
-    reference frames are decoded, without the deblocking filter; a 32 x 32 thumbnail does not
-    see the difference.
+    of its shot, or of its own frames where that average is flat (see :class:`_TrackSampler`).
+    Only reference frames are decoded, without the deblocking filter; a 32 x 32 thumbnail does
+    not see the difference.
 
     Args:
         path: the media file.
