@@ -44,6 +44,7 @@ from svm_toolkit.schema import (
     COL,
     FINGERPRINT_SCHEMA,
     MANIFEST_SCHEMA,
+    PICTURE_TRACK_VERSION,
     PREPROCESS_FIELDS,
     ledger_schema,
     with_provenance,
@@ -146,7 +147,9 @@ def write_dataset(
                 for sample_id, height in zip(ids, heights, strict=True)
             ]
         )  # fmt: skip
-    schema = with_provenance(FINGERPRINT_SCHEMA, "preprocess")
+    schema = with_provenance(
+        FINGERPRINT_SCHEMA, "preprocess", picture_track_version=PICTURE_TRACK_VERSION
+    )
     with ShardWriter(
         layout.fingerprints_dir, "part", schema, status_column=None, limits=ShardLimits(20_000)
     ) as w:

@@ -384,7 +384,9 @@ PREPROCESS_FIELDS: Final = (
 #: for every ``phash_step_s`` seconds of the timeline, 0 for a flat picture, and when each of
 #: those moments starts, seconds) and
 #: the raw Chromaprint fingerprint. Shards without ``phash_step_s`` hold the 8 keyframe hashes of
-#: older versions, which the split stage no longer matches (it reports them).
+#: older versions, which the split stage no longer matches (it reports them); shards whose
+#: provenance names no :data:`PICTURE_TRACK_VERSION` or another one hold tracks of another recipe,
+#: reported the same way.
 FINGERPRINT_SCHEMA: Final = pa.schema(
     [
         pa.field(COL.sample_id, pa.string(), nullable=False),
@@ -394,6 +396,12 @@ FINGERPRINT_SCHEMA: Final = pa.schema(
         pa.field(COL.phash_step_s, pa.float32()),
     ]
 )
+
+#: The picture track's recipe, named in the provenance of the fingerprint shards
+#: (``picture_track_version``): 1 hashed each half-second's own frames; 2 hashes the
+#: half-second and its neighbours in the shot (1.5 s), or its own frames where that average is
+#: flat. Tracks of different recipes do not compare.
+PICTURE_TRACK_VERSION: Final = 2
 
 
 #: ``splits.parquet``: each sample's split and the group that kept it together (the smallest

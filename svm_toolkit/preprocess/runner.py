@@ -47,6 +47,7 @@ from svm_toolkit.progress import Progress
 from svm_toolkit.schema import (
     COL,
     FINGERPRINT_SCHEMA,
+    PICTURE_TRACK_VERSION,
     PREPROCESS_FIELDS,
     Status,
     ledger_schema,
@@ -177,7 +178,12 @@ def run_preprocess(
             ShardWriter(
                 layout.fingerprints_dir,
                 "part",
-                with_provenance(FINGERPRINT_SCHEMA, STAGE, settings),
+                with_provenance(
+                    FINGERPRINT_SCHEMA,
+                    STAGE,
+                    settings,
+                    picture_track_version=PICTURE_TRACK_VERSION,
+                ),
                 limits=ShardLimits(max_rows=20_000),
             )
         )

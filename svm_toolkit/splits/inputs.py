@@ -15,7 +15,15 @@ from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import committed_shards, read_shards
 from svm_toolkit.manifest.build import read_manifest
-from svm_toolkit.schema import COL, FINGERPRINT_SCHEMA, REDO_OK, Status, check_columns
+from svm_toolkit.schema import (
+    COL,
+    FINGERPRINT_SCHEMA,
+    PICTURE_TRACK_VERSION,
+    REDO_OK,
+    Status,
+    check_columns,
+    read_provenance,
+)
 
 #: Manifest columns the split stage uses (``labels`` only when the manifest has it: YT8M).
 MANIFEST_COLUMNS = (
@@ -104,13 +112,15 @@ def _fingerprints(
     """Each sample's picture track and Chromaprint fingerprint (empty arrays where none).
 
     Shards of an older version hold 8 keyframe hashes per video instead of a picture track (no
-    ``phash_step_s`` column): their soundtracks are read, their pictures are not matched and
-    the shard is reported with the fix, unless a newer shard has the sample again.
+    ``phash_step_s`` column), and shards of another picture-track recipe
+    (:data:`~svm_toolkit.schema.PICTURE_TRACK_VERSION`) hold tracks that do not compare with
+    today's: their soundtracks are read, their pictures are not matched and the shard is
+    reported with the fix, unless a newer shard has the sample again.
     """
     position = {sample_id: i for i, sample_id in enumerate(index)}
     phash = [np.zeros(0, np.uint64) for _ in index]
     prints = [np.zeros(0, np.uint32) for _ in index]
-    old: list[Path] = []
+    old: dict[Path, str] = {}  # shard -> what its pictures are
     base = pa.schema([f for f in FINGERPRINT_SCHEMA if f.name != COL.phash_step_s])
     for shard in committed_shards(layout.fingerprints_dir, "part"):
         try:
@@ -120,7 +130,12 @@ def _fingerprints(
             problems.append((str(shard), str(exc)))
             continue
         if schema.get_field_index(COL.phash_step_s) < 0:
-            old.append(shard)
+            old[shard] = "keyframe hashes of an older version, not a picture track"
+        elif (version := _track_version(schema, shard)) != PICTURE_TRACK_VERSION:
+            old[shard] = (
+                f"picture tracks of recipe {version}, not this toolkit's "
+                f"{PICTURE_TRACK_VERSION} (they do not compare)"
+            )
     table = read_shards(layout.fingerprints_dir, "part", columns=[COL.phash, COL.chromaprint])
     if table is None:
         return phash, prints
@@ -133,23 +148,32 @@ def _fingerprints(
             if row is not None:
                 out[row] = piece
     if old:
-        _drop_keyframe_hashes(layout, old, position, phash, problems)
+        _drop_old_pictures(layout, old, position, phash, problems)
     return phash, prints
 
 
-def _drop_keyframe_hashes(
+def _track_version(schema: pa.Schema, shard: Path) -> int | str:
+    """The picture-track recipe a fingerprint shard names (1: none named, from before)."""
+    try:
+        version = read_provenance(schema, where=str(shard)).get("picture_track_version", 1)
+    except SchemaMismatchError:  # no or damaged provenance: not known to be today's
+        return "unknown"
+    return version if isinstance(version, int) else str(version)
+
+
+def _drop_old_pictures(
     layout: DatasetLayout,
-    old: list[Path],
+    old: dict[Path, str],
     position: dict[str, int],
     phash: list[npt.NDArray[np.uint64]],
     problems: list[tuple[str, str]],
 ) -> None:
-    """Forget the keyframe hashes of older shards (not a picture track), and report them."""
+    """Forget the pictures of ``old`` shards (shard -> what they hold), and report them."""
     current: set[str] = set()
     for shard in committed_shards(layout.fingerprints_dir, "part"):
         if shard not in old:
             current.update(read_table(shard, columns=[COL.sample_id]).column(0).to_pylist())
-    for shard in old:
+    for shard, what in old.items():
         ids = read_table(shard, columns=[COL.sample_id]).column(0).to_pylist()
         stale = [position[s] for s in ids if s in position and s not in current]
         for row in stale:
@@ -158,9 +182,8 @@ def _drop_keyframe_hashes(
             problems.append(
                 (
                     str(shard),
-                    f"keyframe hashes of an older version, not a picture track, for "
-                    f"{len(stale)} sample(s): their pictures are not searched for copies; to "
-                    f"redo them, {REDO_OK['preprocess']}",
+                    f"{what}, for {len(stale)} sample(s): their pictures are not searched for "
+                    f"copies; to redo them, {REDO_OK['preprocess']}",
                 )
             )
 

@@ -22,6 +22,7 @@ from svm_toolkit.preprocess.filters import FilterConfig
 from svm_toolkit.schema import (
     COL,
     FINGERPRINT_SCHEMA,
+    PICTURE_TRACK_VERSION,
     PREPROCESS_FIELDS,
     ledger_schema,
     mel_schema,
@@ -124,6 +125,9 @@ def test_fingerprints_and_mel_only_for_videos_that_pass(done: Path) -> None:
     by_id = {r[COL.sample_id]: r for r in prints.to_pylist()}
     assert set(by_id) == {"good", "boxed", "noise"}
     assert len(by_id["good"][COL.phash]) >= 2 and len(by_id["good"][COL.chromaprint]) > 10
+    for shard in (done / "preprocess" / "fingerprints").glob("*.parquet"):  # the recipe is named
+        recipe = read_provenance(pq.read_schema(shard))["picture_track_version"]
+        assert recipe == PICTURE_TRACK_VERSION
     mel = read_shards(done / "preprocess" / "mel_imagebind", "part")
     assert mel is not None and mel.schema.equals(mel_schema((1, 128, 204)))  # the shape is seen
     row = {r[COL.sample_id]: r for r in mel.to_pylist()}["good"]
