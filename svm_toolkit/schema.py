@@ -13,7 +13,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, TypeVar
@@ -603,14 +603,25 @@ def read_provenance(schema: pa.Schema, *, where: str = "file") -> dict[str, Any]
     return meta
 
 
-def check_columns(schema: pa.Schema, expected: pa.Schema, *, where: str) -> None:
-    """Raise :class:`SchemaMismatchError` unless ``schema`` starts with ``expected``'s fields."""
-    missing = [f.name for f in expected if schema.get_field_index(f.name) < 0]
+def column_problems(schema: pa.Schema, expected: Iterable[pa.Field]) -> tuple[list[str], list[str]]:
+    """The ``expected`` columns ``schema`` lacks, and those it holds with another type.
+
+    Returns:
+        ``(missing, wrong)``: names, and ``"name (type, expected type)"`` texts.
+    """
+    fields = list(expected)
+    missing = [f.name for f in fields if schema.get_field_index(f.name) < 0]
     wrong = [
         f"{f.name} ({schema.field(f.name).type}, expected {f.type})"
-        for f in expected
+        for f in fields
         if f.name not in missing and not schema.field(f.name).type.equals(f.type)
     ]
+    return missing, wrong
+
+
+def check_columns(schema: pa.Schema, expected: pa.Schema, *, where: str) -> None:
+    """Raise :class:`SchemaMismatchError` unless ``schema`` starts with ``expected``'s fields."""
+    missing, wrong = column_problems(schema, expected)
     if missing or wrong:
         problems = ", ".join([*(f"missing {m}" for m in missing), *wrong])
         raise SchemaMismatchError(f"{where}: columns do not match the schema: {problems}")

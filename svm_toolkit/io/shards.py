@@ -305,13 +305,7 @@ class ShardWriter:
         table = self._conform(rows)
         if table.num_rows == 0:
             return
-        ids = table.column(self.id_column).to_pylist()
-        again = self._written.intersection(ids)
-        if again or len(set(ids)) != len(ids):
-            raise ValueError(
-                f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}"
-            )
-        self._written.update(ids)
+        self._claim_ids(table)
         self._buffer.append(table)
         self._buffer_rows += table.num_rows
         self._buffer_bytes += table.nbytes
@@ -319,6 +313,20 @@ class ShardWriter:
             self._buffer_rows >= self.limits.max_rows or self._buffer_bytes >= self.limits.max_bytes
         ):
             self._flush()
+
+    def _claim_ids(self, table: pa.Table) -> None:
+        """Note the ids of ``table`` as written by this writer.
+
+        Raises:
+            ValueError: an id is written twice by this writer (a bug in the calling stage).
+        """
+        ids = table.column(self.id_column).to_pylist()
+        again = self._written.intersection(ids)
+        if again or len(set(ids)) != len(ids):
+            raise ValueError(
+                f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}"
+            )
+        self._written.update(ids)
 
     def flush(self) -> None:
         """Commit everything buffered as shards now."""

@@ -45,7 +45,7 @@ import pyarrow as pa
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.digest import file_sha256
-from svm_toolkit.schema import COL, MANIFEST_SCHEMA
+from svm_toolkit.schema import COL, MANIFEST_SCHEMA, column_problems
 
 FORMAT_NAME: Final = "svm-release"
 FORMAT_VERSION: Final = 1
@@ -195,13 +195,7 @@ class Release:
         """
         path = self.path(SAMPLES)
         wanted = [f for f in SAMPLES_SCHEMA if columns is None or f.name in columns]
-        schema = read_schema(path)
-        missing = [f.name for f in wanted if schema.get_field_index(f.name) < 0]
-        wrong = [
-            f"{f.name} ({schema.field(f.name).type}, expected {f.type})"
-            for f in wanted
-            if f.name not in missing and not schema.field(f.name).type.equals(f.type)
-        ]
+        missing, wrong = column_problems(read_schema(path), wanted)
         if missing or wrong:
             problems = ", ".join([*(f"missing column {m}" for m in missing), *wrong])
             raise InputError(

@@ -302,13 +302,7 @@ class _QuantizedShardWriter(ShardWriter):
         if self._lock is None:
             raise RuntimeError("ShardWriter.write() before open()")
         table = self._conform(rows)
-        ids = table.column(self.id_column).to_pylist()
-        again = self._written.intersection(ids)
-        if again or len(set(ids)) != len(ids):
-            raise ValueError(
-                f"ids written twice by one '{self.prefix}' writer: {sorted(again)[:5]}"
-            )
-        self._written.update(ids)
+        self._claim_ids(table)
         limits = self.limits
         try:
             while table.num_rows:
