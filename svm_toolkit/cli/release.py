@@ -136,7 +136,7 @@ def rebuild(
       svm rebuild releases/svm10k-v1 -o data/x --extractors vggish --weights vggish=vggish.pth
     """
     from svm_toolkit.download import DownloadConfig
-    from svm_toolkit.release.rebuild import RebuildConfig, rebuild_release
+    from svm_toolkit.release.rebuild import RebuildConfig, StepReport, rebuild_release
 
     names = tuple(n.strip() for n in extractors.split(",") if n.strip()) if extractors else None
     config = RebuildConfig(
@@ -148,9 +148,9 @@ def rebuild(
         workers=workers,
     )
 
-    def step_done(step: object) -> None:
+    def step_done(step: StepReport) -> None:
         if not as_json:
-            click.echo(f"{step.step:<10} {step.summary} ({step.seconds:.1f} s)")  # type: ignore[attr-defined]
+            click.echo(f"{step.step:<10} {step.summary} ({step.seconds:.1f} s)")
 
     summary = rebuild_release(release_dir, dataset, config, on_step=step_done)
     if as_json:
