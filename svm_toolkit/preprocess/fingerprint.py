@@ -52,6 +52,10 @@ IntArray = npt.NDArray[np.int64]
 _BLACK_LUMA: Final = 24  # 8-bit luma at or below this is black (ffmpeg cropdetect's default)
 _CUT_LEVELS: Final = 12.0  # a shot cut changes the thumbnail by more than this, 8-bit levels
 _CUT_RATIO: Final = 3.0  # ... and by this many times the running mean change between frames
+#: A frame more than this many seconds after the one before, or a step or more before it, is a
+#: timestamp discontinuity (files joined, a wrapped or corrupt pts), not the timeline: the track
+#: goes on one frame interval after the frame before instead (a still shown longer stays in time).
+_MAX_GAP_S: Final = 600.0
 
 
 @functools.lru_cache(maxsize=2)
@@ -247,12 +251,13 @@ def picture_track(
         max_seconds: stop after this much of the timeline (``None``: all of it).
 
     Returns:
-        The track; a file whose video breaks off keeps the samples before the break.
+        The track; a file whose video breaks off, or whose picture changes size, keeps the
+        samples before that (logged). Timestamp jumps (see :data:`_MAX_GAP_S`) are closed up.
 
     Raises:
         SampleError: ``not_media`` without a video stream, ``decode_error`` when no frame decodes.
     """
-    sampler = _TrackSampler(crop, step_s)
+    sampler = _TrackSampler(crop, step_s, name=path.name)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -317,9 +322,13 @@ class _TrackSampler:
     mean change, at least ``step_s`` after the last cut.
     """
 
-    def __init__(self, crop: CropBox, step_s: float) -> None:
+    def __init__(self, crop: CropBox, step_s: float, *, name: str = "video") -> None:
         self.crop = crop
         self.step_s = step_s
+        self.name = name  # the file, for the log
+        self.size: tuple[int, int] | None = None  # the first frame's (width, height)
+        self.last = 0.0  # the last frame's time, seconds from the first frame
+        self.interval = step_s  # the last time between two frames, seconds
         self.stride = max(1, min(crop.width, crop.height) // 96)
         self.hashes: list[int] = []
         self.times: list[float] = []  # when each moment set aside or hashed starts, s
@@ -342,15 +351,29 @@ class _TrackSampler:
         self.black_frame = 1.0
 
     def add(self, frame: av.VideoFrame, max_seconds: float | None) -> bool:
-        """Take one decoded frame; ``False`` once past ``max_seconds``."""
+        """Take one decoded frame; ``False`` once past ``max_seconds`` or the picture resizes."""
         if frame.time is None:
             return True
-        if self.first is None:
-            self.first = frame.time
+        if self.first is None or self.size is None:
+            self.first, self.size = frame.time, (frame.width, frame.height)
+        if (frame.width, frame.height) != self.size:  # the crop box no longer fits
+            width, height = self.size
+            logger.info("%s: the picture changes size from %dx%d to %dx%d at %.1f s; the track "
+                        "stops there", self.name, width, height, frame.width, frame.height,
+                        self.last)  # fmt: skip
+            return False
         time = frame.time - self.first
+        if self.seen and not -self.step_s < time - self.last <= _MAX_GAP_S:
+            logger.info("%s: timestamps jump by %.1f s after %.1f s; closed up", self.name,
+                        time - self.last, self.last)  # fmt: skip
+            self.first += time - (self.last + self.interval)
+            time = self.last + self.interval
         if max_seconds is not None and time > max_seconds:
             return False
         self.seen += 1
+        if time > self.last:
+            self.interval = time - self.last
+        self.last = time
         box, step = self.crop, self.stride
         luma = _luma(frame)[box.y : box.y + box.height : step, box.x : box.x + box.width : step]
         thumb = _fast_thumbnail(luma)

@@ -125,12 +125,13 @@ def test_without_the_picture_track_motion_comes_from_keyframes(tmp_path: Path) -
     assert signals is not None and signals.motion == video_signals(frames.luma)[0]
 
 
-def _panning(seconds: float, fps: int, seed: int) -> list[np.ndarray]:
-    """Frames of a smooth random picture (96 x 128 luma) panning right one pixel a frame."""
+def _panning(seconds: float, fps: int, seed: int, speed: int = 4) -> list[np.ndarray]:
+    """Frames of a smooth random picture (96 x 128 luma) panning right ``speed`` pixels a frame."""
     rng = np.random.default_rng(seed)
-    blocks = rng.uniform(0, 255, (6, 12 + int(seconds * fps) // 8))
+    frames = int(seconds * fps)
+    blocks = rng.uniform(0, 255, (6, 17 + speed * frames // 8))  # 128 + speed x frames wide
     world = np.kron(blocks, np.ones((16, 8)))  # blocks of 16 x 8 pixels
-    return [world[:, i : i + 128].astype(np.uint8) for i in range(int(seconds * fps))]
+    return [world[:, speed * i : speed * i + 128].astype(np.uint8) for i in range(frames)]
 
 
 def _sampled(images: list[np.ndarray], fps: int) -> tuple[list[int], list[float]]:
@@ -160,7 +161,7 @@ def test_each_moment_hashes_itself_and_its_neighbours_in_the_shot() -> None:
 
 def test_no_moment_averages_across_a_shot_cut() -> None:
     """A cut at 1.2 s: the shot before ends with moment 1, the one after starts moment 2."""
-    before, after = _panning(1.2, 10, seed=2), _panning(1.8, 10, seed=3)
+    before, after = _panning(1.2, 10, seed=2, speed=1), _panning(1.8, 10, seed=3, speed=1)
     hashes, times = _sampled(before + after, 10)
     assert times == pytest.approx([0.0, 0.5, 1.2, 1.7, 2.2, 2.7])
     # moment 2's first frames (1.0-1.1 s) are dropped: the new shot's first moment takes its place
@@ -181,3 +182,34 @@ def test_a_moment_whose_neighbours_average_to_flat_keeps_its_own_picture() -> No
 def test_a_file_that_breaks_off_after_one_frame_has_one_moment() -> None:
     hashes, times = _sampled(_panning(0.1, 10, seed=5), 10)
     assert len(hashes) == len(times) == 1 and hashes[0] != FLAT_HASH
+
+
+def _track_at(images: list[np.ndarray], pts: list[int], fps: int) -> tuple[list[int], list[float]]:
+    """The track of ``images`` with the given presentation timestamps (1/fps units)."""
+    sampler = _TrackSampler(CropBox(0, 0, 128, 96), 0.5)
+    for image, at in zip(images, pts, strict=True):
+        frame = av.VideoFrame.from_ndarray(image, format="gray")
+        frame.pts, frame.time_base = at, Fraction(1, fps)
+        if not sampler.add(frame, None):
+            break
+    track = sampler.finish(Path("synthetic.mp4"))
+    return [int(h) for h in track.hashes], track.times_s.tolist()
+
+
+@pytest.mark.parametrize(
+    ("jump", "what"), [(-30, "timestamps start again (two files joined)"), (360_000, "10 h on")]
+)
+def test_a_timestamp_jump_is_closed_up(jump: int, what: str) -> None:
+    """3 s, then 3 s more whose pts jump: 12 moments in time, as without the jump."""
+    images = _panning(6.0, 10, seed=6)
+    pts = [i if i < 30 else i + jump for i in range(60)]
+    hashes, times = _track_at(images, pts, 10)
+    assert (hashes, times) == _track_at(images, list(range(60)), 10), what
+    assert len(times) == 12
+
+
+def test_a_picture_that_changes_size_keeps_the_track_before_it() -> None:
+    """The crop box was found on the first size: the track stops where the size changes."""
+    images = _panning(2.0, 10, seed=7) + [np.zeros((48, 64), np.uint8)] * 10
+    hashes, times = _track_at(images, list(range(30)), 10)
+    assert (hashes, times) == _track_at(images[:20], list(range(20)), 10)
