@@ -43,6 +43,20 @@ from svm_toolkit.schema import (
 logger = logging.getLogger(__name__)
 
 C = TypeVar("C")
+#: The most work per sample a release may ask of the machine that rebuilds it (a release is
+#: untrusted input: a larger value could exhaust that machine's memory or time). Keys are
+#: setting names at any depth (``librosa.n_fft`` is ``n_fft``); ``None`` (no bound) counts as
+#: over the limit for ``max_media_s``.
+RELEASE_LIMITS: Final[Mapping[str, float]] = {
+    "frames": 64,
+    "fingerprint_s": 600.0,
+    "max_media_s": 4 * 3600.0,
+    "fps": 30.0,
+    "n_fft": 65_536,
+    "win_length": 65_536,
+    "hop_length": 65_536,
+    "n_mels": 512,
+}
 
 #: The steps of a rebuild, in order (``until`` names one).
 STEPS: Final = ("manifest", "download", "preprocess", "extract", "splits")
@@ -346,7 +360,8 @@ def _settings(base: C, stored: Any, stage: str, allowed: tuple[str, ...]) -> C:
     workers) belongs to the machine that runs the rebuild, and is ignored with a warning.
 
     Raises:
-        InputError: the stored settings are not a JSON object.
+        InputError: the stored settings are not a JSON object, or ask for more work per sample
+            than :data:`RELEASE_LIMITS` allows (the key is named).
         ConfigError: a stored value this toolkit's config refuses (the key is named).
     """
     stored = _mapping(stored, f"stages.{stage}")
@@ -361,4 +376,26 @@ def _settings(base: C, stored: Any, stage: str, allowed: tuple[str, ...]) -> C:
             ", ".join(allowed),
             ", ".join(map(str, ignored)),
         )
-    return replace_config(base, overrides, where=f"{fmt.RELEASE_JSON} stages.{stage}")
+    where = f"{fmt.RELEASE_JSON} stages.{stage}"
+    config = replace_config(base, overrides, where=where)
+    _check_limits(config, base, where)
+    return config
+
+
+def _check_limits(config: Any, base: Any, where: str) -> None:
+    """Refuse a setting the release changed from ``base`` beyond :data:`RELEASE_LIMITS`."""
+    for f in dataclasses.fields(config):
+        value, before = getattr(config, f.name), getattr(base, f.name, None)
+        if value == before:
+            continue
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            _check_limits(value, before, f"{where}.{f.name}")
+            continue
+        limit = RELEASE_LIMITS.get(f.name)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if limit is not None and (value is None or (number and value > limit)):
+            raise InputError(
+                f"{where}.{f.name} = {value!r}: more than a rebuild takes from a release "
+                f"(at most {limit:g}); the release asks too much of this machine, get it again "
+                "from its authors or edit release.json and SHA256SUMS yourself"
+            )

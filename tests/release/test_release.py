@@ -383,6 +383,29 @@ def test_a_release_cannot_set_machine_or_network_settings(
     assert "allow_private_hosts" in caplog.text and "write_cropped" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("stage", "settings", "key"),
+    [
+        ("preprocess", {"frames": 10**9}, "frames"),
+        ("preprocess", {"max_media_s": None}, "max_media_s"),
+        ("preprocess", {"fingerprint_s": 1e12}, "fingerprint_s"),
+        ("preprocess", {"librosa": {"n_fft": 2**31}}, "librosa.n_fft"),
+    ],
+)
+def test_a_release_cannot_ask_for_unbounded_work(
+    built: Built, tmp_path: Path, stage: str, settings: dict[str, Any], key: str
+) -> None:
+    """A release is untrusted: settings that would exhaust the rebuilding machine are refused."""
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    _edit_meta(copy, lambda meta: meta["stages"][stage].update(settings))
+    release = fmt.read_release(copy)
+    with pytest.raises(InputError, match=rf"stages\.{stage}\.{key} = .*at most"):
+        _settings(PreprocessConfig(), release.stages[stage], stage, PREPROCESS_FIELDS)
+    ok = _settings(PreprocessConfig(), {"frames": 8}, stage, PREPROCESS_FIELDS)
+    assert ok.frames == 8
+
+
 def test_release_never_replaces_the_dataset_or_a_folder_around_it(built: Built) -> None:
     before = sorted(p.relative_to(built.root) for p in built.root.rglob("*"))
     for out in (built.dataset, built.root, built.dataset / "release", built.dataset / "."):
