@@ -190,8 +190,9 @@ class Release:
         """``samples.parquet`` (or ``columns`` of it), its columns checked.
 
         Raises:
-            InputError: the file lacks a column of :data:`SAMPLES_SCHEMA` that is read, or holds
-                it with another type (the file and the columns are named).
+            InputError: the file lacks a column of :data:`SAMPLES_SCHEMA` that is read, holds
+                it with another type, or leaves a required one empty (the file, the columns and
+                the first such row are named).
         """
         path = self.path(SAMPLES)
         wanted = [f for f in SAMPLES_SCHEMA if columns is None or f.name in columns]
@@ -201,7 +202,16 @@ class Release:
             raise InputError(
                 f"{path}: {problems}; not a {FORMAT_NAME} samples file, get the release again"
             )
-        return read_table(path, columns=columns)
+        table = read_table(path, columns=columns)
+        for f in wanted:
+            values = table.column(f.name)
+            if not f.nullable and values.null_count:
+                row = values.is_null().to_pylist().index(True)
+                raise InputError(
+                    f"{path} row {row}: {f.name} is empty, which a {FORMAT_NAME} samples file "
+                    "never leaves it; the release was edited or damaged, get it again"
+                )
+        return table
 
 
 def _inside(name: str) -> bool:
@@ -320,6 +330,11 @@ def verify_checksums(root: Path, meta: dict[str, Any]) -> None:
             raise InputError(f"{sums_path}: {name!r} points outside the release")
         if not (root / name).is_file():
             raise InputError(f"{root / name}: missing from the release; get the release again")
+        if (root / name).is_symlink():  # a link could hash (and later open) a file elsewhere
+            raise InputError(
+                f"{root / name}: a symbolic link, which a release never holds; copy the "
+                "release as plain files, or get it again"
+            )
     for name, digest in sorted(expected.items()):
         path = root / name
         actual = sha256_file(path)

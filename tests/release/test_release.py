@@ -471,6 +471,33 @@ def test_samples_without_split_or_group_are_named(built: Built, tmp_path: Path) 
         rebuild_release(copy, tmp_path / "rebuilt", RebuildConfig(until="manifest"))
 
 
+def test_an_empty_split_in_samples_is_named_with_its_row(built: Built, tmp_path: Path) -> None:
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    samples = pq.read_table(copy / fmt.SAMPLES)
+    splits = samples.column("split").to_pylist()
+    splits[3] = None
+    index = samples.schema.get_field_index("split")
+    field = samples.schema.field(index).with_nullable(True)  # as another writer could
+    samples = samples.set_column(index, field, pa.array(splits))
+    pq.write_table(samples, copy / fmt.SAMPLES)
+    digest = fmt.sha256_file(copy / fmt.SAMPLES)
+    _edit_meta(copy, lambda meta: meta["files"][fmt.SAMPLES].update(sha256=digest))
+    with pytest.raises(InputError, match=r"samples\.parquet row 3: split is empty"):
+        compare_release(copy, built.dataset, CompareConfig(validate_splits=False))
+
+
+def test_a_symbolic_link_in_a_release_is_refused(built: Built, tmp_path: Path) -> None:
+    """A link would hash, and later open, a file outside the release."""
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    moved = tmp_path / "elsewhere.parquet"
+    (copy / fmt.SAMPLES).rename(moved)
+    (copy / fmt.SAMPLES).symlink_to(moved)  # same bytes, same checksum
+    with pytest.raises(InputError, match="a symbolic link, which a release never holds"):
+        fmt.read_release(copy)
+
+
 def test_flat_pictures_are_not_the_same_picture() -> None:
     rng = np.random.default_rng(1)
     dark, other = np.zeros(40, np.uint64), np.zeros(40, np.uint64)
