@@ -32,6 +32,7 @@ split check warnings), else 0.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from svm_toolkit.errors import InputError, SchemaMismatchError
-from svm_toolkit.io.atomic import write_json
+from svm_toolkit.io.atomic import write_bytes_atomic, write_json
 from svm_toolkit.io.checked import read_table
 from svm_toolkit.io.paths import DatasetLayout
 from svm_toolkit.io.shards import read_shards
@@ -619,7 +620,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.suptitle(f"{Path(comparison.release).name} rebuilt in {Path(comparison.dataset).name}")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    write_bytes_atomic(path, buffer.getvalue())  # a unique temp file: compares never collide
     return path
