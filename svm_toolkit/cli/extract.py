@@ -15,11 +15,11 @@ from svm_toolkit.cli.options import (
     device_option,
     given,
     merge_config,
+    parse_weights,
     print_config,
 )
 from svm_toolkit.cli.render import table
 from svm_toolkit.device import check_device
-from svm_toolkit.errors import ConfigError
 from svm_toolkit.extract.config import ExtractConfig
 from svm_toolkit.extract.precision import PRECISIONS, Precision
 from svm_toolkit.extract.registry import EXTRACTORS, OFFLINE_DEFAULTS, get_extractor
@@ -49,25 +49,6 @@ def extractors() -> None:
     click.echo()
     for name in EXTRACTORS:
         click.echo(f"{name}: {get_extractor(name).contract.weights}")
-
-
-def _weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep:
-            if len(names) != 1:
-                raise ConfigError(
-                    f"--weights {value}: say which extractor it is for, e.g. "
-                    f"--weights {names[0]}={value}"
-                )
-            name, path = names[0], value
-        if name not in names:
-            raise ConfigError(
-                f"--weights {value}: '{name}' is not among --extractor {','.join(names)}"
-            )
-        pairs.append((name, path))
-    return tuple(pairs)
 
 
 @click.command()
@@ -201,7 +182,7 @@ def extract(
     weights_given = overrides.pop("weights", ())
     config = merge_config(ExtractConfig(), config_file, overrides)
     if weights_given:
-        merged = dict(config.weights) | dict(_weights(weights_given, config.extractors))
+        merged = dict(config.weights) | dict(parse_weights(weights_given, config.extractors))
         config = merge_config(config, None, {"weights": tuple(merged.items())})
     print_config(config)
     if engine.name == "local":  # a Ray cluster's GPUs are checked where they are

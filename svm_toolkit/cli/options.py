@@ -19,6 +19,7 @@ import click
 from click.core import ParameterSource
 
 from svm_toolkit.config import load_overrides, replace, to_yaml
+from svm_toolkit.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
@@ -121,6 +122,32 @@ def merge_config(base: C, config_file: Path | None, flags: Mapping[str, Any]) ->
     if flags:
         config = replace(config, flags, where="")
     return config
+
+
+def parse_weights(values: tuple[str, ...], names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``--weights`` values as ``(extractor, path)`` pairs.
+
+    Each is ``NAME=PATH``, or ``PATH`` alone when one extractor runs.
+
+    Raises:
+        ConfigError: a bare path with several extractors, or a name not among ``names``.
+    """
+    pairs = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            if len(names) != 1:
+                raise ConfigError(
+                    f"--weights {value}: say which extractor it is for, e.g. "
+                    f"--weights {names[0]}={value}"
+                )
+            name, path = names[0], value
+        if name not in names:
+            raise ConfigError(
+                f"--weights {value}: '{name}' is not among --extractor {','.join(names)}"
+            )
+        pairs.append((name, path))
+    return tuple(pairs)
 
 
 def print_config(config: Any, ctx: click.Context | None = None) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from svm_toolkit.cli import render
+from svm_toolkit.cli.options import parse_weights
+from svm_toolkit.device import check_device
 from svm_toolkit.errors import ConfigError
 
 _STEPS = ("manifest", "download", "preprocess", "extract", "splits")
@@ -59,16 +61,6 @@ def release(dataset: Path, out: Path, overwrite: bool, as_json: bool) -> None:
     else:
         click.echo(f"release: {summary.describe()}")
         click.echo(f"next: svm rebuild {out} -o DATASET")
-
-
-def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"--weights {value!r}: give NAME=PATH, e.g. vggish=vggish.pth")
-        out.append((name.strip(), path.strip()))
-    return tuple(out)
 
 
 @click.command()
@@ -139,12 +131,18 @@ def rebuild(
     from svm_toolkit.release.rebuild import RebuildConfig, StepReport, rebuild_release
 
     names = tuple(n.strip() for n in extractors.split(",") if n.strip()) if extractors else None
+    if weights and not names:
+        raise ConfigError(
+            "--weights needs --extractors naming its extractor, e.g. --extractors vggish "
+            "--weights vggish=vggish.pth"
+        )
+    check_device(device)  # before hours of download and preprocess
     config = RebuildConfig(
         until=until,
         extractors=names,
         download=DownloadConfig(allow_private_hosts=allow_private_hosts),
         device=device,
-        weights=_weights(weights),
+        weights=parse_weights(weights, names or ()),
         workers=workers,
     )
 

@@ -556,3 +556,28 @@ def test_release_files_and_folders_are_synced_before_and_after_the_rename(
     assert files <= set(synced)
     assert ("dir", tmp) in synced and ("dir", tmp / fmt.FEATURES_DIR) in synced
     assert synced[-1] == ("dir", tmp_path)  # the rename itself, after it
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--weights", "vggish=v.pth"], "--weights needs --extractors naming its extractor"),
+        (["--extractors", "vggish", "--weights", "panns=p.pth"], "'panns' is not among"),
+        (["--device", "gpu"], "--device"),
+    ],
+)
+def test_rebuild_refuses_bad_flags_before_any_work(
+    built: Built,
+    tmp_path: Path,
+    args: list[str],
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from svm_toolkit.cli import main
+
+    out = tmp_path / "rebuilt"
+    with pytest.raises(SystemExit) as stopped:
+        main(["rebuild", str(built.release), "-o", str(out), *args])
+    assert stopped.value.code == 2
+    assert said in capsys.readouterr().err
+    assert not out.exists()  # nothing downloaded, nothing written
