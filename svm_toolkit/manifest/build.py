@@ -30,6 +30,7 @@ from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
 from svm_toolkit.ids import MAX_URL_LENGTH, InvalidUrl, canonicalize, clip_id
 from svm_toolkit.io import checked
+from svm_toolkit.io.digest import file_sha256
 from svm_toolkit.io.paths import DatasetLayout, id_problem
 from svm_toolkit.io.shards import write_table_atomic
 from svm_toolkit.manifest.check import check_manifest_rows
@@ -389,11 +390,7 @@ def _merge(first: ManifestRecord, later: ManifestRecord) -> ManifestRecord:
 
 
 def _describe(path: Path, rows: int) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return {"file": path.name, "rows": rows, "sha256": digest.hexdigest()}
+    return {"file": path.name, "rows": rows, "sha256": file_sha256(path)}
 
 
 def _check_existing(path: Path, table: pa.Table, *, overwrite: bool) -> bool:

@@ -13,7 +13,6 @@ Everything is resumable: feature shards and lookups already committed are skippe
 from __future__ import annotations
 
 import glob
-import hashlib
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ import pyarrow as pa
 
 from svm_toolkit.config import to_dict
 from svm_toolkit.errors import InputError
+from svm_toolkit.io.digest import file_sha256
 from svm_toolkit.io.paths import id_problem
 from svm_toolkit.manifest.build import write_manifest
 from svm_toolkit.progress import Progress
@@ -256,7 +256,7 @@ def _manifest_table(
         "inputs": [{"file": f.name, "bytes": f.stat().st_size} for f in files],
         "vocabulary": {
             "file": vocab.path.name,
-            "sha256": hashlib.sha256(vocab.path.read_bytes()).hexdigest(),
+            "sha256": file_sha256(vocab.path),
         },
     }
     schema = with_provenance(MANIFEST_SCHEMA, "manifest", to_dict(config), **provenance_inputs)
