@@ -42,6 +42,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from svm_toolkit.errors import InputError, SchemaMismatchError
 from svm_toolkit.io.atomic import write_bytes_atomic, write_json
@@ -512,22 +513,34 @@ def _features(
         if found is None:
             continue
         ids, vectors, _ = found
-        check = read_table(release.path(entry["check"]["file"]))
-        projection = read_table(release.path(entry["check"]["projection"]), id_column=None)
-        mean = projection.column(fmt.MEAN).to_numpy().astype(np.float32)
-        weights = np.stack(projection.column(fmt.WEIGHTS).to_numpy(zero_copy_only=False))
-        if vectors.shape[1] != len(mean):
+        dims = entry["check"].get("dims", fmt.CHECK_DIMS)
+        projection_path = release.path(entry["check"]["projection"])
+        inputs = pq.read_metadata(projection_path).num_rows  # before reading it
+        if vectors.shape[1] != inputs:
             logger.warning(
                 "%s: %d-dimensional features, the release's are %d; not compared",
                 name,
                 vectors.shape[1],
-                len(mean),
+                inputs,
             )
             continue
+        if not isinstance(dims, int) or isinstance(dims, bool) or not 0 < dims <= inputs:
+            raise InputError(
+                f"{release.root / fmt.RELEASE_JSON}: extractors[{name!r}].check.dims is "
+                f"{dims!r}, not a size from 1 to {inputs}; get the release again"
+            )
+        check = fmt.read_checked(
+            release.path(entry["check"]["file"]), fmt.check_schema(dims), "check"
+        )
+        projection = fmt.read_checked(
+            projection_path, fmt.projection_schema(dims), "projection", id_column=None
+        )
+        mean = projection.column(fmt.MEAN).to_numpy().astype(np.float32)
+        weights = _matrix(projection.column(fmt.WEIGHTS), dims)
         released = dict(
             zip(
                 check.column(COL.sample_id).to_pylist(),
-                np.stack(check.column(fmt.CHECK).to_numpy(zero_copy_only=False)),
+                _matrix(check.column(fmt.CHECK), dims),
                 strict=True,
             )
         )
@@ -549,6 +562,12 @@ def _features(
             "cosines": [round(float(c), 4) for c in cosines],
         }
     return out
+
+
+def _matrix(column: pa.ChunkedArray, dims: int) -> npt.NDArray[np.float32]:
+    """A column of fixed-size float32 lists as one (rows, dims) matrix."""
+    values = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(values, np.float32).reshape(-1, dims)
 
 
 def _cosines(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -194,24 +194,47 @@ class Release:
                 it with another type, or leaves a required one empty (the file, the columns and
                 the first such row are named).
         """
-        path = self.path(SAMPLES)
-        wanted = [f for f in SAMPLES_SCHEMA if columns is None or f.name in columns]
-        missing, wrong = column_problems(read_schema(path), wanted)
-        if missing or wrong:
-            problems = ", ".join([*(f"missing column {m}" for m in missing), *wrong])
+        return read_checked(self.path(SAMPLES), SAMPLES_SCHEMA, "samples", columns=columns)
+
+
+def read_checked(
+    path: Path,
+    schema: pa.Schema,
+    what: str,
+    *,
+    columns: list[str] | None = None,
+    id_column: str | None = COL.sample_id,
+) -> pa.Table:
+    """Read a release file (or ``columns`` of it), checked against ``schema``.
+
+    Args:
+        path: the file.
+        schema: the columns it must hold, their types and which may be empty.
+        what: the kind of file, for messages (``samples``, ``check``...).
+        columns: the columns to read (all of ``schema``'s when ``None``).
+        id_column: the sample-id column, its ids checked (``None``: none).
+
+    Raises:
+        InputError: a column read is missing, of another type or empty where it may not be
+            (the file, the columns and the first such row are named), or an unsafe id.
+    """
+    wanted = [f for f in schema if columns is None or f.name in columns]
+    missing, wrong = column_problems(read_schema(path), wanted)
+    if missing or wrong:
+        problems = ", ".join([*(f"missing column {m}" for m in missing), *wrong])
+        raise InputError(
+            f"{path}: {problems}; not a {FORMAT_NAME} {what} file, get the release again"
+        )
+    table = read_table(path, columns=columns, id_column=id_column)
+    for f in wanted:
+        values = table.column(f.name)
+        if not f.nullable and values.null_count:
+            row = values.is_null().to_pylist().index(True)
             raise InputError(
-                f"{path}: {problems}; not a {FORMAT_NAME} samples file, get the release again"
+                f"{path} row {row}: {f.name} is empty, which a {FORMAT_NAME} {what} file "
+                "never leaves it; the release was edited or damaged, get it again"
             )
-        table = read_table(path, columns=columns)
-        for f in wanted:
-            values = table.column(f.name)
-            if not f.nullable and values.null_count:
-                row = values.is_null().to_pylist().index(True)
-                raise InputError(
-                    f"{path} row {row}: {f.name} is empty, which a {FORMAT_NAME} samples file "
-                    "never leaves it; the release was edited or damaged, get it again"
-                )
-        return table
+    return table
 
 
 def _inside(name: str) -> bool:

@@ -581,3 +581,20 @@ def test_rebuild_refuses_bad_flags_before_any_work(
     assert stopped.value.code == 2
     assert said in capsys.readouterr().err
     assert not out.exists()  # nothing downloaded, nothing written
+
+
+def test_a_check_file_of_another_shape_is_named_not_a_traceback(
+    built: Built, tmp_path: Path
+) -> None:
+    """A crafted check vector (float64, any length) is refused with the file named."""
+    copy = tmp_path / "release"
+    shutil.copytree(built.release, copy)
+    name = fmt.check_path(EXTRACTOR)
+    check = pq.read_table(copy / name)
+    vectors = [[0.5] * 7 for _ in range(check.num_rows)]
+    crafted = check.set_column(1, "check", pa.array(vectors, pa.list_(pa.float64())))
+    pq.write_table(crafted, copy / name)
+    digest = fmt.sha256_file(copy / name)
+    _edit_meta(copy, lambda meta: meta["files"][name].update(sha256=digest))
+    with pytest.raises(InputError, match=rf"{EXTRACTOR}\.parquet: check \(list<.*expected"):
+        compare_release(copy, built.dataset, CompareConfig(validate_splits=False))
