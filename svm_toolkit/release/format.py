@@ -45,6 +45,7 @@ import pyarrow as pa
 from svm_toolkit.errors import InputError
 from svm_toolkit.io.checked import read_schema, read_table
 from svm_toolkit.io.digest import file_sha256
+from svm_toolkit.io.paths import id_problem
 from svm_toolkit.schema import COL, MANIFEST_SCHEMA, column_problems
 
 FORMAT_NAME: Final = "svm-release"
@@ -289,7 +290,8 @@ def check_shape(meta_path: Path, meta: dict[str, Any]) -> None:
 
     ``files`` is an object of objects, each with a ``sha256`` string, and lists
     ``samples.parquet``; ``stages`` and ``extractors`` are objects of objects; each extractor
-    has a ``check`` object naming its ``file`` and ``projection``.
+    has a name that can be a folder name and a ``check`` object naming its ``file`` and
+    ``projection``.
 
     Raises:
         InputError: naming the file and the field that has another shape.
@@ -314,6 +316,8 @@ def check_shape(meta_path: Path, meta: dict[str, Any]) -> None:
             if not isinstance(entry, dict):
                 raise bad(f"{key}[{name!r}]", "is not an object")
     for name, entry in meta.get("extractors", {}).items():
+        if id_problem(name):  # the name becomes a folder of the rebuilt dataset
+            raise bad(f"extractors[{name!r}]", f"is not an extractor name ({id_problem(name)})")
         check = entry.get("check")
         if not isinstance(check, dict) or not all(
             isinstance(check.get(k), str) for k in ("file", "projection")
