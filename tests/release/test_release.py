@@ -443,7 +443,11 @@ def test_only_the_files_a_release_lists_are_opened(built: Built, tmp_path: Path)
         ("files", {"samples.parquet": "abc"}, r"files\['samples\.parquet'\] is not an object"),
         ("extractors", {EXTRACTOR: {"samples": 7}}, rf"extractors\['{EXTRACTOR}'\]\.check"),
         ("stages", {"download": [1]}, r"stages\['download'\] is not an object"),
-        ("extractors", {"..": {"check": {"file": "a", "projection": "b"}}}, r"\['\.\.'\] is not"),
+        (
+            "extractors",
+            {"..": {"check": {"file": "a", "projection": "b"}}},
+            r"extractors\['\.\.'\] is not an extractor name",
+        ),
     ],
 )
 def test_a_malformed_release_json_is_named(
