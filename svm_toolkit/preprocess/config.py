@@ -28,8 +28,9 @@ class PreprocessConfig:
             darkness scores come from the picture track, every 0.5 s of the timeline).
         picture_track: hash the picture every 0.5 s of the timeline, in one pass over the
             reference frames (the split stage's picture links need it). ``false`` skips that
-            pass, which costs about one full decode of the video (39 s per video-hour at 360p,
-            100 s at 720p on one core, 5x the rest of preprocessing): no picture hashes then
+            pass, which costs about one full decode of the video (``benchmarks/preprocess.py``,
+            one core: 58 s per video-hour at 360p and 123 s at 720p on x264 ultrafast clips,
+            41 s at 360p on x264 medium ones; most of preprocessing): no picture hashes then
             (no picture links), and the motion and darkness scores come from the keyframes.
         crop_limit: brightest 8-bit luma still counted as a black border (cropdetect's 24).
         fingerprint_s: audio fingerprinted from the start, seconds (fpcalc's 120).
